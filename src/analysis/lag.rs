@@ -1,0 +1,185 @@
+//! Lag in messages and in seconds.
+//!
+//! Time lag follows kafka-lag-exporter's lookup table: at each sample we
+//! record (high watermark, time) per partition; the message at offset `o` was
+//! produced between the last point whose offset is ≤ `o` and the next point,
+//! so its produce time is interpolated between them.
+
+use std::collections::VecDeque;
+
+/// Lag in messages: how many messages are between the group's position and
+/// the end of the partition. No commit yet means the whole retained depth.
+pub fn lag_messages(committed: Option<i64>, low: Option<i64>, high: Option<i64>) -> i64 {
+    match (committed, high) {
+        (Some(committed), Some(high)) => (high - committed).max(0),
+        (None, Some(high)) => (high - low.unwrap_or(0)).max(0),
+        _ => 0,
+    }
+}
+
+/// Bounded (offset, time) table of one partition's high watermark.
+#[derive(Debug, Clone)]
+pub struct OffsetTimeTable {
+    /// (high watermark, unix time in seconds), offsets non-decreasing.
+    points: VecDeque<(i64, f64)>,
+    capacity: usize,
+}
+
+impl OffsetTimeTable {
+    pub fn new(capacity: usize) -> Self {
+        OffsetTimeTable {
+            points: VecDeque::new(),
+            capacity: capacity.max(2),
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.points.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.points.is_empty()
+    }
+
+    /// Records that the high watermark was `offset` at `time`.
+    pub fn record(&mut self, offset: i64, time: f64) {
+        if let Some(&(last_offset, _)) = self.points.back() {
+            if offset < last_offset {
+                // Watermark went backwards: the topic was recreated; old
+                // points describe other messages.
+                self.points.clear();
+            } else if offset == last_offset {
+                // A plateau needs only its first and its latest point: the
+                // first says when the offset was reached, the latest that no
+                // newer message existed until then.
+                let len = self.points.len();
+                if len >= 2 && self.points[len - 2].0 == offset {
+                    self.points[len - 1].1 = time;
+                    return;
+                }
+            }
+        }
+        self.points.push_back((offset, time));
+        while self.points.len() > self.capacity {
+            self.points.pop_front();
+        }
+    }
+
+    /// Estimated produce time of the message at `offset`, or `None` with too
+    /// little data to tell.
+    pub fn produce_time(&self, offset: i64) -> Option<f64> {
+        let first = *self.points.front()?;
+        // The message at `offset` exists once the watermark passed it: find the
+        // first point with watermark > offset; it was produced before that
+        // point and after the previous one.
+        let after = self.points.iter().position(|&(o, _)| o > offset)?;
+        if after == 0 {
+            // Older than our table: extrapolate at the table's average rate,
+            // never later than the first point.
+            let (last_offset, last_time) = *self.points.back()?;
+            let span_offsets = (last_offset - first.0) as f64;
+            let span_time = last_time - first.1;
+            if span_offsets <= 0.0 || span_time <= 0.0 {
+                return Some(first.1);
+            }
+            let rate = span_offsets / span_time;
+            return Some(first.1 - (first.0 - offset) as f64 / rate);
+        }
+        let (o1, t1) = self.points[after - 1];
+        let (o2, t2) = self.points[after];
+        // Between the last time the watermark was o1 and when it reached o2.
+        let fraction = (offset - o1 + 1) as f64 / (o2 - o1) as f64;
+        Some(t1 + fraction.clamp(0.0, 1.0) * (t2 - t1))
+    }
+
+    /// How many seconds behind `now` a consumer at `committed` is: 0 when it
+    /// is at the end, never negative, `None` when the table can't tell yet.
+    pub fn lag_seconds(&self, committed: i64, high: i64, now: f64) -> Option<f64> {
+        if committed >= high {
+            return Some(0.0);
+        }
+        self.produce_time(committed).map(|t| (now - t).max(0.0))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lag_is_high_minus_committed_and_never_negative() {
+        assert_eq!(lag_messages(Some(70), Some(0), Some(100)), 30);
+        assert_eq!(lag_messages(Some(120), Some(0), Some(100)), 0);
+    }
+
+    #[test]
+    fn no_commit_means_the_whole_depth() {
+        assert_eq!(lag_messages(None, Some(40), Some(100)), 60);
+    }
+
+    #[test]
+    fn unknown_watermark_gives_zero_lag() {
+        assert_eq!(lag_messages(Some(5), None, None), 0);
+    }
+
+    #[test]
+    fn interpolates_between_points() {
+        let mut table = OffsetTimeTable::new(100);
+        table.record(0, 100.0);
+        table.record(100, 110.0);
+        // Offset 49 is the 50th message of 100 produced over 10 s.
+        assert_eq!(table.produce_time(49), Some(105.0));
+        assert_eq!(table.lag_seconds(49, 100, 120.0), Some(15.0));
+    }
+
+    #[test]
+    fn caught_up_consumer_has_zero_seconds() {
+        let mut table = OffsetTimeTable::new(10);
+        table.record(10, 1.0);
+        assert_eq!(table.lag_seconds(10, 10, 999.0), Some(0.0));
+    }
+
+    #[test]
+    fn plateau_keeps_first_and_latest_point() {
+        let mut table = OffsetTimeTable::new(100);
+        table.record(0, 0.0);
+        table.record(10, 10.0);
+        for t in 11..50 {
+            table.record(10, t as f64);
+        }
+        assert_eq!(table.len(), 3);
+        table.record(20, 50.0);
+        // Offset 10 was produced after t=49 (watermark still 10 then).
+        let t = table.produce_time(10).unwrap();
+        assert!((49.0..=50.0).contains(&t), "{t}");
+        // Offset 5 was produced between 0 and 10.
+        let t = table.produce_time(5).unwrap();
+        assert!((0.0..=10.0).contains(&t), "{t}");
+    }
+
+    #[test]
+    fn offsets_before_the_table_are_extrapolated_not_in_the_future() {
+        let mut table = OffsetTimeTable::new(100);
+        table.record(100, 10.0);
+        table.record(200, 20.0);
+        let t = table.produce_time(50).unwrap();
+        assert!((t - 5.0).abs() < 1e-9, "{t}");
+    }
+
+    #[test]
+    fn recreated_topic_resets_the_table() {
+        let mut table = OffsetTimeTable::new(100);
+        table.record(1000, 1.0);
+        table.record(5, 2.0);
+        assert_eq!(table.len(), 1);
+    }
+
+    #[test]
+    fn capacity_bounds_the_table() {
+        let mut table = OffsetTimeTable::new(5);
+        for i in 0..100 {
+            table.record(i, i as f64);
+        }
+        assert_eq!(table.len(), 5);
+    }
+}

@@ -1,0 +1,240 @@
+//! Wiring: start the parts in order (web listener, broker, collector, web,
+//! demo) and stop them in reverse, each with the shared shutdown token.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use crate::analysis::{Analyzer, AnalyzerSettings};
+use crate::collector::{self, kafka::KafkaClient, KafkaSource};
+use crate::config::Config;
+use crate::store::{Store, DEFAULT_EVENT_CAPACITY, DEFAULT_HISTORY_POINTS};
+use crate::web::{self, sse::LiveFragment, AppState};
+
+/// How long shutdown waits for each part before giving up on it.
+const STOP_TIMEOUT: Duration = Duration::from_secs(3);
+
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    #[error("cannot listen on {addr} for the dashboard: {reason}. Pass --listen with a free address, e.g. --listen 127.0.0.1:8081")]
+    WebListen { addr: SocketAddr, reason: String },
+    #[cfg(feature = "embedded-broker")]
+    #[error(transparent)]
+    Broker(#[from] crate::broker::BrokerError),
+    #[error("this build has no embedded broker (built without the `embedded-broker` feature): pass --brokers HOST:PORT")]
+    NoEmbeddedBroker,
+    #[error("server error: {0}")]
+    Serve(String),
+}
+
+/// A started kafka-pulse; `stop` shuts it down.
+pub struct RunningApp {
+    pub web_addr: SocketAddr,
+    /// Bootstrap servers the collector watches (the embedded broker's address
+    /// when it runs one).
+    pub kafka_bootstrap: String,
+    pub store: Arc<Store>,
+    shutdown: CancellationToken,
+    web_task: JoinHandle<Result<(), String>>,
+    demo_task: Option<JoinHandle<()>>,
+    collector_task: JoinHandle<()>,
+    render_task: JoinHandle<()>,
+    #[cfg(feature = "embedded-broker")]
+    broker_task: Option<JoinHandle<crate::broker::EmbeddedBroker>>,
+}
+
+pub async fn start(config: Config) -> Result<RunningApp, AppError> {
+    let shutdown = CancellationToken::new();
+    let listener = TcpListener::bind(config.listen)
+        .await
+        .map_err(|e| AppError::WebListen {
+            addr: config.listen,
+            reason: if e.kind() == std::io::ErrorKind::AddrInUse {
+                "address already in use".to_string()
+            } else {
+                e.to_string()
+            },
+        })?;
+    let web_addr = listener.local_addr().map_err(|e| AppError::WebListen {
+        addr: config.listen,
+        reason: e.to_string(),
+    })?;
+    let store = Arc::new(Store::new(DEFAULT_HISTORY_POINTS, DEFAULT_EVENT_CAPACITY));
+
+    #[cfg(feature = "embedded-broker")]
+    let mut broker_task = None;
+    let bootstrap: Vec<String> = match &config.brokers {
+        Some(list) => list.clone(),
+        None => {
+            #[cfg(feature = "embedded-broker")]
+            {
+                let broker = crate::broker::EmbeddedBroker::start(
+                    config.kafka_listen,
+                    config.data_dir.as_deref(),
+                )
+                .await?;
+                let address = broker.bootstrap();
+                tracing::info!(
+                    kafka = %address,
+                    data_dir = %broker.data_dir().display(),
+                    "embedded broker listening"
+                );
+                store.record_event("broker_started", &address, "embedded broker started");
+                broker_task = Some(tokio::spawn(crate::broker::supervise(
+                    broker,
+                    store.clone(),
+                    shutdown.clone(),
+                )));
+                vec![address]
+            }
+            #[cfg(not(feature = "embedded-broker"))]
+            {
+                return Err(AppError::NoEmbeddedBroker);
+            }
+        }
+    };
+    let kafka_bootstrap = bootstrap.join(",");
+
+    let client = Arc::new(KafkaClient::new(
+        bootstrap,
+        "kafka-pulse-collector",
+        config.request_timeout,
+    ));
+    let analyzer = Analyzer::new(AnalyzerSettings {
+        status_window: config.status_window,
+        ..AnalyzerSettings::default()
+    });
+    let collector_task = tokio::spawn(collector::run(
+        KafkaSource::new(client),
+        analyzer,
+        store.clone(),
+        config.interval,
+        shutdown.clone(),
+    ));
+
+    let (live_tx, live_rx) = watch::channel(Arc::new(LiveFragment::default()));
+    let render_task = tokio::spawn(web::sse::render_loop(
+        store.clone(),
+        live_tx,
+        shutdown.clone(),
+    ));
+    let state = AppState {
+        store: store.clone(),
+        live: live_rx,
+        interval: config.interval,
+        request_timeout: config.request_timeout,
+        shutdown: shutdown.clone(),
+    };
+    let router = web::router(state);
+    let web_shutdown = shutdown.clone();
+    let web_task = tokio::spawn(async move {
+        axum::serve(listener, router)
+            .with_graceful_shutdown(web_shutdown.cancelled_owned())
+            .await
+            .map_err(|e| e.to_string())
+    });
+    tracing::info!("dashboard on http://{web_addr}");
+
+    let demo_task = config.demo.then(|| {
+        let bootstrap = kafka_bootstrap.clone();
+        let shutdown = shutdown.clone();
+        tokio::spawn(async move {
+            if let Err(error) = crate::demo::run(bootstrap, shutdown).await {
+                tracing::error!("demo traffic failed: {error}");
+            }
+        })
+    });
+
+    Ok(RunningApp {
+        web_addr,
+        kafka_bootstrap,
+        store,
+        shutdown,
+        web_task,
+        demo_task,
+        collector_task,
+        render_task,
+        #[cfg(feature = "embedded-broker")]
+        broker_task,
+    })
+}
+
+async fn wait_bounded<T>(what: &str, task: JoinHandle<T>) -> Option<T> {
+    match tokio::time::timeout(STOP_TIMEOUT, task).await {
+        Ok(Ok(value)) => Some(value),
+        Ok(Err(error)) => {
+            tracing::warn!("{what} ended abnormally: {error}");
+            None
+        }
+        Err(_) => {
+            tracing::warn!("{what} did not stop within {STOP_TIMEOUT:?}; leaving it");
+            None
+        }
+    }
+}
+
+impl RunningApp {
+    pub fn shutdown_token(&self) -> CancellationToken {
+        self.shutdown.clone()
+    }
+
+    /// Stops everything in reverse order of start, each part bounded in time.
+    pub async fn stop(self) -> Result<(), AppError> {
+        self.shutdown.cancel();
+        let served = wait_bounded("web server", self.web_task).await;
+        if let Some(task) = self.demo_task {
+            wait_bounded("demo traffic", task).await;
+        }
+        wait_bounded("collector", self.collector_task).await;
+        wait_bounded("live renderer", self.render_task).await;
+        #[cfg(feature = "embedded-broker")]
+        if let Some(task) = self.broker_task {
+            if let Some(mut broker) = wait_bounded("broker supervisor", task).await {
+                broker.stop().await;
+            }
+        }
+        match served {
+            Some(Err(error)) => Err(AppError::Serve(error)),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// Runs until Ctrl-C or SIGTERM, then stops cleanly.
+pub async fn run(config: Config) -> Result<(), AppError> {
+    let app = start(config).await?;
+    let token = app.shutdown_token();
+    tokio::select! {
+        _ = shutdown_signal() => tracing::info!("shutting down"),
+        _ = token.cancelled() => {}
+    }
+    app.stop().await
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(term) => term,
+                Err(_) => {
+                    let _ = ctrl_c.await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = ctrl_c.await;
+    }
+}

@@ -1,0 +1,338 @@
+//! The embedded Kafka-compatible broker (tansu, sqlite storage) run as a task
+//! in this process, and a supervisor that restarts it when it stops
+//! answering. Facts about tansu 0.6 this builds on: shared/notes and the
+//! README's "Embedded broker limits".
+
+use std::net::{SocketAddr, TcpListener};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tansu_broker::broker::Broker;
+use tansu_broker::coordinator::group::administrator::Controller;
+use tansu_storage::StorageContainer;
+use tempfile::TempDir;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use url::Url;
+
+use crate::collector::kafka::KafkaClient;
+use crate::store::Store;
+
+const NODE_ID: i32 = 111;
+const CLUSTER_ID: &str = "kafka-pulse";
+const DB_FILE: &str = "kafka-pulse-broker.db";
+/// Time the broker gets to accept connections after start.
+const READY_TIMEOUT: Duration = Duration::from_secs(20);
+/// Probe cadence and how many failed probes in a row mean "stopped answering".
+const PROBE_EVERY: Duration = Duration::from_secs(2);
+const PROBE_TIMEOUT: Duration = Duration::from_secs(3);
+const FAILED_PROBES_BEFORE_RESTART: u32 = 3;
+/// How long to wait for a just-stopped broker to release its database.
+const LOCK_WAIT: Duration = Duration::from_secs(10);
+
+#[derive(Debug, thiserror::Error)]
+pub enum BrokerError {
+    #[error(
+        "the embedded broker cannot listen on {addr}: {reason}. Pass --kafka-listen with a free \
+         address (e.g. --kafka-listen 127.0.0.1:19092), or --brokers HOST:PORT to watch an \
+         existing cluster instead of starting one"
+    )]
+    Listen { addr: SocketAddr, reason: String },
+    #[error(
+        "cannot create the embedded broker's data directory {path}: {reason} (check --data-dir)"
+    )]
+    DataDir { path: String, reason: String },
+    #[error("the embedded broker failed to start: {0}")]
+    Start(String),
+    #[error("the embedded broker did not accept connections on {0} within 20s")]
+    NotReady(SocketAddr),
+}
+
+/// Where the broker keeps its sqlite file: a temporary directory removed at
+/// exit, or the user's `--data-dir`.
+enum DataDir {
+    Temporary(TempDir),
+    Kept(PathBuf),
+}
+
+impl DataDir {
+    fn path(&self) -> &Path {
+        match self {
+            DataDir::Temporary(dir) => dir.path(),
+            DataDir::Kept(path) => path,
+        }
+    }
+}
+
+pub struct EmbeddedBroker {
+    addr: SocketAddr,
+    data_dir: DataDir,
+    task: Option<JoinHandle<Result<(), String>>>,
+}
+
+impl EmbeddedBroker {
+    /// Starts the broker on `listen` (port 0 picks a free port) and waits until
+    /// it accepts connections.
+    pub async fn start(listen: SocketAddr, data_dir: Option<&Path>) -> Result<Self, BrokerError> {
+        let data_dir = match data_dir {
+            Some(path) => {
+                std::fs::create_dir_all(path).map_err(|e| BrokerError::DataDir {
+                    path: path.display().to_string(),
+                    reason: e.to_string(),
+                })?;
+                let absolute = std::fs::canonicalize(path).map_err(|e| BrokerError::DataDir {
+                    path: path.display().to_string(),
+                    reason: e.to_string(),
+                })?;
+                DataDir::Kept(absolute)
+            }
+            None => DataDir::Temporary(
+                tempfile::Builder::new()
+                    .prefix("kafka-pulse-broker-")
+                    .tempdir()
+                    .map_err(|e| BrokerError::DataDir {
+                        path: std::env::temp_dir().display().to_string(),
+                        reason: e.to_string(),
+                    })?,
+            ),
+        };
+        let addr = reserve_address(listen)?;
+        let mut broker = EmbeddedBroker {
+            addr,
+            data_dir,
+            task: None,
+        };
+        broker.spawn().await?;
+        Ok(broker)
+    }
+
+    /// `host:port` for clients.
+    pub fn bootstrap(&self) -> String {
+        self.addr.to_string()
+    }
+
+    pub fn data_dir(&self) -> &Path {
+        self.data_dir.path()
+    }
+
+    fn storage_url(&self) -> Result<Url, BrokerError> {
+        // tansu joins the URL path onto its working directory; an absolute
+        // path after the first '/' makes that join yield the absolute path.
+        let file = self.data_dir.path().join(DB_FILE);
+        Url::parse(&format!("sqlite:///{}", file.display()))
+            .map_err(|e| BrokerError::Start(format!("storage URL for {}: {e}", file.display())))
+    }
+
+    async fn spawn(&mut self) -> Result<(), BrokerError> {
+        // A broker stopped a moment ago may still hold the sqlite lock while
+        // its aborted tasks are dropped; a lock held for longer means another
+        // process uses the same --data-dir.
+        let deadline = tokio::time::Instant::now() + LOCK_WAIT;
+        let mut broker = loop {
+            match self.build().await {
+                Ok(broker) => break broker,
+                Err(reason) if reason.contains("database is locked") => {
+                    if tokio::time::Instant::now() >= deadline {
+                        return Err(BrokerError::DataDir {
+                            path: self.data_dir.path().display().to_string(),
+                            reason: "its database is locked, probably by another kafka-pulse \
+                                     using the same --data-dir; stop it or pick another directory"
+                                .to_string(),
+                        });
+                    }
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                Err(reason) => return Err(BrokerError::Start(reason)),
+            }
+        };
+        let task = tokio::spawn(async move {
+            broker
+                .serve(tokio::time::Instant::now())
+                .await
+                .map_err(|e| format!("{e:?}"))
+        });
+        self.task = Some(task);
+        self.wait_ready().await
+    }
+
+    async fn build(
+        &self,
+    ) -> Result<Broker<Controller<StorageContainer>, StorageContainer>, String> {
+        let listener = Url::parse(&format!("tcp://{}", self.addr)).map_err(|e| e.to_string())?;
+        Broker::<Controller<StorageContainer>, StorageContainer>::builder()
+            .node_id(NODE_ID)
+            .cluster_id(CLUSTER_ID)
+            .incarnation_id(uuid::Uuid::new_v4())
+            .advertised_listener(listener.clone())
+            .listener(listener)
+            .storage(self.storage_url().map_err(|e| e.to_string())?)
+            .silent(true)
+            .build()
+            .await
+            .map_err(|e| format!("{e:?}"))
+    }
+
+    async fn wait_ready(&mut self) -> Result<(), BrokerError> {
+        let deadline = tokio::time::Instant::now() + READY_TIMEOUT;
+        loop {
+            if tokio::net::TcpStream::connect(self.addr).await.is_ok() {
+                return Ok(());
+            }
+            if let Some(task) = &self.task {
+                if task.is_finished() {
+                    let task = self.task.take().expect("checked");
+                    let reason = match task.await {
+                        Ok(Ok(())) => "it stopped right away".to_string(),
+                        Ok(Err(e)) => e,
+                        Err(e) => e.to_string(),
+                    };
+                    if reason.contains("AddrInUse") || reason.contains("in use") {
+                        return Err(BrokerError::Listen {
+                            addr: self.addr,
+                            reason: "address already in use".to_string(),
+                        });
+                    }
+                    return Err(BrokerError::Start(reason));
+                }
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Err(BrokerError::NotReady(self.addr));
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Stops the broker task (tansu has no cancel API: the task is aborted,
+    /// which closes its listener and connections; data stays on disk).
+    pub async fn stop(&mut self) {
+        if let Some(task) = self.task.take() {
+            task.abort();
+            let _ = task.await;
+        }
+    }
+
+    /// Stops and starts the broker on the same address and data.
+    pub async fn restart(&mut self) -> Result<(), BrokerError> {
+        self.stop().await;
+        // The port is free once the aborted listener is dropped; retry briefly
+        // in case the OS is slow to release it.
+        let mut last = None;
+        for _ in 0..20 {
+            match self.spawn().await {
+                Ok(()) => return Ok(()),
+                Err(error @ BrokerError::Listen { .. }) => {
+                    last = Some(error);
+                    tokio::time::sleep(Duration::from_millis(250)).await;
+                }
+                Err(error) => return Err(error),
+            }
+        }
+        Err(last.expect("loop ran"))
+    }
+
+    fn task_finished(&self) -> bool {
+        self.task.as_ref().is_none_or(|t| t.is_finished())
+    }
+}
+
+/// Checks the address is free (giving the clear `--kafka-listen` error) and
+/// turns port 0 into a concrete free port, which the broker must advertise.
+fn reserve_address(listen: SocketAddr) -> Result<SocketAddr, BrokerError> {
+    let listener = TcpListener::bind(listen).map_err(|e| BrokerError::Listen {
+        addr: listen,
+        reason: if e.kind() == std::io::ErrorKind::AddrInUse {
+            "address already in use".to_string()
+        } else {
+            e.to_string()
+        },
+    })?;
+    listener.local_addr().map_err(|e| BrokerError::Listen {
+        addr: listen,
+        reason: e.to_string(),
+    })
+}
+
+/// Probes the broker and restarts it when it stops answering (tansu's storage
+/// task dies on some requests, e.g. DeleteRecords, after which every request
+/// fails). Returns the broker when `shutdown` fires, for the caller to stop.
+pub async fn supervise(
+    mut broker: EmbeddedBroker,
+    store: Arc<Store>,
+    shutdown: CancellationToken,
+) -> EmbeddedBroker {
+    let probe = KafkaClient::new(
+        vec![broker.bootstrap()],
+        "kafka-pulse-supervisor",
+        PROBE_TIMEOUT,
+    );
+    let mut failures = 0u32;
+    let mut last_error = String::new();
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return broker,
+            _ = tokio::time::sleep(PROBE_EVERY) => {}
+        }
+        let healthy = if broker.task_finished() {
+            last_error = "the broker task ended".to_string();
+            failures = FAILED_PROBES_BEFORE_RESTART;
+            false
+        } else {
+            match probe.metadata().await {
+                Ok(_) => true,
+                Err(error) => {
+                    last_error = error.to_string();
+                    false
+                }
+            }
+        };
+        if healthy {
+            failures = 0;
+            continue;
+        }
+        failures += 1;
+        if failures < FAILED_PROBES_BEFORE_RESTART {
+            continue;
+        }
+        let why = format!(
+            "embedded broker stopped answering ({failures} failed probes, last: {last_error}); restarting it with its data kept"
+        );
+        tracing::warn!("{why}");
+        store.record_event("broker_restarted", &broker.bootstrap(), why);
+        match broker.restart().await {
+            Ok(()) => {
+                tracing::info!(addr = %broker.bootstrap(), "embedded broker restarted");
+                failures = 0;
+            }
+            Err(error) => {
+                tracing::error!("embedded broker restart failed: {error}");
+                store.record_event(
+                    "broker_restart_failed",
+                    &broker.bootstrap(),
+                    error.to_string(),
+                );
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn taken_port_error_names_both_options() {
+        let holder = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = holder.local_addr().unwrap();
+        let error = reserve_address(addr).unwrap_err().to_string();
+        assert!(error.contains("--kafka-listen"), "{error}");
+        assert!(error.contains("--brokers"), "{error}");
+        assert!(error.contains("in use"), "{error}");
+    }
+
+    #[test]
+    fn port_zero_becomes_a_real_port() {
+        let addr = reserve_address("127.0.0.1:0".parse().unwrap()).unwrap();
+        assert_ne!(addr.port(), 0);
+    }
+}

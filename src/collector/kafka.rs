@@ -1,0 +1,773 @@
+//! The Kafka wire client the collector samples with.
+//!
+//! Why not rdkafka here: its safe API lists groups through DescribeGroups (which
+//! the embedded tansu broker cannot answer), fetches watermarks one partition per
+//! round trip and committed offsets only through a consumer per group. Speaking
+//! the few admin requests we need ourselves (with the `kafka-protocol` crate)
+//! gives one batched ListOffsets per broker, one OffsetFetch per coordinator and
+//! a per-request degrade path, all async. Versions are negotiated with
+//! ApiVersions on every connection.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
+use kafka_protocol::messages::offset_fetch_request::OffsetFetchRequestGroup;
+use kafka_protocol::messages::{
+    ApiKey, ApiVersionsRequest, ApiVersionsResponse, BrokerId, DescribeGroupsRequest,
+    FindCoordinatorRequest, GroupId, ListGroupsRequest, ListOffsetsRequest, MetadataRequest,
+    OffsetFetchRequest, RequestHeader, ResponseHeader, TopicName,
+};
+use kafka_protocol::protocol::{
+    encode_request_header_into_buffer, Decodable, HeaderVersion, Request, StrBytes,
+};
+use kafka_protocol::ResponseError;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::sync::Mutex;
+
+/// ListOffsets timestamp asking for the high watermark (next offset to be written).
+pub const LATEST: i64 = -1;
+/// ListOffsets timestamp asking for the low watermark (first retained offset).
+pub const EARLIEST: i64 = -2;
+
+/// Largest response we accept; a corrupt length prefix must not allocate gigabytes.
+const MAX_RESPONSE_BYTES: usize = 256 * 1024 * 1024;
+
+#[derive(Debug, thiserror::Error)]
+pub enum KafkaError {
+    #[error("cannot connect to Kafka broker {addr}: {source}")]
+    Connect {
+        addr: String,
+        source: std::io::Error,
+    },
+    #[error("Kafka broker {addr} did not answer {api} within {timeout:?}")]
+    Timeout {
+        addr: String,
+        api: &'static str,
+        timeout: Duration,
+    },
+    #[error("Kafka broker {addr} closed the connection or failed during {api}: {source}")]
+    Io {
+        addr: String,
+        api: &'static str,
+        source: std::io::Error,
+    },
+    #[error("Kafka broker {addr} sent a {api} response we could not decode: {detail}")]
+    Protocol {
+        addr: String,
+        api: &'static str,
+        detail: String,
+    },
+    #[error("Kafka broker {addr} does not support {api} versions {min}..={max}")]
+    Unsupported {
+        addr: String,
+        api: &'static str,
+        min: i16,
+        max: i16,
+    },
+    #[error("{api} failed: {error}")]
+    Broker { api: &'static str, error: String },
+    #[error("none of the bootstrap brokers answered ({tried}): {last}")]
+    NoBrokerReachable { tried: String, last: String },
+    #[error("broker id {0} is not in the cluster metadata")]
+    UnknownBroker(i32),
+}
+
+/// Human text for a Kafka error code, `None` when the code means success.
+pub fn error_text(code: i16) -> Option<String> {
+    if code == 0 {
+        return None;
+    }
+    Some(match ResponseError::try_from_code(code) {
+        Some(error) => format!("{error:?} (code {code})"),
+        None => format!("error code {code}"),
+    })
+}
+
+fn api_name(key: i16) -> &'static str {
+    match ApiKey::try_from(key) {
+        Ok(ApiKey::ApiVersions) => "ApiVersions",
+        Ok(ApiKey::Metadata) => "Metadata",
+        Ok(ApiKey::ListOffsets) => "ListOffsets",
+        Ok(ApiKey::ListGroups) => "ListGroups",
+        Ok(ApiKey::DescribeGroups) => "DescribeGroups",
+        Ok(ApiKey::OffsetFetch) => "OffsetFetch",
+        Ok(ApiKey::FindCoordinator) => "FindCoordinator",
+        _ => "request",
+    }
+}
+
+/// One TCP connection to one broker, with the API versions it announced.
+struct Connection {
+    addr: String,
+    stream: TcpStream,
+    versions: HashMap<i16, (i16, i16)>,
+    next_correlation_id: i32,
+}
+
+impl Connection {
+    async fn open(addr: &str, client_id: &str, timeout: Duration) -> Result<Self, KafkaError> {
+        let stream = tokio::time::timeout(timeout, TcpStream::connect(addr))
+            .await
+            .map_err(|_| KafkaError::Timeout {
+                addr: addr.to_string(),
+                api: "connect",
+                timeout,
+            })?
+            .map_err(|source| KafkaError::Connect {
+                addr: addr.to_string(),
+                source,
+            })?;
+        stream.set_nodelay(true).ok();
+        let mut connection = Connection {
+            addr: addr.to_string(),
+            stream,
+            versions: HashMap::new(),
+            next_correlation_id: 1,
+        };
+        // v0 is understood by every broker and answers with the version table.
+        let response: ApiVersionsResponse = connection
+            .send(&ApiVersionsRequest::default(), 0, client_id, timeout)
+            .await?;
+        if let Some(error) = error_text(response.error_code) {
+            return Err(KafkaError::Broker {
+                api: "ApiVersions",
+                error,
+            });
+        }
+        connection.versions = response
+            .api_keys
+            .iter()
+            .map(|api| (api.api_key, (api.min_version, api.max_version)))
+            .collect();
+        Ok(connection)
+    }
+
+    /// Highest version both sides speak within `wanted` (inclusive).
+    fn pick_version<R: Request>(&self, wanted: (i16, i16)) -> Result<i16, KafkaError> {
+        let (broker_min, broker_max) = self.versions.get(&R::KEY).copied().unwrap_or((0, -1));
+        let min = wanted.0.max(broker_min).max(R::VERSIONS.min);
+        let max = wanted.1.min(broker_max).min(R::VERSIONS.max);
+        if min > max {
+            return Err(KafkaError::Unsupported {
+                addr: self.addr.clone(),
+                api: api_name(R::KEY),
+                min: wanted.0,
+                max: wanted.1,
+            });
+        }
+        Ok(max)
+    }
+
+    async fn send<R: Request>(
+        &mut self,
+        request: &R,
+        version: i16,
+        client_id: &str,
+        timeout: Duration,
+    ) -> Result<R::Response, KafkaError> {
+        let api = api_name(R::KEY);
+        let protocol_error = |detail: String| KafkaError::Protocol {
+            addr: self.addr.clone(),
+            api,
+            detail,
+        };
+        let correlation_id = self.next_correlation_id;
+        self.next_correlation_id = self.next_correlation_id.wrapping_add(1);
+        let mut header = RequestHeader::default();
+        header.request_api_key = R::KEY;
+        header.request_api_version = version;
+        header.correlation_id = correlation_id;
+        header.client_id = Some(StrBytes::from_string(client_id.to_string()));
+
+        let mut frame = BytesMut::with_capacity(256);
+        frame.extend_from_slice(&[0; 4]);
+        encode_request_header_into_buffer(&mut frame, &header)
+            .map_err(|e| protocol_error(format!("encoding header: {e}")))?;
+        request
+            .encode(&mut frame, version)
+            .map_err(|e| protocol_error(format!("encoding v{version}: {e}")))?;
+        let body_len = (frame.len() - 4) as i32;
+        frame[..4].copy_from_slice(&body_len.to_be_bytes());
+
+        let addr = self.addr.clone();
+        let exchange = async {
+            self.stream.write_all(&frame).await?;
+            let length = self.stream.read_i32().await?;
+            if length < 0 || length as usize > MAX_RESPONSE_BYTES {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::InvalidData,
+                    format!("response length {length} out of range"),
+                ));
+            }
+            let mut body = vec![0u8; length as usize];
+            self.stream.read_exact(&mut body).await?;
+            Ok(Bytes::from(body))
+        };
+        let mut body = tokio::time::timeout(timeout, exchange)
+            .await
+            .map_err(|_| KafkaError::Timeout {
+                addr: addr.clone(),
+                api,
+                timeout,
+            })?
+            .map_err(|source| KafkaError::Io {
+                addr: addr.clone(),
+                api,
+                source,
+            })?;
+        let protocol_error = |detail: String| KafkaError::Protocol {
+            addr: addr.clone(),
+            api,
+            detail,
+        };
+        let response_header =
+            ResponseHeader::decode(&mut body, R::Response::header_version(version))
+                .map_err(|e| protocol_error(format!("header: {e}")))?;
+        if response_header.correlation_id != correlation_id {
+            return Err(protocol_error(format!(
+                "correlation id {} does not match request {correlation_id}",
+                response_header.correlation_id
+            )));
+        }
+        R::Response::decode(&mut body, version)
+            .map_err(|e| protocol_error(format!("v{version}: {e}")))
+    }
+}
+
+/// A broker as listed in cluster metadata.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BrokerAddress {
+    pub node_id: i32,
+    pub host: String,
+    pub port: i32,
+    pub rack: Option<String>,
+}
+
+impl BrokerAddress {
+    pub fn addr(&self) -> String {
+        format!("{}:{}", self.host, self.port)
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct PartitionMetadata {
+    pub partition: i32,
+    pub leader: i32,
+    pub replicas: Vec<i32>,
+    pub isr: Vec<i32>,
+    pub offline_replicas: Vec<i32>,
+    pub error: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct TopicMetadata {
+    pub name: String,
+    pub internal: bool,
+    pub partitions: Vec<PartitionMetadata>,
+    pub error: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct ClusterMetadata {
+    pub cluster_id: Option<String>,
+    pub controller_id: Option<i32>,
+    pub brokers: Vec<BrokerAddress>,
+    pub topics: Vec<TopicMetadata>,
+}
+
+/// One offset answer of ListOffsets.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PartitionOffset {
+    pub topic: String,
+    pub partition: i32,
+    pub offset: Result<i64, String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct ListedGroup {
+    pub group: String,
+    pub protocol_type: String,
+    /// As the broker reported it; tansu says "UNKNOWN".
+    pub state: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct DescribedMember {
+    pub member_id: String,
+    pub client_id: String,
+    pub client_host: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct DescribedGroup {
+    pub group: String,
+    pub state: String,
+    pub protocol_type: String,
+    pub members: Vec<DescribedMember>,
+    pub error: Option<String>,
+}
+
+/// Committed offsets of one group: (topic, partition) → offset, `None` = no commit.
+#[derive(Debug, Clone, Default)]
+pub struct GroupOffsets {
+    pub group: String,
+    pub offsets: Vec<(String, i32, Option<i64>)>,
+    pub error: Option<String>,
+}
+
+type SharedConnection = Arc<Mutex<Option<Connection>>>;
+
+/// Connection pool over the cluster's brokers. Cheap to share (`Arc`); each
+/// broker connection serves one request at a time, different brokers in parallel.
+pub struct KafkaClient {
+    bootstrap: Vec<String>,
+    client_id: String,
+    timeout: Duration,
+    connections: std::sync::Mutex<HashMap<String, SharedConnection>>,
+    brokers: std::sync::Mutex<HashMap<i32, String>>,
+}
+
+impl KafkaClient {
+    pub fn new(bootstrap: Vec<String>, client_id: &str, timeout: Duration) -> Self {
+        KafkaClient {
+            bootstrap,
+            client_id: client_id.to_string(),
+            timeout,
+            connections: Default::default(),
+            brokers: Default::default(),
+        }
+    }
+
+    pub fn bootstrap(&self) -> &[String] {
+        &self.bootstrap
+    }
+
+    fn connection_slot(&self, addr: &str) -> SharedConnection {
+        let mut connections = self.connections.lock().expect("connection map poisoned");
+        connections.entry(addr.to_string()).or_default().clone()
+    }
+
+    /// Sends one request to `addr`, choosing the highest version in `wanted` the
+    /// broker speaks; `build` makes the request for that version. A failed
+    /// exchange drops the connection so the next call reconnects.
+    async fn call<R, F>(
+        &self,
+        addr: &str,
+        wanted: (i16, i16),
+        build: F,
+    ) -> Result<R::Response, KafkaError>
+    where
+        R: Request,
+        F: FnOnce(i16) -> R,
+    {
+        let slot = self.connection_slot(addr);
+        let mut guard = slot.lock().await;
+        if guard.is_none() {
+            *guard = Some(Connection::open(addr, &self.client_id, self.timeout).await?);
+        }
+        let connection = guard.as_mut().expect("connection just opened");
+        let version = connection.pick_version::<R>(wanted)?;
+        let request = build(version);
+        let result = connection
+            .send(&request, version, &self.client_id, self.timeout)
+            .await;
+        if result.is_err() {
+            *guard = None;
+        }
+        result
+    }
+
+    fn broker_addr(&self, node_id: i32) -> Result<String, KafkaError> {
+        self.brokers
+            .lock()
+            .expect("broker map poisoned")
+            .get(&node_id)
+            .cloned()
+            .ok_or(KafkaError::UnknownBroker(node_id))
+    }
+
+    /// Full cluster metadata, asking the bootstrap brokers in turn.
+    pub async fn metadata(&self) -> Result<ClusterMetadata, KafkaError> {
+        let mut last_error = None;
+        let known: Vec<String> = self
+            .brokers
+            .lock()
+            .expect("poisoned")
+            .values()
+            .cloned()
+            .collect();
+        let mut candidates = self.bootstrap.clone();
+        candidates.extend(
+            known
+                .into_iter()
+                .filter(|addr| !self.bootstrap.contains(addr)),
+        );
+        for addr in &candidates {
+            match self.metadata_from(addr).await {
+                Ok(metadata) => {
+                    let mut brokers = self.brokers.lock().expect("poisoned");
+                    brokers.clear();
+                    brokers.extend(metadata.brokers.iter().map(|b| (b.node_id, b.addr())));
+                    return Ok(metadata);
+                }
+                Err(error) => last_error = Some(error),
+            }
+        }
+        let last = last_error.map(|e| e.to_string()).unwrap_or_default();
+        Err(KafkaError::NoBrokerReachable {
+            tried: candidates.join(","),
+            last,
+        })
+    }
+
+    async fn metadata_from(&self, addr: &str) -> Result<ClusterMetadata, KafkaError> {
+        let response = self
+            .call(addr, (1, 12), |_| {
+                let mut request = MetadataRequest::default();
+                request.topics = None; // all topics
+                request
+            })
+            .await?;
+        let brokers = response
+            .brokers
+            .iter()
+            .map(|b| BrokerAddress {
+                node_id: b.node_id.0,
+                host: b.host.to_string(),
+                port: b.port,
+                rack: b.rack.as_ref().map(|r| r.to_string()),
+            })
+            .collect();
+        let topics = response
+            .topics
+            .iter()
+            .filter_map(|t| {
+                let name = t.name.as_ref()?.0.to_string();
+                let mut partitions: Vec<PartitionMetadata> = t
+                    .partitions
+                    .iter()
+                    .map(|p| PartitionMetadata {
+                        partition: p.partition_index,
+                        leader: p.leader_id.0,
+                        replicas: p.replica_nodes.iter().map(|b| b.0).collect(),
+                        isr: p.isr_nodes.iter().map(|b| b.0).collect(),
+                        offline_replicas: p.offline_replicas.iter().map(|b| b.0).collect(),
+                        error: error_text(p.error_code),
+                    })
+                    .collect();
+                partitions.sort_by_key(|p| p.partition);
+                Some(TopicMetadata {
+                    name,
+                    internal: t.is_internal,
+                    partitions,
+                    error: error_text(t.error_code),
+                })
+            })
+            .collect();
+        Ok(ClusterMetadata {
+            cluster_id: response.cluster_id.as_ref().map(|c| c.to_string()),
+            controller_id: (response.controller_id.0 >= 0).then_some(response.controller_id.0),
+            brokers,
+            topics,
+        })
+    }
+
+    /// One batched ListOffsets to `leader` for all `partitions` at `timestamp`
+    /// ([`LATEST`], [`EARLIEST`] or a time in ms).
+    pub async fn list_offsets(
+        &self,
+        leader: i32,
+        partitions: &[(String, i32)],
+        timestamp: i64,
+    ) -> Result<Vec<PartitionOffset>, KafkaError> {
+        let addr = self.broker_addr(leader)?;
+        let mut by_topic: Vec<(String, Vec<i32>)> = Vec::new();
+        for (topic, partition) in partitions {
+            match by_topic.iter_mut().find(|(name, _)| name == topic) {
+                Some((_, list)) => list.push(*partition),
+                None => by_topic.push((topic.clone(), vec![*partition])),
+            }
+        }
+        let response = self
+            .call(&addr, (1, 7), |_| {
+                let mut request = ListOffsetsRequest::default();
+                request.replica_id = BrokerId(-1);
+                request.topics = by_topic
+                    .iter()
+                    .map(|(topic, partitions)| {
+                        let mut entry = ListOffsetsTopic::default();
+                        entry.name = TopicName(StrBytes::from_string(topic.clone()));
+                        entry.partitions = partitions
+                            .iter()
+                            .map(|&partition| {
+                                let mut p = ListOffsetsPartition::default();
+                                p.partition_index = partition;
+                                p.current_leader_epoch = -1;
+                                p.timestamp = timestamp;
+                                p
+                            })
+                            .collect();
+                        entry
+                    })
+                    .collect();
+                request
+            })
+            .await?;
+        Ok(response
+            .topics
+            .iter()
+            .flat_map(|topic| {
+                topic.partitions.iter().map(move |p| PartitionOffset {
+                    topic: topic.name.0.to_string(),
+                    partition: p.partition_index,
+                    offset: match error_text(p.error_code) {
+                        None => Ok(p.offset),
+                        Some(error) => Err(error),
+                    },
+                })
+            })
+            .collect())
+    }
+
+    /// ListGroups on one broker (each broker lists the groups it coordinates).
+    pub async fn list_groups(&self, broker: i32) -> Result<Vec<ListedGroup>, KafkaError> {
+        let addr = self.broker_addr(broker)?;
+        let response = self
+            .call(&addr, (0, 4), |_| ListGroupsRequest::default())
+            .await?;
+        if let Some(error) = error_text(response.error_code) {
+            return Err(KafkaError::Broker {
+                api: "ListGroups",
+                error,
+            });
+        }
+        Ok(response
+            .groups
+            .iter()
+            .map(|g| {
+                let state = g.group_state.to_string();
+                ListedGroup {
+                    group: g.group_id.0.to_string(),
+                    protocol_type: g.protocol_type.to_string(),
+                    state: (!state.is_empty() && !state.eq_ignore_ascii_case("unknown"))
+                        .then_some(state),
+                }
+            })
+            .collect())
+    }
+
+    /// The coordinator broker id of each group (FindCoordinator, batched when
+    /// the broker speaks v4+).
+    pub async fn find_coordinators(
+        &self,
+        groups: &[String],
+    ) -> Result<HashMap<String, Result<i32, String>>, KafkaError> {
+        let mut answers = HashMap::new();
+        if groups.is_empty() {
+            return Ok(answers);
+        }
+        let addr = self.any_broker_addr()?;
+        let batched = self
+            .call(&addr, (4, 4), |_| {
+                let mut request = FindCoordinatorRequest::default();
+                request.key_type = 0;
+                request.coordinator_keys = groups
+                    .iter()
+                    .map(|g| StrBytes::from_string(g.clone()))
+                    .collect();
+                request
+            })
+            .await;
+        match batched {
+            Ok(response) => {
+                for c in response.coordinators {
+                    let answer = match error_text(c.error_code) {
+                        None => Ok(c.node_id.0),
+                        Some(error) => Err(error),
+                    };
+                    answers.insert(c.key.to_string(), answer);
+                }
+                Ok(answers)
+            }
+            Err(KafkaError::Unsupported { .. }) => {
+                for group in groups {
+                    let response = self
+                        .call(&addr, (0, 3), |_| {
+                            let mut request = FindCoordinatorRequest::default();
+                            request.key = StrBytes::from_string(group.clone());
+                            request
+                        })
+                        .await?;
+                    let answer = match error_text(response.error_code) {
+                        None => Ok(response.node_id.0),
+                        Some(error) => Err(error),
+                    };
+                    answers.insert(group.clone(), answer);
+                }
+                Ok(answers)
+            }
+            Err(error) => Err(error),
+        }
+    }
+
+    fn any_broker_addr(&self) -> Result<String, KafkaError> {
+        let brokers = self.brokers.lock().expect("poisoned");
+        brokers
+            .keys()
+            .min()
+            .and_then(|id| brokers.get(id).cloned())
+            .or_else(|| self.bootstrap.first().cloned())
+            .ok_or(KafkaError::UnknownBroker(-1))
+    }
+
+    /// Committed offsets of `groups`, all coordinated by `coordinator`: one
+    /// request for all of them on brokers with OffsetFetch v8+, else one each.
+    pub async fn offset_fetch(
+        &self,
+        coordinator: i32,
+        groups: &[String],
+    ) -> Result<Vec<GroupOffsets>, KafkaError> {
+        let addr = self.broker_addr(coordinator)?;
+        let batched = self
+            .call(&addr, (8, 8), |_| {
+                let mut request = OffsetFetchRequest::default();
+                request.groups = groups
+                    .iter()
+                    .map(|g| {
+                        let mut entry = OffsetFetchRequestGroup::default();
+                        entry.group_id = GroupId(StrBytes::from_string(g.clone()));
+                        entry.topics = None; // every partition the group committed
+                        entry
+                    })
+                    .collect();
+                request
+            })
+            .await;
+        match batched {
+            Ok(response) => Ok(response
+                .groups
+                .iter()
+                .map(|g| GroupOffsets {
+                    group: g.group_id.0.to_string(),
+                    offsets: g
+                        .topics
+                        .iter()
+                        .flat_map(|t| {
+                            t.partitions.iter().map(move |p| {
+                                (
+                                    t.name.0.to_string(),
+                                    p.partition_index,
+                                    (p.committed_offset >= 0).then_some(p.committed_offset),
+                                )
+                            })
+                        })
+                        .collect(),
+                    error: error_text(g.error_code),
+                })
+                .collect()),
+            Err(KafkaError::Unsupported { .. }) => {
+                let mut all = Vec::with_capacity(groups.len());
+                for group in groups {
+                    all.push(self.offset_fetch_one(&addr, group).await?);
+                }
+                Ok(all)
+            }
+            Err(error) => Err(error),
+        }
+    }
+
+    async fn offset_fetch_one(&self, addr: &str, group: &str) -> Result<GroupOffsets, KafkaError> {
+        let response = self
+            .call(addr, (2, 7), |_| {
+                let mut request = OffsetFetchRequest::default();
+                request.group_id = GroupId(StrBytes::from_string(group.to_string()));
+                request.topics = None;
+                request
+            })
+            .await?;
+        Ok(GroupOffsets {
+            group: group.to_string(),
+            offsets: response
+                .topics
+                .iter()
+                .flat_map(|t| {
+                    t.partitions.iter().map(move |p| {
+                        (
+                            t.name.0.to_string(),
+                            p.partition_index,
+                            (p.committed_offset >= 0).then_some(p.committed_offset),
+                        )
+                    })
+                })
+                .collect(),
+            error: error_text(response.error_code),
+        })
+    }
+
+    /// DescribeGroups for `groups` on their coordinator.
+    pub async fn describe_groups(
+        &self,
+        coordinator: i32,
+        groups: &[String],
+    ) -> Result<Vec<DescribedGroup>, KafkaError> {
+        let addr = self.broker_addr(coordinator)?;
+        let response = self
+            .call(&addr, (0, 5), |_| {
+                let mut request = DescribeGroupsRequest::default();
+                request.groups = groups
+                    .iter()
+                    .map(|g| GroupId(StrBytes::from_string(g.clone())))
+                    .collect();
+                request
+            })
+            .await?;
+        Ok(response
+            .groups
+            .iter()
+            .map(|g| DescribedGroup {
+                group: g.group_id.0.to_string(),
+                state: g.group_state.to_string(),
+                protocol_type: g.protocol_type.to_string(),
+                members: g
+                    .members
+                    .iter()
+                    .map(|m| DescribedMember {
+                        member_id: m.member_id.to_string(),
+                        client_id: m.client_id.to_string(),
+                        client_host: m.client_host.to_string(),
+                    })
+                    .collect(),
+                error: error_text(g.error_code),
+            })
+            .collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn error_text_is_none_for_success_and_names_known_codes() {
+        assert_eq!(error_text(0), None);
+        let text = error_text(3).unwrap();
+        assert!(text.contains("UnknownTopicOrPartition"), "{text}");
+        assert!(error_text(-12345).unwrap().contains("-12345"));
+    }
+
+    #[tokio::test]
+    async fn unreachable_bootstrap_names_every_address_tried() {
+        // Port 1 on loopback is closed on any sane machine: connect fails fast.
+        let client = KafkaClient::new(
+            vec!["127.0.0.1:1".to_string()],
+            "test",
+            Duration::from_secs(2),
+        );
+        let error = client.metadata().await.unwrap_err().to_string();
+        assert!(error.contains("127.0.0.1:1"), "{error}");
+    }
+}

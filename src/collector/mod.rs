@@ -1,0 +1,388 @@
+//! The sampling loop: once per interval read the cluster (metadata,
+//! watermarks, groups, committed offsets) into a `Sample`, analyse it and
+//! publish the `Snapshot`. A failing request degrades its part of the sample
+//! and is listed in `Sample::errors`; it never drops the whole tick.
+
+pub mod kafka;
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use futures::future::join_all;
+use tokio_util::sync::CancellationToken;
+
+use crate::analysis::Analyzer;
+use crate::model::{
+    BrokerSample, CommittedOffset, GroupSample, MemberSample, PartitionSample, Sample, TopicSample,
+};
+use crate::store::Store;
+use kafka::{KafkaClient, KafkaError, EARLIEST, LATEST};
+
+/// How long to wait before asking a broker to describe groups again after it
+/// failed to (tansu on sqlite closes the connection on DescribeGroups).
+const DESCRIBE_RETRY_AFTER: Duration = Duration::from_secs(60);
+
+/// Reads one `Sample` per call from a Kafka cluster.
+pub struct KafkaSource {
+    client: Arc<KafkaClient>,
+    /// Brokers whose DescribeGroups failed, with when and why.
+    describe_failures: HashMap<i32, (Instant, String)>,
+}
+
+impl KafkaSource {
+    pub fn new(client: Arc<KafkaClient>) -> Self {
+        KafkaSource {
+            client,
+            describe_failures: HashMap::new(),
+        }
+    }
+
+    pub async fn sample(&mut self) -> Sample {
+        let started = Instant::now();
+        let mut sample = Sample {
+            taken_at: Utc::now(),
+            ..Sample::default()
+        };
+        let metadata = match self.client.metadata().await {
+            Ok(metadata) => metadata,
+            Err(error) => {
+                sample.errors.push(format!("Metadata: {error}"));
+                sample.duration_seconds = started.elapsed().as_secs_f64();
+                return sample;
+            }
+        };
+        sample.kafka_up = true;
+        sample.cluster_id = metadata.cluster_id.clone();
+        sample.controller_id = metadata.controller_id;
+        sample.brokers = metadata
+            .brokers
+            .iter()
+            .map(|b| BrokerSample {
+                node_id: b.node_id,
+                host: b.host.clone(),
+                port: b.port,
+                rack: b.rack.clone(),
+            })
+            .collect();
+        sample.topics = metadata
+            .topics
+            .iter()
+            .map(|t| TopicSample {
+                name: t.name.clone(),
+                internal: t.internal,
+                partitions: t
+                    .partitions
+                    .iter()
+                    .map(|p| PartitionSample {
+                        partition: p.partition,
+                        leader: p.leader,
+                        replicas: p.replicas.clone(),
+                        isr: p.isr.clone(),
+                        low_watermark: None,
+                        high_watermark: None,
+                    })
+                    .collect(),
+            })
+            .collect();
+        for topic in &metadata.topics {
+            if let Some(error) = &topic.error {
+                sample.errors.push(format!("topic {}: {error}", topic.name));
+            }
+        }
+
+        let broker_ids: Vec<i32> = metadata.brokers.iter().map(|b| b.node_id).collect();
+        let client = self.client.clone();
+        let (watermarks, groups) = tokio::join!(
+            read_watermarks(&client, &sample.topics),
+            read_groups(&client, &mut self.describe_failures, &broker_ids)
+        );
+        let (watermarks, watermark_errors) = watermarks;
+        sample.errors.extend(watermark_errors);
+        for topic in &mut sample.topics {
+            for partition in &mut topic.partitions {
+                if let Some(&(low, high)) =
+                    watermarks.get(&(topic.name.clone(), partition.partition))
+                {
+                    partition.low_watermark = low;
+                    partition.high_watermark = high;
+                }
+            }
+        }
+        let (groups, group_errors) = groups;
+        sample.groups = groups;
+        sample.errors.extend(group_errors);
+        sample.duration_seconds = started.elapsed().as_secs_f64();
+        sample
+    }
+}
+
+/// Low and high watermark of every partition: two batched ListOffsets per
+/// leader broker, all brokers in parallel.
+async fn read_watermarks(
+    client: &KafkaClient,
+    topics: &[TopicSample],
+) -> (
+    HashMap<(String, i32), (Option<i64>, Option<i64>)>,
+    Vec<String>,
+) {
+    let mut by_leader: BTreeMap<i32, Vec<(String, i32)>> = BTreeMap::new();
+    let mut errors = Vec::new();
+    for topic in topics {
+        for partition in &topic.partitions {
+            if partition.leader < 0 {
+                errors.push(format!(
+                    "{}/{} has no leader: watermarks unknown",
+                    topic.name, partition.partition
+                ));
+                continue;
+            }
+            by_leader
+                .entry(partition.leader)
+                .or_default()
+                .push((topic.name.clone(), partition.partition));
+        }
+    }
+    let requests = by_leader.iter().map(|(&leader, partitions)| async move {
+        let (high, low) = tokio::join!(
+            client.list_offsets(leader, partitions, LATEST),
+            client.list_offsets(leader, partitions, EARLIEST)
+        );
+        (leader, high, low)
+    });
+    let mut watermarks: HashMap<(String, i32), (Option<i64>, Option<i64>)> = HashMap::new();
+    for (leader, high, low) in join_all(requests).await {
+        for (answer, is_high) in [(high, true), (low, false)] {
+            match answer {
+                Ok(offsets) => {
+                    for offset in offsets {
+                        let entry = watermarks
+                            .entry((offset.topic.clone(), offset.partition))
+                            .or_default();
+                        match offset.offset {
+                            Ok(value) if is_high => entry.1 = Some(value),
+                            Ok(value) => entry.0 = Some(value),
+                            Err(error) => errors.push(format!(
+                                "ListOffsets {}/{}: {error}",
+                                offset.topic, offset.partition
+                            )),
+                        }
+                    }
+                }
+                Err(error) => errors.push(format!("ListOffsets on broker {leader}: {error}")),
+            }
+        }
+    }
+    (watermarks, errors)
+}
+
+/// Every group of every broker with its committed offsets and, where the
+/// broker can describe it, state and members.
+async fn read_groups(
+    client: &KafkaClient,
+    describe_failures: &mut HashMap<i32, (Instant, String)>,
+    broker_ids: &[i32],
+) -> (Vec<GroupSample>, Vec<String>) {
+    let mut errors = Vec::new();
+    let listings = join_all(
+        broker_ids
+            .iter()
+            .map(|&id| async move { (id, client.list_groups(id).await) }),
+    )
+    .await;
+    let mut listed: BTreeMap<String, Option<String>> = BTreeMap::new();
+    for (broker, listing) in listings {
+        match listing {
+            Ok(groups) => {
+                for group in groups {
+                    listed.insert(group.group, group.state);
+                }
+            }
+            Err(error) => errors.push(format!("ListGroups on broker {broker}: {error}")),
+        }
+    }
+    if listed.is_empty() {
+        return (Vec::new(), errors);
+    }
+    let names: Vec<String> = listed.keys().cloned().collect();
+    let coordinators = match client.find_coordinators(&names).await {
+        Ok(found) => found,
+        Err(error) => {
+            errors.push(format!("FindCoordinator: {error}"));
+            HashMap::new()
+        }
+    };
+    let mut by_coordinator: BTreeMap<i32, Vec<String>> = BTreeMap::new();
+    let mut samples: BTreeMap<String, GroupSample> = listed
+        .iter()
+        .map(|(name, state)| {
+            let sample = GroupSample {
+                group: name.clone(),
+                state: state.clone(),
+                ..GroupSample::default()
+            };
+            (name.clone(), sample)
+        })
+        .collect();
+    for name in &names {
+        match coordinators.get(name) {
+            Some(Ok(id)) => by_coordinator.entry(*id).or_default().push(name.clone()),
+            Some(Err(error)) => {
+                samples.get_mut(name).expect("listed").error =
+                    Some(format!("FindCoordinator: {error}"));
+            }
+            None => {
+                samples.get_mut(name).expect("listed").error =
+                    Some("coordinator unknown".to_string());
+            }
+        }
+    }
+
+    let now = Instant::now();
+    let describe_allowed: HashMap<i32, bool> = by_coordinator
+        .keys()
+        .map(|&id| {
+            let allowed = match describe_failures.get(&id) {
+                Some((when, _)) => now.duration_since(*when) >= DESCRIBE_RETRY_AFTER,
+                None => true,
+            };
+            (id, allowed)
+        })
+        .collect();
+    let results = join_all(by_coordinator.iter().map(|(&coordinator, groups)| {
+        let describe = describe_allowed[&coordinator];
+        async move {
+            let offsets = client.offset_fetch(coordinator, groups).await;
+            // Described after the offsets: on brokers that drop the
+            // connection for DescribeGroups the offsets are already safe.
+            let described = if describe {
+                Some(client.describe_groups(coordinator, groups).await)
+            } else {
+                None
+            };
+            (coordinator, offsets, described)
+        }
+    }))
+    .await;
+
+    for (coordinator, offsets, described) in results {
+        match offsets {
+            Ok(list) => {
+                for group_offsets in list {
+                    if let Some(sample) = samples.get_mut(&group_offsets.group) {
+                        sample.offsets = group_offsets
+                            .offsets
+                            .into_iter()
+                            .map(|(topic, partition, offset)| CommittedOffset {
+                                topic,
+                                partition,
+                                offset,
+                            })
+                            .collect();
+                        sample
+                            .offsets
+                            .sort_by(|a, b| (&a.topic, a.partition).cmp(&(&b.topic, b.partition)));
+                        if let Some(error) = group_offsets.error {
+                            sample.error = Some(format!("OffsetFetch: {error}"));
+                        }
+                    }
+                }
+            }
+            Err(error) => {
+                errors.push(format!("OffsetFetch on broker {coordinator}: {error}"));
+                for group in &by_coordinator[&coordinator] {
+                    if let Some(sample) = samples.get_mut(group) {
+                        sample.error = Some(format!("committed offsets unknown: {error}"));
+                    }
+                }
+            }
+        }
+        match described {
+            Some(Ok(described)) => {
+                describe_failures.remove(&coordinator);
+                for group in described {
+                    let Some(sample) = samples.get_mut(&group.group) else {
+                        continue;
+                    };
+                    if let Some(error) = group.error {
+                        sample.state_note = Some(format!("DescribeGroups: {error}"));
+                        continue;
+                    }
+                    sample.state = Some(group.state);
+                    sample.members = Some(
+                        group
+                            .members
+                            .into_iter()
+                            .map(|m| MemberSample {
+                                member_id: m.member_id,
+                                client_id: m.client_id,
+                                client_host: m.client_host,
+                            })
+                            .collect(),
+                    );
+                }
+            }
+            Some(Err(error)) => {
+                let note = describe_failure_note(&error);
+                errors.push(format!("DescribeGroups on broker {coordinator}: {error}"));
+                describe_failures.insert(coordinator, (now, note));
+            }
+            None => {}
+        }
+        if let Some((_, note)) = describe_failures.get(&coordinator) {
+            for group in &by_coordinator[&coordinator] {
+                if let Some(sample) = samples.get_mut(group) {
+                    if sample.members.is_none() {
+                        sample.state_note = Some(note.clone());
+                    }
+                }
+            }
+        }
+    }
+    (samples.into_values().collect(), errors)
+}
+
+fn describe_failure_note(error: &KafkaError) -> String {
+    let cause = match error {
+        KafkaError::Io { .. } => "it closed the connection".to_string(),
+        other => other.to_string(),
+    };
+    format!(
+        "state and members unknown: the broker could not describe the group \
+         (DescribeGroups failed: {cause}); lag and status come from committed offsets"
+    )
+}
+
+/// Runs the sampling loop until `shutdown` fires.
+pub async fn run(
+    mut source: KafkaSource,
+    mut analyzer: Analyzer,
+    store: Arc<Store>,
+    interval: Duration,
+    shutdown: CancellationToken,
+) {
+    let mut ticker = tokio::time::interval(interval);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut was_up = true;
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => break,
+            _ = ticker.tick() => {}
+        }
+        let sample = tokio::select! {
+            _ = shutdown.cancelled() => break,
+            sample = source.sample() => sample,
+        };
+        if sample.kafka_up != was_up {
+            if sample.kafka_up {
+                tracing::info!("Kafka is reachable again");
+            } else {
+                tracing::warn!(errors = ?sample.errors, "Kafka is unreachable");
+            }
+            was_up = sample.kafka_up;
+        }
+        let snapshot = analyzer.analyze(&sample);
+        store.publish(snapshot);
+    }
+}

@@ -1,0 +1,376 @@
+//! Configuration from flags, KAFKA_PULSE_* environment variables and an
+//! optional TOML file, in that order of precedence, validated into `Config`
+//! with messages that name the option and the fix.
+
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use clap::Parser;
+use serde::Deserialize;
+
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+pub const DEFAULT_KAFKA_LISTEN: &str = "127.0.0.1:9092";
+pub const MIN_INTERVAL: Duration = Duration::from_millis(100);
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "kafka-pulse",
+    version,
+    about = "See your Kafka queues: live dashboard, lag in messages and seconds, Prometheus metrics.",
+    long_about = "See your Kafka queues: live dashboard, lag in messages and seconds, Prometheus metrics.\n\n\
+        Without --brokers it starts an embedded Kafka-compatible broker (tansu) with demo traffic, \
+        so the dashboard at http://127.0.0.1:8080 shows something at once.\n\n\
+        Every option can also be set by its KAFKA_PULSE_* environment variable or as a key \
+        (the option name with underscores) in the TOML file given by --config. \
+        Flags win over environment variables, which win over the file."
+)]
+pub struct Cli {
+    /// Kafka bootstrap servers to watch (HOST:PORT,...). Without it kafka-pulse
+    /// runs its own embedded broker.
+    #[arg(long, env = "KAFKA_PULSE_BROKERS", value_name = "HOST:PORT,...")]
+    pub brokers: Option<String>,
+
+    /// Address of the web dashboard, JSON API and /metrics [default: 127.0.0.1:8080]
+    #[arg(long, env = "KAFKA_PULSE_LISTEN", value_name = "ADDR")]
+    pub listen: Option<String>,
+
+    /// Address the embedded broker listens on [default: 127.0.0.1:9092]
+    #[arg(long, env = "KAFKA_PULSE_KAFKA_LISTEN", value_name = "ADDR")]
+    pub kafka_listen: Option<String>,
+
+    /// Keep the embedded broker's data here across restarts [default: a temporary
+    /// directory removed at exit]
+    #[arg(long, env = "KAFKA_PULSE_DATA_DIR", value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+
+    /// Time between samples, e.g. 1s, 500ms (at least 100ms) [default: 1s]
+    #[arg(long, env = "KAFKA_PULSE_INTERVAL", value_name = "DURATION")]
+    pub interval: Option<String>,
+
+    /// Start no demo traffic on the embedded broker
+    #[arg(
+        long,
+        env = "KAFKA_PULSE_NO_DEMO",
+        num_args = 0..=1,
+        default_missing_value = "true",
+        value_parser = clap::builder::BoolishValueParser::new(),
+        value_name = "BOOL"
+    )]
+    pub no_demo: Option<bool>,
+
+    /// Timeout of each Kafka request [default: 5s]
+    #[arg(long, env = "KAFKA_PULSE_REQUEST_TIMEOUT", value_name = "DURATION")]
+    pub request_timeout: Option<String>,
+
+    /// Samples in the sliding window that decides a group's status [default: 10]
+    #[arg(long, env = "KAFKA_PULSE_STATUS_WINDOW", value_name = "SAMPLES")]
+    pub status_window: Option<usize>,
+
+    /// TOML file with any of the options above (keys with underscores)
+    #[arg(long, env = "KAFKA_PULSE_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+}
+
+/// The TOML file; unknown keys are an error so typos don't pass silently.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    pub brokers: Option<BrokerList>,
+    pub listen: Option<String>,
+    pub kafka_listen: Option<String>,
+    pub data_dir: Option<PathBuf>,
+    pub interval: Option<String>,
+    pub no_demo: Option<bool>,
+    pub request_timeout: Option<String>,
+    pub status_window: Option<usize>,
+}
+
+/// `brokers = "a:9092,b:9092"` or `brokers = ["a:9092", "b:9092"]`.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub enum BrokerList {
+    Text(String),
+    List(Vec<String>),
+}
+
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum ConfigError {
+    #[error("{option} must be HOST:PORT such as {example}, got '{value}'")]
+    BadAddress {
+        option: &'static str,
+        example: &'static str,
+        value: String,
+    },
+    #[error("{option} must be a duration such as 1s or 500ms, got '{value}'")]
+    BadDuration { option: &'static str, value: String },
+    #[error("--interval must be at least 100ms, got {0}")]
+    IntervalTooShort(String),
+    #[error("--request-timeout must be between 100ms and 10m, got {0}")]
+    BadRequestTimeout(String),
+    #[error("--status-window must be between 2 and 1000 samples, got {0}")]
+    BadStatusWindow(usize),
+    #[error("--brokers is empty: give at least one HOST:PORT, or leave it out to run the embedded broker")]
+    NoBrokers,
+    #[error("cannot read config file {path}: {reason} (check --config / KAFKA_PULSE_CONFIG)")]
+    FileUnreadable { path: String, reason: String },
+    #[error("config file {path} is not valid: {reason}")]
+    FileInvalid { path: String, reason: String },
+    #[error("--data-dir {path} is not usable: {reason}")]
+    BadDataDir { path: String, reason: String },
+}
+
+/// Validated configuration.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    /// `None`: run the embedded broker.
+    pub brokers: Option<Vec<String>>,
+    pub listen: SocketAddr,
+    pub kafka_listen: SocketAddr,
+    pub data_dir: Option<PathBuf>,
+    pub interval: Duration,
+    /// Demo traffic; only ever on with the embedded broker.
+    pub demo: bool,
+    pub request_timeout: Duration,
+    pub status_window: usize,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            brokers: None,
+            listen: DEFAULT_LISTEN.parse().expect("valid default"),
+            kafka_listen: DEFAULT_KAFKA_LISTEN.parse().expect("valid default"),
+            data_dir: None,
+            interval: Duration::from_secs(1),
+            demo: true,
+            request_timeout: Duration::from_secs(5),
+            status_window: 10,
+        }
+    }
+}
+
+impl Config {
+    /// Reads the TOML file named by `--config`, if any, and merges it under
+    /// the flags and environment.
+    pub fn load(cli: Cli) -> Result<Config, ConfigError> {
+        let file = match &cli.config {
+            Some(path) => read_file(path)?,
+            None => FileConfig::default(),
+        };
+        Config::merge(cli, file)
+    }
+
+    pub fn merge(cli: Cli, file: FileConfig) -> Result<Config, ConfigError> {
+        let defaults = Config::default();
+        let brokers = match cli.brokers {
+            Some(text) => Some(split_brokers(&text)),
+            None => match file.brokers {
+                Some(BrokerList::Text(text)) => Some(split_brokers(&text)),
+                Some(BrokerList::List(list)) => Some(
+                    list.iter()
+                        .map(|s| s.trim().to_string())
+                        .filter(|s| !s.is_empty())
+                        .collect(),
+                ),
+                None => None,
+            },
+        };
+        if let Some(list) = &brokers {
+            if list.is_empty() {
+                return Err(ConfigError::NoBrokers);
+            }
+            for broker in list {
+                check_host_port("--brokers", "kafka-1:9092", broker)?;
+            }
+        }
+        let listen = match cli.listen.or(file.listen) {
+            Some(value) => parse_address("--listen", DEFAULT_LISTEN, &value)?,
+            None => defaults.listen,
+        };
+        let kafka_listen = match cli.kafka_listen.or(file.kafka_listen) {
+            Some(value) => parse_address("--kafka-listen", DEFAULT_KAFKA_LISTEN, &value)?,
+            None => defaults.kafka_listen,
+        };
+        let interval = match cli.interval.or(file.interval) {
+            Some(value) => parse_duration("--interval", &value)?,
+            None => defaults.interval,
+        };
+        if interval < MIN_INTERVAL {
+            return Err(ConfigError::IntervalTooShort(
+                humantime::format_duration(interval).to_string(),
+            ));
+        }
+        let request_timeout = match cli.request_timeout.or(file.request_timeout) {
+            Some(value) => parse_duration("--request-timeout", &value)?,
+            None => defaults.request_timeout,
+        };
+        if request_timeout < Duration::from_millis(100)
+            || request_timeout > Duration::from_secs(600)
+        {
+            return Err(ConfigError::BadRequestTimeout(
+                humantime::format_duration(request_timeout).to_string(),
+            ));
+        }
+        let status_window = cli
+            .status_window
+            .or(file.status_window)
+            .unwrap_or(defaults.status_window);
+        if !(2..=1000).contains(&status_window) {
+            return Err(ConfigError::BadStatusWindow(status_window));
+        }
+        let data_dir = cli.data_dir.or(file.data_dir);
+        if let Some(dir) = &data_dir {
+            if dir.exists() && !dir.is_dir() {
+                return Err(ConfigError::BadDataDir {
+                    path: dir.display().to_string(),
+                    reason: "it exists and is not a directory".to_string(),
+                });
+            }
+        }
+        let no_demo = cli.no_demo.or(file.no_demo).unwrap_or(false);
+        Ok(Config {
+            demo: brokers.is_none() && !no_demo,
+            brokers,
+            listen,
+            kafka_listen,
+            data_dir,
+            interval,
+            request_timeout,
+            status_window,
+        })
+    }
+}
+
+fn read_file(path: &Path) -> Result<FileConfig, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|e| ConfigError::FileUnreadable {
+        path: path.display().to_string(),
+        reason: e.to_string(),
+    })?;
+    toml::from_str(&text).map_err(|e| ConfigError::FileInvalid {
+        path: path.display().to_string(),
+        reason: e.to_string().trim().to_string(),
+    })
+}
+
+fn split_brokers(text: &str) -> Vec<String> {
+    text.split(',')
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+        .collect()
+}
+
+fn check_host_port(
+    option: &'static str,
+    example: &'static str,
+    value: &str,
+) -> Result<(), ConfigError> {
+    let bad = || ConfigError::BadAddress {
+        option,
+        example,
+        value: value.to_string(),
+    };
+    let (host, port) = value.rsplit_once(':').ok_or_else(bad)?;
+    if host.is_empty() || host.contains(char::is_whitespace) || port.parse::<u16>().is_err() {
+        return Err(bad());
+    }
+    Ok(())
+}
+
+fn parse_address(
+    option: &'static str,
+    example: &'static str,
+    value: &str,
+) -> Result<SocketAddr, ConfigError> {
+    check_host_port(option, example, value)?;
+    value
+        .to_socket_addrs()
+        .ok()
+        .and_then(|mut addrs| addrs.next())
+        .ok_or_else(|| ConfigError::BadAddress {
+            option,
+            example,
+            value: value.to_string(),
+        })
+}
+
+fn parse_duration(option: &'static str, value: &str) -> Result<Duration, ConfigError> {
+    humantime::parse_duration(value.trim()).map_err(|_| ConfigError::BadDuration {
+        option,
+        value: value.to_string(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cli(args: &[&str]) -> Cli {
+        let mut all = vec!["kafka-pulse"];
+        all.extend_from_slice(args);
+        Cli::try_parse_from(all).expect("flags parse")
+    }
+
+    #[test]
+    fn defaults_listen_on_loopback_with_demo() {
+        let config = Config::merge(cli(&[]), FileConfig::default()).unwrap();
+        assert_eq!(config.listen.to_string(), "127.0.0.1:8080");
+        assert_eq!(config.kafka_listen.to_string(), "127.0.0.1:9092");
+        assert!(config.demo);
+        assert_eq!(config.brokers, None);
+    }
+
+    #[test]
+    fn brokers_turn_the_demo_off() {
+        let config =
+            Config::merge(cli(&["--brokers", "a:9092, b:9093"]), FileConfig::default()).unwrap();
+        assert_eq!(config.brokers.unwrap(), vec!["a:9092", "b:9093"]);
+        assert!(!config.demo);
+    }
+
+    #[test]
+    fn zero_interval_is_rejected_with_the_option_name() {
+        let error = Config::merge(cli(&["--interval", "0s"]), FileConfig::default()).unwrap_err();
+        assert!(error.to_string().contains("--interval"), "{error}");
+    }
+
+    #[test]
+    fn malformed_addresses_name_the_option() {
+        let error =
+            Config::merge(cli(&["--listen", "nonsense"]), FileConfig::default()).unwrap_err();
+        assert!(
+            error.to_string().starts_with("--listen must be HOST:PORT"),
+            "{error}"
+        );
+        let error = Config::merge(
+            cli(&["--brokers", "host-without-port"]),
+            FileConfig::default(),
+        )
+        .unwrap_err();
+        assert!(error.to_string().starts_with("--brokers"), "{error}");
+    }
+
+    #[test]
+    fn flags_win_over_the_file() {
+        let file: FileConfig =
+            toml::from_str("interval = \"5s\"\nlisten = \"127.0.0.1:9000\"\nno_demo = true")
+                .unwrap();
+        let config = Config::merge(cli(&["--interval", "2s"]), file).unwrap();
+        assert_eq!(config.interval, Duration::from_secs(2));
+        assert_eq!(config.listen.port(), 9000);
+        assert!(!config.demo);
+    }
+
+    #[test]
+    fn unknown_toml_key_is_named() {
+        let error = toml::from_str::<FileConfig>("intervall = \"1s\"").unwrap_err();
+        assert!(error.to_string().contains("intervall"), "{error}");
+    }
+
+    #[test]
+    fn broker_list_may_be_an_array() {
+        let file: FileConfig = toml::from_str("brokers = [\"k1:9092\", \"k2:9092\"]").unwrap();
+        let config = Config::merge(cli(&[]), file).unwrap();
+        assert_eq!(config.brokers.unwrap().len(), 2);
+    }
+}

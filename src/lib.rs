@@ -1,0 +1,14 @@
+//! kafka-pulse: see your Kafka queues. See DESIGN.md for the architecture:
+//! collector → analysis → store → web / metrics / sinks.
+#![forbid(unsafe_code)]
+
+pub mod analysis;
+pub mod app;
+#[cfg(feature = "embedded-broker")]
+pub mod broker;
+pub mod collector;
+pub mod config;
+pub mod demo;
+pub mod model;
+pub mod store;
+pub mod web;

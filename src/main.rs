@@ -1,0 +1,48 @@
+//! The kafka-pulse binary: parse configuration, run, map errors to exit codes
+//! (2: bad configuration, 1: failed at run time).
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use kafka_pulse::config::{Cli, Config};
+
+fn main() -> ExitCode {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("KAFKA_PULSE_LOG")
+        .or_else(|_| tracing_subscriber::EnvFilter::try_from_default_env())
+        // tansu logs every failed request at error level; ours says what matters.
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,tansu=off,libsql=warn"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_target(false)
+        .init();
+
+    let cli = Cli::parse();
+    let config = match Config::load(cli) {
+        Ok(config) => config,
+        Err(error) => {
+            eprintln!("kafka-pulse: {error}");
+            return ExitCode::from(2);
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("kafka-pulse: cannot start the async runtime: {error}");
+            return ExitCode::from(1);
+        }
+    };
+    let result = runtime.block_on(kafka_pulse::app::run(config));
+    // Leftover blocking work (a consumer still leaving its group) must not
+    // hold the exit past the 5 s promise.
+    runtime.shutdown_timeout(std::time::Duration::from_secs(1));
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("kafka-pulse: {error}");
+            ExitCode::from(1)
+        }
+    }
+}

@@ -1,0 +1,231 @@
+//! The data that flows through kafka-pulse: raw `Sample`s from the collector
+//! and the analysed `Snapshot` every reader (web, metrics, sinks) sees.
+//! DESIGN.md "Semantics" defines every number here.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+/// What one collector tick read from Kafka, before any arithmetic.
+#[derive(Debug, Clone, Default)]
+pub struct Sample {
+    pub taken_at: DateTime<Utc>,
+    /// Wall time the tick took, for self-metrics.
+    pub duration_seconds: f64,
+    /// False when not even metadata could be read: everything else is empty.
+    pub kafka_up: bool,
+    pub cluster_id: Option<String>,
+    pub controller_id: Option<i32>,
+    pub brokers: Vec<BrokerSample>,
+    pub topics: Vec<TopicSample>,
+    pub groups: Vec<GroupSample>,
+    /// Parts of the tick that failed; the rest of the sample is still valid.
+    pub errors: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct BrokerSample {
+    pub node_id: i32,
+    pub host: String,
+    pub port: i32,
+    pub rack: Option<String>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct TopicSample {
+    pub name: String,
+    pub internal: bool,
+    pub partitions: Vec<PartitionSample>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct PartitionSample {
+    pub partition: i32,
+    pub leader: i32,
+    pub replicas: Vec<i32>,
+    pub isr: Vec<i32>,
+    pub low_watermark: Option<i64>,
+    pub high_watermark: Option<i64>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct GroupSample {
+    pub group: String,
+    /// Broker-reported state (Stable, Empty, ...); `None` when unknown.
+    pub state: Option<String>,
+    /// Why state/members are unknown, when they are.
+    pub state_note: Option<String>,
+    /// `None` when the broker could not describe the group.
+    pub members: Option<Vec<MemberSample>>,
+    pub offsets: Vec<CommittedOffset>,
+    pub error: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct MemberSample {
+    pub member_id: String,
+    pub client_id: String,
+    pub client_host: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CommittedOffset {
+    pub topic: String,
+    pub partition: i32,
+    /// `None`: the group has no commit on this partition yet.
+    pub offset: Option<i64>,
+}
+
+/// Status of a group; see DESIGN.md "status".
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, PartialOrd, Ord)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum GroupStatus {
+    Ok,
+    Empty,
+    Warn,
+    Rewind,
+    Stall,
+    Stop,
+    Err,
+    Dead,
+    Unknown,
+}
+
+impl GroupStatus {
+    pub const ALL: [GroupStatus; 9] = [
+        GroupStatus::Ok,
+        GroupStatus::Empty,
+        GroupStatus::Warn,
+        GroupStatus::Rewind,
+        GroupStatus::Stall,
+        GroupStatus::Stop,
+        GroupStatus::Err,
+        GroupStatus::Dead,
+        GroupStatus::Unknown,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            GroupStatus::Ok => "OK",
+            GroupStatus::Empty => "EMPTY",
+            GroupStatus::Warn => "WARN",
+            GroupStatus::Rewind => "REWIND",
+            GroupStatus::Stall => "STALL",
+            GroupStatus::Stop => "STOP",
+            GroupStatus::Err => "ERR",
+            GroupStatus::Dead => "DEAD",
+            GroupStatus::Unknown => "UNKNOWN",
+        }
+    }
+
+    /// Higher is worse; the group status is the worst of its partitions.
+    pub fn severity(self) -> u8 {
+        match self {
+            GroupStatus::Ok | GroupStatus::Empty | GroupStatus::Unknown => 0,
+            GroupStatus::Warn | GroupStatus::Rewind => 1,
+            GroupStatus::Stall | GroupStatus::Stop | GroupStatus::Dead => 2,
+            GroupStatus::Err => 3,
+        }
+    }
+}
+
+/// Everything a reader needs about the cluster at one instant, analysed.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Snapshot {
+    /// Increases by one per tick; lets clients spot missed updates.
+    pub sequence: u64,
+    pub taken_at: DateTime<Utc>,
+    pub sample_duration_seconds: f64,
+    pub kafka_up: bool,
+    pub cluster_id: Option<String>,
+    pub controller_id: Option<i32>,
+    pub brokers: Vec<BrokerSample>,
+    pub topics: Vec<TopicView>,
+    pub groups: Vec<GroupView>,
+    pub errors: Vec<String>,
+}
+
+impl Snapshot {
+    pub fn topic(&self, name: &str) -> Option<&TopicView> {
+        self.topics.iter().find(|t| t.name == name)
+    }
+
+    pub fn group(&self, name: &str) -> Option<&GroupView> {
+        self.groups.iter().find(|g| g.group == name)
+    }
+
+    pub fn total_depth(&self) -> i64 {
+        self.topics.iter().map(|t| t.depth).sum()
+    }
+
+    pub fn total_in_per_sec(&self) -> f64 {
+        self.topics.iter().map(|t| t.messages_in_per_sec).sum()
+    }
+
+    pub fn total_out_per_sec(&self) -> f64 {
+        self.topics.iter().map(|t| t.messages_out_per_sec).sum()
+    }
+
+    pub fn total_lag(&self) -> i64 {
+        self.groups.iter().map(|g| g.lag).sum()
+    }
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct TopicView {
+    pub name: String,
+    pub internal: bool,
+    pub depth: i64,
+    pub messages_in_per_sec: f64,
+    pub messages_out_per_sec: f64,
+    pub partitions: Vec<PartitionView>,
+    /// Groups with commits on this topic.
+    pub groups: Vec<String>,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct PartitionView {
+    pub partition: i32,
+    pub leader: i32,
+    pub replicas: Vec<i32>,
+    pub isr: Vec<i32>,
+    pub low_watermark: Option<i64>,
+    pub high_watermark: Option<i64>,
+    pub depth: i64,
+    pub messages_in_per_sec: f64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct GroupView {
+    pub group: String,
+    /// Broker state, "Unknown" when the broker cannot say.
+    pub state: String,
+    pub state_note: Option<String>,
+    pub status: GroupStatus,
+    pub reason: String,
+    pub members: Option<Vec<MemberSample>>,
+    pub lag: i64,
+    pub lag_seconds: f64,
+    pub messages_out_per_sec: f64,
+    pub topics: Vec<GroupTopicView>,
+    pub partitions: Vec<GroupPartitionView>,
+    pub error: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct GroupTopicView {
+    pub topic: String,
+    pub lag: i64,
+    pub lag_seconds: f64,
+    pub messages_out_per_sec: f64,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct GroupPartitionView {
+    pub topic: String,
+    pub partition: i32,
+    pub committed_offset: Option<i64>,
+    pub high_watermark: Option<i64>,
+    pub lag: i64,
+    pub lag_seconds: f64,
+    pub messages_out_per_sec: f64,
+}

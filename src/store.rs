@@ -1,0 +1,257 @@
+//! The latest snapshot (swapped atomically, watched by the live page), bounded
+//! per-topic and per-group history for charts, and a bounded event log.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex};
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use tokio::sync::watch;
+
+use crate::model::Snapshot;
+
+/// 1 h at the default 1 s interval.
+pub const DEFAULT_HISTORY_POINTS: usize = 3600;
+pub const DEFAULT_EVENT_CAPACITY: usize = 10_000;
+
+#[derive(Debug, Clone, Copy, Serialize, PartialEq)]
+pub struct TopicPoint {
+    pub time: DateTime<Utc>,
+    pub depth: i64,
+    pub messages_in_per_sec: f64,
+    pub messages_out_per_sec: f64,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, PartialEq)]
+pub struct GroupPoint {
+    pub time: DateTime<Utc>,
+    pub lag: i64,
+    pub lag_seconds: f64,
+    pub messages_out_per_sec: f64,
+}
+
+/// Something that happened, for people: shown on the page, served by the API.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Event {
+    pub timestamp: DateTime<Utc>,
+    pub kind: String,
+    pub subject: String,
+    pub message: String,
+}
+
+#[derive(Default)]
+struct History {
+    topics: HashMap<String, VecDeque<TopicPoint>>,
+    groups: HashMap<String, VecDeque<GroupPoint>>,
+}
+
+/// Bucketed tick durations for the Prometheus histogram.
+#[derive(Debug, Clone, Default)]
+pub struct DurationHistogram {
+    counts: [u64; DURATION_BUCKETS.len()],
+    count: u64,
+    sum: f64,
+}
+
+/// Upper bounds (seconds): 1 s interval ticks should land well below 1.
+pub const DURATION_BUCKETS: [f64; 11] = [
+    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
+
+impl DurationHistogram {
+    pub fn observe(&mut self, seconds: f64) {
+        self.count += 1;
+        self.sum += seconds;
+        if let Some(i) = DURATION_BUCKETS.iter().position(|&bound| seconds <= bound) {
+            self.counts[i] += 1;
+        }
+    }
+
+    /// (upper bound, count in that bucket alone).
+    pub fn buckets(&self) -> impl Iterator<Item = (f64, u64)> + '_ {
+        DURATION_BUCKETS
+            .iter()
+            .copied()
+            .zip(self.counts.iter().copied())
+    }
+
+    pub fn count(&self) -> u64 {
+        self.count
+    }
+
+    pub fn sum(&self) -> f64 {
+        self.sum
+    }
+}
+
+pub struct Store {
+    durations: Mutex<DurationHistogram>,
+    latest: watch::Sender<Arc<Snapshot>>,
+    history: Mutex<History>,
+    history_points: usize,
+    events: Mutex<VecDeque<Event>>,
+    event_capacity: usize,
+}
+
+fn push_bounded<T>(ring: &mut VecDeque<T>, item: T, capacity: usize) {
+    ring.push_back(item);
+    while ring.len() > capacity {
+        ring.pop_front();
+    }
+}
+
+impl Store {
+    pub fn new(history_points: usize, event_capacity: usize) -> Self {
+        let (latest, _) = watch::channel(Arc::new(Snapshot::default()));
+        Store {
+            durations: Mutex::default(),
+            latest,
+            history: Mutex::default(),
+            history_points: history_points.max(1),
+            events: Mutex::default(),
+            event_capacity: event_capacity.max(1),
+        }
+    }
+
+    pub fn latest(&self) -> Arc<Snapshot> {
+        self.latest.borrow().clone()
+    }
+
+    /// Notified on every new snapshot.
+    pub fn subscribe(&self) -> watch::Receiver<Arc<Snapshot>> {
+        self.latest.subscribe()
+    }
+
+    pub fn publish(&self, snapshot: Snapshot) {
+        if snapshot.sequence > 0 {
+            self.durations
+                .lock()
+                .expect("histogram poisoned")
+                .observe(snapshot.sample_duration_seconds);
+        }
+        {
+            let mut history = self.history.lock().expect("history poisoned");
+            if snapshot.kafka_up {
+                // Deleted topics and groups leave the history with the snapshot.
+                history
+                    .topics
+                    .retain(|name, _| snapshot.topics.iter().any(|t| &t.name == name));
+                history
+                    .groups
+                    .retain(|name, _| snapshot.groups.iter().any(|g| &g.group == name));
+            }
+            for topic in &snapshot.topics {
+                let ring = history.topics.entry(topic.name.clone()).or_default();
+                let point = TopicPoint {
+                    time: snapshot.taken_at,
+                    depth: topic.depth,
+                    messages_in_per_sec: topic.messages_in_per_sec,
+                    messages_out_per_sec: topic.messages_out_per_sec,
+                };
+                push_bounded(ring, point, self.history_points);
+            }
+            for group in &snapshot.groups {
+                let ring = history.groups.entry(group.group.clone()).or_default();
+                let point = GroupPoint {
+                    time: snapshot.taken_at,
+                    lag: group.lag,
+                    lag_seconds: group.lag_seconds,
+                    messages_out_per_sec: group.messages_out_per_sec,
+                };
+                push_bounded(ring, point, self.history_points);
+            }
+        }
+        self.latest.send_replace(Arc::new(snapshot));
+    }
+
+    pub fn sample_durations(&self) -> DurationHistogram {
+        self.durations.lock().expect("histogram poisoned").clone()
+    }
+
+    pub fn topic_series(&self, topic: &str) -> Option<Vec<TopicPoint>> {
+        let history = self.history.lock().expect("history poisoned");
+        history
+            .topics
+            .get(topic)
+            .map(|ring| ring.iter().copied().collect())
+    }
+
+    pub fn group_series(&self, group: &str) -> Option<Vec<GroupPoint>> {
+        let history = self.history.lock().expect("history poisoned");
+        history
+            .groups
+            .get(group)
+            .map(|ring| ring.iter().copied().collect())
+    }
+
+    pub fn record_event(&self, kind: &str, subject: &str, message: impl Into<String>) {
+        let event = Event {
+            timestamp: Utc::now(),
+            kind: kind.to_string(),
+            subject: subject.to_string(),
+            message: message.into(),
+        };
+        let mut events = self.events.lock().expect("events poisoned");
+        push_bounded(&mut events, event, self.event_capacity);
+    }
+
+    /// Newest first.
+    pub fn events(&self, limit: usize) -> Vec<Event> {
+        let events = self.events.lock().expect("events poisoned");
+        events.iter().rev().take(limit).cloned().collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::TopicView;
+
+    fn snapshot_with(topics: &[&str]) -> Snapshot {
+        Snapshot {
+            kafka_up: true,
+            topics: topics
+                .iter()
+                .map(|name| TopicView {
+                    name: name.to_string(),
+                    depth: 7,
+                    ..TopicView::default()
+                })
+                .collect(),
+            ..Snapshot::default()
+        }
+    }
+
+    #[test]
+    fn history_is_bounded_and_follows_deletions() {
+        let store = Store::new(3, 10);
+        for _ in 0..5 {
+            store.publish(snapshot_with(&["a", "b"]));
+        }
+        assert_eq!(store.topic_series("a").unwrap().len(), 3);
+        store.publish(snapshot_with(&["a"]));
+        assert!(store.topic_series("b").is_none());
+        assert_eq!(store.latest().topics.len(), 1);
+    }
+
+    #[test]
+    fn events_are_bounded_and_newest_first() {
+        let store = Store::new(3, 2);
+        store.record_event("broker", "b", "one");
+        store.record_event("broker", "b", "two");
+        store.record_event("broker", "b", "three");
+        let events = store.events(10);
+        assert_eq!(events.len(), 2);
+        assert_eq!(events[0].message, "three");
+        assert_eq!(events[1].message, "two");
+    }
+
+    #[tokio::test]
+    async fn subscribers_see_each_publish() {
+        let store = Store::new(3, 2);
+        let mut rx = store.subscribe();
+        store.publish(snapshot_with(&["x"]));
+        rx.changed().await.unwrap();
+        assert_eq!(rx.borrow().topics[0].name, "x");
+    }
+}

@@ -1,0 +1,188 @@
+//! JSON API under /api/v1 (DESIGN.md "Public contract").
+
+use axum::extract::{Path, Query, State};
+use axum::Json;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use super::error::ApiError;
+use super::AppState;
+use crate::model::Snapshot;
+
+const MAX_EVENTS: usize = 10_000;
+
+pub async fn health(State(state): State<AppState>) -> Json<Value> {
+    let snapshot = state.store.latest();
+    let fresh = is_fresh(&snapshot, &state);
+    let ok = snapshot.kafka_up && fresh;
+    Json(json!({
+        "status": if ok { "ok" } else { "degraded" },
+        "kafka_up": snapshot.kafka_up,
+        "last_sample_at": (snapshot.sequence > 0).then_some(snapshot.taken_at),
+        "sequence": snapshot.sequence,
+        "stale": !fresh,
+        "sample_duration_seconds": snapshot.sample_duration_seconds,
+        "errors": snapshot.errors,
+        "topics": snapshot.topics.len(),
+        "groups": snapshot.groups.len(),
+        "version": env!("CARGO_PKG_VERSION"),
+    }))
+}
+
+/// A snapshot is stale when no sample arrived for three intervals (plus the
+/// request timeout a slow sample may legitimately take).
+pub fn is_fresh(snapshot: &Snapshot, state: &AppState) -> bool {
+    if snapshot.sequence == 0 {
+        return false;
+    }
+    let age = chrono::Utc::now() - snapshot.taken_at;
+    let limit = state.interval * 3 + state.request_timeout;
+    age.to_std().map(|age| age <= limit).unwrap_or(true)
+}
+
+pub async fn topics(State(state): State<AppState>) -> Json<Value> {
+    let snapshot = state.store.latest();
+    let topics: Vec<Value> = snapshot
+        .topics
+        .iter()
+        .map(|t| {
+            json!({
+                "name": t.name,
+                "partitions": t.partitions.len(),
+                "depth": t.depth,
+                "messages_in_per_sec": t.messages_in_per_sec,
+                "messages_out_per_sec": t.messages_out_per_sec,
+                "internal": t.internal,
+                "groups": t.groups,
+            })
+        })
+        .collect();
+    Json(json!({ "topics": topics }))
+}
+
+pub async fn topic(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let snapshot = state.store.latest();
+    let topic = snapshot.topic(&name).ok_or_else(|| {
+        ApiError::not_found(format!(
+            "topic '{name}' not found; GET /api/v1/topics lists the topics"
+        ))
+    })?;
+    let groups: Vec<Value> = snapshot
+        .groups
+        .iter()
+        .filter_map(|g| {
+            let on_topic = g.topics.iter().find(|t| t.topic == name)?;
+            Some(json!({
+                "group": g.group,
+                "status": g.status,
+                "lag": on_topic.lag,
+                "lag_seconds": on_topic.lag_seconds,
+                "messages_out_per_sec": on_topic.messages_out_per_sec,
+            }))
+        })
+        .collect();
+    Ok(Json(json!({
+        "name": topic.name,
+        "internal": topic.internal,
+        "depth": topic.depth,
+        "messages_in_per_sec": topic.messages_in_per_sec,
+        "messages_out_per_sec": topic.messages_out_per_sec,
+        "partitions": topic.partitions,
+        "groups": groups,
+    })))
+}
+
+pub async fn groups(State(state): State<AppState>) -> Json<Value> {
+    let snapshot = state.store.latest();
+    let groups: Vec<Value> = snapshot
+        .groups
+        .iter()
+        .map(|g| {
+            json!({
+                "group": g.group,
+                "state": g.state,
+                "status": g.status,
+                "reason": g.reason,
+                "members": g.members.as_ref().map(Vec::len),
+                "lag": g.lag,
+                "lag_seconds": g.lag_seconds,
+                "messages_out_per_sec": g.messages_out_per_sec,
+                "topics": g.topics,
+            })
+        })
+        .collect();
+    Json(json!({ "groups": groups }))
+}
+
+pub async fn group(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let snapshot = state.store.latest();
+    let group = snapshot.group(&name).ok_or_else(|| {
+        ApiError::not_found(format!(
+            "group '{name}' not found; GET /api/v1/groups lists the groups"
+        ))
+    })?;
+    Ok(Json(
+        serde_json::to_value(group).map_err(|e| ApiError::internal(e.to_string()))?,
+    ))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct EventsQuery {
+    limit: Option<String>,
+}
+
+pub async fn events(
+    State(state): State<AppState>,
+    Query(query): Query<EventsQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let limit = match query.limit {
+        None => 100,
+        Some(text) => text
+            .parse::<usize>()
+            .ok()
+            .filter(|n| (1..=MAX_EVENTS).contains(n))
+            .ok_or_else(|| {
+                ApiError::bad_request(format!(
+                    "limit must be a whole number from 1 to {MAX_EVENTS}, got '{text}'"
+                ))
+            })?,
+    };
+    Ok(Json(json!({ "events": state.store.events(limit) })))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct SeriesQuery {
+    topic: Option<String>,
+    group: Option<String>,
+}
+
+pub async fn series(
+    State(state): State<AppState>,
+    Query(query): Query<SeriesQuery>,
+) -> Result<Json<Value>, ApiError> {
+    match (query.topic, query.group) {
+        (Some(topic), None) => {
+            let points = state
+                .store
+                .topic_series(&topic)
+                .ok_or_else(|| ApiError::not_found(format!("no series for topic '{topic}'")))?;
+            Ok(Json(json!({ "topic": topic, "points": points })))
+        }
+        (None, Some(group)) => {
+            let points = state
+                .store
+                .group_series(&group)
+                .ok_or_else(|| ApiError::not_found(format!("no series for group '{group}'")))?;
+            Ok(Json(json!({ "group": group, "points": points })))
+        }
+        _ => Err(ApiError::bad_request(
+            "give exactly one of ?topic=NAME or ?group=NAME",
+        )),
+    }
+}

@@ -1,0 +1,433 @@
+//! Prometheus text format 0.0.4, rendered from the latest snapshot only
+//! (series of deleted topics and groups vanish with them).
+
+use std::fmt::Write;
+
+use axum::extract::State;
+use axum::http::header;
+use axum::response::IntoResponse;
+
+use super::AppState;
+use crate::model::{GroupStatus, Snapshot};
+use crate::store::DurationHistogram;
+
+pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
+    let snapshot = state.store.latest();
+    let histogram = state.store.sample_durations();
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        render(&snapshot, &histogram),
+    )
+}
+
+/// Escapes a label value: backslash, double quote and newline.
+fn label(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    for c in value.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '"' => out.push_str("\\\""),
+            '\n' => out.push_str("\\n"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+fn number(value: f64) -> String {
+    if value.is_nan() {
+        "NaN".into()
+    } else if value.is_infinite() {
+        if value > 0.0 {
+            "+Inf".into()
+        } else {
+            "-Inf".into()
+        }
+    } else {
+        format!("{value}")
+    }
+}
+
+struct Writer {
+    out: String,
+}
+
+impl Writer {
+    fn family(&mut self, name: &str, kind: &str, help: &str) {
+        let _ = writeln!(self.out, "# HELP {name} {help}");
+        let _ = writeln!(self.out, "# TYPE {name} {kind}");
+    }
+
+    fn sample(&mut self, name: &str, labels: &[(&str, &str)], value: f64) {
+        self.out.push_str(name);
+        if !labels.is_empty() {
+            self.out.push('{');
+            for (i, (key, val)) in labels.iter().enumerate() {
+                if i > 0 {
+                    self.out.push(',');
+                }
+                let _ = write!(self.out, "{key}=\"{}\"", label(val));
+            }
+            self.out.push('}');
+        }
+        let _ = writeln!(self.out, " {}", number(value));
+    }
+}
+
+pub fn render(snapshot: &Snapshot, durations: &DurationHistogram) -> String {
+    let mut w = Writer {
+        out: String::with_capacity(4096),
+    };
+    w.family(
+        "kafka_pulse_up",
+        "gauge",
+        "1 when the last sample reached Kafka.",
+    );
+    w.sample(
+        "kafka_pulse_up",
+        &[],
+        if snapshot.kafka_up { 1.0 } else { 0.0 },
+    );
+
+    w.family(
+        "kafka_pulse_brokers",
+        "gauge",
+        "Brokers in the cluster metadata.",
+    );
+    w.sample("kafka_pulse_brokers", &[], snapshot.brokers.len() as f64);
+
+    let partition_rows: Vec<(&str, String, &crate::model::PartitionView)> = snapshot
+        .topics
+        .iter()
+        .flat_map(|t| {
+            t.partitions
+                .iter()
+                .map(move |p| (t.name.as_str(), p.partition.to_string(), p))
+        })
+        .collect();
+    w.family(
+        "kafka_pulse_partition_high_watermark",
+        "gauge",
+        "Offset of the next message to be written.",
+    );
+    for (topic, partition, p) in &partition_rows {
+        if let Some(high) = p.high_watermark {
+            w.sample(
+                "kafka_pulse_partition_high_watermark",
+                &[("topic", topic), ("partition", partition)],
+                high as f64,
+            );
+        }
+    }
+    w.family(
+        "kafka_pulse_partition_low_watermark",
+        "gauge",
+        "Offset of the oldest retained message.",
+    );
+    for (topic, partition, p) in &partition_rows {
+        if let Some(low) = p.low_watermark {
+            w.sample(
+                "kafka_pulse_partition_low_watermark",
+                &[("topic", topic), ("partition", partition)],
+                low as f64,
+            );
+        }
+    }
+    w.family(
+        "kafka_pulse_partition_depth_messages",
+        "gauge",
+        "Retained messages of the partition (high - low watermark).",
+    );
+    for (topic, partition, p) in &partition_rows {
+        w.sample(
+            "kafka_pulse_partition_depth_messages",
+            &[("topic", topic), ("partition", partition)],
+            p.depth as f64,
+        );
+    }
+
+    w.family(
+        "kafka_pulse_topic_depth_messages",
+        "gauge",
+        "Retained messages of the topic (sum over partitions).",
+    );
+    for t in &snapshot.topics {
+        w.sample(
+            "kafka_pulse_topic_depth_messages",
+            &[("topic", &t.name)],
+            t.depth as f64,
+        );
+    }
+    w.family(
+        "kafka_pulse_topic_partitions",
+        "gauge",
+        "Partitions of the topic.",
+    );
+    for t in &snapshot.topics {
+        w.sample(
+            "kafka_pulse_topic_partitions",
+            &[("topic", &t.name)],
+            t.partitions.len() as f64,
+        );
+    }
+    w.family(
+        "kafka_pulse_topic_messages_in_per_second",
+        "gauge",
+        "Messages produced per second (change of high watermarks between samples).",
+    );
+    for t in &snapshot.topics {
+        w.sample(
+            "kafka_pulse_topic_messages_in_per_second",
+            &[("topic", &t.name)],
+            t.messages_in_per_sec,
+        );
+    }
+    w.family(
+        "kafka_pulse_topic_messages_out_per_second",
+        "gauge",
+        "Messages consumed per second, summed over the groups reading the topic.",
+    );
+    for t in &snapshot.topics {
+        w.sample(
+            "kafka_pulse_topic_messages_out_per_second",
+            &[("topic", &t.name)],
+            t.messages_out_per_sec,
+        );
+    }
+
+    w.family(
+        "kafka_pulse_group_lag_messages",
+        "gauge",
+        "Messages the group is behind, all partitions.",
+    );
+    for g in &snapshot.groups {
+        w.sample(
+            "kafka_pulse_group_lag_messages",
+            &[("group", &g.group)],
+            g.lag as f64,
+        );
+    }
+    w.family(
+        "kafka_pulse_group_lag_seconds",
+        "gauge",
+        "Age of the oldest unconsumed message of the group (max over partitions).",
+    );
+    for g in &snapshot.groups {
+        w.sample(
+            "kafka_pulse_group_lag_seconds",
+            &[("group", &g.group)],
+            g.lag_seconds,
+        );
+    }
+    w.family(
+        "kafka_pulse_group_members",
+        "gauge",
+        "Members of the group, when the broker can tell.",
+    );
+    for g in &snapshot.groups {
+        if let Some(members) = &g.members {
+            w.sample(
+                "kafka_pulse_group_members",
+                &[("group", &g.group)],
+                members.len() as f64,
+            );
+        }
+    }
+    w.family(
+        "kafka_pulse_group_status",
+        "gauge",
+        "1 for the group's current status, 0 for the others.",
+    );
+    for g in &snapshot.groups {
+        for status in GroupStatus::ALL {
+            w.sample(
+                "kafka_pulse_group_status",
+                &[("group", &g.group), ("status", status.as_str())],
+                if g.status == status { 1.0 } else { 0.0 },
+            );
+        }
+    }
+    w.family(
+        "kafka_pulse_group_topic_lag_messages",
+        "gauge",
+        "Messages the group is behind on one topic.",
+    );
+    for g in &snapshot.groups {
+        for t in &g.topics {
+            w.sample(
+                "kafka_pulse_group_topic_lag_messages",
+                &[("group", &g.group), ("topic", &t.topic)],
+                t.lag as f64,
+            );
+        }
+    }
+    w.family(
+        "kafka_pulse_group_partition_lag_messages",
+        "gauge",
+        "Messages the group is behind on one partition.",
+    );
+    for g in &snapshot.groups {
+        for p in &g.partitions {
+            w.sample(
+                "kafka_pulse_group_partition_lag_messages",
+                &[
+                    ("group", &g.group),
+                    ("topic", &p.topic),
+                    ("partition", &p.partition.to_string()),
+                ],
+                p.lag as f64,
+            );
+        }
+    }
+    w.family(
+        "kafka_pulse_group_partition_committed_offset",
+        "gauge",
+        "Committed offset of the group on one partition (absent before the first commit).",
+    );
+    for g in &snapshot.groups {
+        for p in &g.partitions {
+            if let Some(offset) = p.committed_offset {
+                w.sample(
+                    "kafka_pulse_group_partition_committed_offset",
+                    &[
+                        ("group", &g.group),
+                        ("topic", &p.topic),
+                        ("partition", &p.partition.to_string()),
+                    ],
+                    offset as f64,
+                );
+            }
+        }
+    }
+    w.family(
+        "kafka_pulse_group_partition_lag_seconds",
+        "gauge",
+        "Age of the oldest unconsumed message of the group on one partition.",
+    );
+    for g in &snapshot.groups {
+        for p in &g.partitions {
+            w.sample(
+                "kafka_pulse_group_partition_lag_seconds",
+                &[
+                    ("group", &g.group),
+                    ("topic", &p.topic),
+                    ("partition", &p.partition.to_string()),
+                ],
+                p.lag_seconds,
+            );
+        }
+    }
+
+    w.family(
+        "kafka_pulse_collector_errors",
+        "gauge",
+        "Parts of the last sample that failed (see /api/v1/health).",
+    );
+    w.sample(
+        "kafka_pulse_collector_errors",
+        &[],
+        snapshot.errors.len() as f64,
+    );
+    w.family(
+        "kafka_pulse_collector_sample_duration_seconds",
+        "histogram",
+        "Time one collector tick took.",
+    );
+    let mut cumulative = 0u64;
+    for (bound, count) in durations.buckets() {
+        cumulative += count;
+        w.sample(
+            "kafka_pulse_collector_sample_duration_seconds_bucket",
+            &[("le", &number(bound))],
+            cumulative as f64,
+        );
+    }
+    w.sample(
+        "kafka_pulse_collector_sample_duration_seconds_bucket",
+        &[("le", "+Inf")],
+        durations.count() as f64,
+    );
+    w.sample(
+        "kafka_pulse_collector_sample_duration_seconds_sum",
+        &[],
+        durations.sum(),
+    );
+    w.sample(
+        "kafka_pulse_collector_sample_duration_seconds_count",
+        &[],
+        durations.count() as f64,
+    );
+    w.out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{GroupPartitionView, GroupView, PartitionView, TopicView};
+
+    #[test]
+    fn label_values_are_escaped() {
+        assert_eq!(label("a\"b\\c\nd"), "a\\\"b\\\\c\\nd");
+    }
+
+    #[test]
+    fn renders_the_contract_names_with_values() {
+        let snapshot = Snapshot {
+            kafka_up: true,
+            topics: vec![TopicView {
+                name: "orders".into(),
+                depth: 42,
+                partitions: vec![PartitionView {
+                    partition: 0,
+                    low_watermark: Some(8),
+                    high_watermark: Some(50),
+                    depth: 42,
+                    ..PartitionView::default()
+                }],
+                ..TopicView::default()
+            }],
+            groups: vec![GroupView {
+                group: "we\"ird".into(),
+                state: "Stable".into(),
+                state_note: None,
+                status: GroupStatus::Warn,
+                reason: String::new(),
+                members: None,
+                lag: 7,
+                lag_seconds: 1.5,
+                messages_out_per_sec: 0.0,
+                topics: vec![],
+                partitions: vec![GroupPartitionView {
+                    topic: "orders".into(),
+                    partition: 0,
+                    committed_offset: Some(43),
+                    high_watermark: Some(50),
+                    lag: 7,
+                    lag_seconds: 1.5,
+                    messages_out_per_sec: 0.0,
+                }],
+                error: None,
+            }],
+            ..Snapshot::default()
+        };
+        let mut histogram = DurationHistogram::default();
+        histogram.observe(0.02);
+        let text = render(&snapshot, &histogram);
+        for line in [
+            "kafka_pulse_up 1",
+            "kafka_pulse_partition_high_watermark{topic=\"orders\",partition=\"0\"} 50",
+            "kafka_pulse_partition_low_watermark{topic=\"orders\",partition=\"0\"} 8",
+            "kafka_pulse_topic_depth_messages{topic=\"orders\"} 42",
+            "kafka_pulse_group_lag_messages{group=\"we\\\"ird\"} 7",
+            "kafka_pulse_group_partition_committed_offset{group=\"we\\\"ird\",topic=\"orders\",partition=\"0\"} 43",
+            "kafka_pulse_group_status{group=\"we\\\"ird\",status=\"WARN\"} 1",
+            "kafka_pulse_group_status{group=\"we\\\"ird\",status=\"OK\"} 0",
+            "kafka_pulse_collector_sample_duration_seconds_count 1",
+        ] {
+            assert!(text.lines().any(|l| l == line), "missing line {line}\n{text}");
+        }
+    }
+}

@@ -1,0 +1,109 @@
+//! HTTP: dashboard pages, live SSE fragments, JSON API and /metrics. Reads
+//! the store only; never talks to Kafka.
+
+pub mod api;
+pub mod error;
+pub mod format;
+pub mod metrics;
+pub mod pages;
+pub mod sse;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::Request;
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+
+use crate::store::Store;
+use error::ApiError;
+use sse::LiveFragment;
+
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Arc<Store>,
+    pub live: watch::Receiver<Arc<LiveFragment>>,
+    pub interval: Duration,
+    pub request_timeout: Duration,
+    pub shutdown: CancellationToken,
+}
+
+/// No inline script or style anywhere: everything comes from /static.
+const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'; style-src 'self'; \
+     img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'";
+
+async fn security_headers(request: Request, next: Next) -> Response {
+    let mut response = next.run(request).await;
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(CONTENT_SECURITY_POLICY),
+    );
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    headers.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    response
+}
+
+fn asset(content_type: &'static str, body: &'static str) -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, content_type),
+            (header::CACHE_CONTROL, "no-cache"),
+        ],
+        body,
+    )
+        .into_response()
+}
+
+async fn pulse_js() -> Response {
+    asset(
+        "text/javascript; charset=utf-8",
+        include_str!("../../static/pulse.js"),
+    )
+}
+
+async fn pulse_css() -> Response {
+    asset(
+        "text/css; charset=utf-8",
+        include_str!("../../static/pulse.css"),
+    )
+}
+
+async fn not_found() -> ApiError {
+    ApiError {
+        status: StatusCode::NOT_FOUND,
+        message: "no such page; the dashboard is at /, the API under /api/v1".to_string(),
+    }
+}
+
+/// The whole HTTP surface; tests drive it with `oneshot`.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/", get(pages::overview))
+        .route("/fragments/overview", get(pages::overview_fragment))
+        .route("/live", get(sse::live))
+        .route("/metrics", get(metrics::metrics))
+        .route("/api/v1/health", get(api::health))
+        .route("/api/v1/topics", get(api::topics))
+        .route("/api/v1/topics/{topic}", get(api::topic))
+        .route("/api/v1/groups", get(api::groups))
+        .route("/api/v1/groups/{group}", get(api::group))
+        .route("/api/v1/events", get(api::events))
+        .route("/api/v1/series", get(api::series))
+        .route("/static/pulse.js", get(pulse_js))
+        .route("/static/pulse.css", get(pulse_css))
+        .fallback(not_found)
+        .layer(middleware::from_fn(security_headers))
+        .with_state(state)
+}

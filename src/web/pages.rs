@@ -1,0 +1,182 @@
+//! Server-rendered HTML (askama escapes every value). The overview's live
+//! part is a fragment the SSE stream pushes on each tick.
+
+use askama::Template;
+use axum::extract::State;
+use axum::http::header;
+use axum::response::{Html, IntoResponse, Response};
+
+use super::error::ApiError;
+use super::{format, AppState};
+use crate::model::Snapshot;
+use crate::store::Event;
+
+pub struct TopicRow {
+    pub name: String,
+    pub partitions: usize,
+    pub messages_in_per_sec: String,
+    pub messages_out_per_sec: String,
+    pub depth: String,
+    pub groups: String,
+}
+
+pub struct GroupRow {
+    pub name: String,
+    pub status: &'static str,
+    /// CSS class of the status badge.
+    pub status_class: &'static str,
+    pub reason: String,
+    pub state: String,
+    pub state_note: String,
+    pub members: String,
+    pub lag: String,
+    pub lag_seconds: String,
+    pub messages_out_per_sec: String,
+}
+
+pub struct EventRow {
+    pub time: String,
+    pub kind: String,
+    pub subject: String,
+    pub message: String,
+}
+
+/// Everything the overview shows, formatted for people.
+pub struct OverviewView {
+    pub has_sample: bool,
+    pub kafka_up: bool,
+    pub taken_at: String,
+    pub taken_at_ms: i64,
+    pub sequence: u64,
+    pub cluster: String,
+    pub brokers: usize,
+    pub topic_count: usize,
+    pub group_count: usize,
+    pub total_in: String,
+    pub total_out: String,
+    pub total_depth: String,
+    pub total_lag: String,
+    pub topics: Vec<TopicRow>,
+    pub groups: Vec<GroupRow>,
+    pub errors: Vec<String>,
+    pub events: Vec<EventRow>,
+}
+
+fn status_class(status: crate::model::GroupStatus) -> &'static str {
+    match status.severity() {
+        0 => "ok",
+        1 => "warn",
+        2 => "bad",
+        _ => "err",
+    }
+}
+
+impl OverviewView {
+    pub fn build(snapshot: &Snapshot, events: &[Event]) -> Self {
+        OverviewView {
+            has_sample: snapshot.sequence > 0,
+            kafka_up: snapshot.kafka_up,
+            taken_at: snapshot
+                .taken_at
+                .format("%Y-%m-%d %H:%M:%S UTC")
+                .to_string(),
+            taken_at_ms: snapshot.taken_at.timestamp_millis(),
+            sequence: snapshot.sequence,
+            cluster: snapshot
+                .cluster_id
+                .clone()
+                .unwrap_or_else(|| "unknown".into()),
+            brokers: snapshot.brokers.len(),
+            topic_count: snapshot.topics.len(),
+            group_count: snapshot.groups.len(),
+            total_in: format::rate(snapshot.total_in_per_sec()),
+            total_out: format::rate(snapshot.total_out_per_sec()),
+            total_depth: format::int(snapshot.total_depth()),
+            total_lag: format::int(snapshot.total_lag()),
+            topics: snapshot
+                .topics
+                .iter()
+                .map(|t| TopicRow {
+                    name: t.name.clone(),
+                    partitions: t.partitions.len(),
+                    messages_in_per_sec: format::rate(t.messages_in_per_sec),
+                    messages_out_per_sec: format::rate(t.messages_out_per_sec),
+                    depth: format::int(t.depth),
+                    groups: t.groups.join(", "),
+                })
+                .collect(),
+            groups: snapshot
+                .groups
+                .iter()
+                .map(|g| GroupRow {
+                    name: g.group.clone(),
+                    status: g.status.as_str(),
+                    status_class: status_class(g.status),
+                    reason: g.reason.clone(),
+                    state: g.state.clone(),
+                    state_note: g.state_note.clone().unwrap_or_default(),
+                    members: g
+                        .members
+                        .as_ref()
+                        .map(|m| m.len().to_string())
+                        .unwrap_or_else(|| "?".into()),
+                    lag: format::int(g.lag),
+                    lag_seconds: format::duration(g.lag_seconds),
+                    messages_out_per_sec: format::rate(g.messages_out_per_sec),
+                })
+                .collect(),
+            errors: snapshot.errors.clone(),
+            events: events
+                .iter()
+                .map(|e| EventRow {
+                    time: e.timestamp.format("%H:%M:%S").to_string(),
+                    kind: e.kind.clone(),
+                    subject: e.subject.clone(),
+                    message: e.message.clone(),
+                })
+                .collect(),
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "overview_live.html")]
+pub struct OverviewLive<'a> {
+    pub view: &'a OverviewView,
+}
+
+#[derive(Template)]
+#[template(path = "overview.html")]
+pub struct OverviewPage<'a> {
+    pub view: &'a OverviewView,
+    pub interval_ms: u128,
+}
+
+/// Events shown on the overview.
+pub const OVERVIEW_EVENTS: usize = 10;
+
+pub fn render_live(view: &OverviewView) -> Result<String, askama::Error> {
+    OverviewLive { view }.render()
+}
+
+pub async fn overview(State(state): State<AppState>) -> Result<Response, ApiError> {
+    let snapshot = state.store.latest();
+    let view = OverviewView::build(&snapshot, &state.store.events(OVERVIEW_EVENTS));
+    let page = OverviewPage {
+        view: &view,
+        interval_ms: state.interval.as_millis(),
+    };
+    let html = page
+        .render()
+        .map_err(|e| ApiError::internal(format!("rendering the overview failed: {e}")))?;
+    Ok(Html(html).into_response())
+}
+
+pub async fn overview_fragment(State(state): State<AppState>) -> Response {
+    let live = state.live.borrow().clone();
+    (
+        [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+        live.html.clone(),
+    )
+        .into_response()
+}

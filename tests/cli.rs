@@ -1,0 +1,238 @@
+//! The binary as a user runs it: bad configuration exits non-zero naming the
+//! option; a running instance exits 0 on SIGTERM within 5 s even with a live
+//! SSE viewer connected.
+
+mod common;
+
+use std::io::Write;
+use std::net::TcpListener;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::*;
+
+fn kafka_pulse() -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_kafka-pulse"));
+    // Flags in tests must not be overridden by a developer's environment.
+    for (key, _) in std::env::vars() {
+        if key.starts_with("KAFKA_PULSE_") {
+            command.env_remove(key);
+        }
+    }
+    command
+}
+
+/// Runs to completion (bounded) and returns (exit code, stderr).
+fn run_expecting_exit(args: &[&str]) -> (i32, String) {
+    let mut child = kafka_pulse()
+        .args(args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            let output = child.wait_with_output().unwrap();
+            return (
+                status.code().unwrap_or(-1),
+                String::from_utf8_lossy(&output.stderr).into_owned(),
+            );
+        }
+        if Instant::now() > deadline {
+            child.kill().ok();
+            panic!("kafka-pulse {args:?} did not exit");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn zero_interval_is_refused_naming_the_option() {
+    let (code, stderr) = run_expecting_exit(&["--interval", "0s"]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(
+        stderr.contains("--interval must be at least 100ms"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn malformed_listen_address_is_refused_naming_the_option() {
+    let (code, stderr) = run_expecting_exit(&["--listen", "localhost"]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("--listen must be HOST:PORT"), "{stderr}");
+}
+
+#[test]
+fn malformed_broker_list_is_refused_naming_the_option() {
+    let (code, stderr) = run_expecting_exit(&["--brokers", "kafka:port"]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("--brokers"), "{stderr}");
+}
+
+#[test]
+fn unknown_toml_key_is_refused_naming_the_key() {
+    let mut file = tempfile::NamedTempFile::new().unwrap();
+    writeln!(file, "intervall = \"1s\"").unwrap();
+    let path = file.path().to_str().unwrap().to_string();
+    let (code, stderr) = run_expecting_exit(&["--config", &path]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("intervall"), "{stderr}");
+    assert!(stderr.contains(&path), "{stderr}");
+}
+
+#[test]
+fn environment_variables_are_read() {
+    let (code, stderr) = {
+        let mut child = kafka_pulse()
+            .env("KAFKA_PULSE_INTERVAL", "10ms")
+            .stderr(Stdio::piped())
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap();
+        let status = child.wait().unwrap();
+        let mut stderr = String::new();
+        std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut stderr).unwrap();
+        (status.code().unwrap_or(-1), stderr)
+    };
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("--interval"), "{stderr}");
+}
+
+#[test]
+fn taken_kafka_port_names_kafka_listen_and_brokers() {
+    let holder = TcpListener::bind("127.0.0.1:0").unwrap();
+    let taken = holder.local_addr().unwrap().to_string();
+    let (code, stderr) = run_expecting_exit(&[
+        "--kafka-listen",
+        &taken,
+        "--listen",
+        "127.0.0.1:0",
+        "--no-demo",
+    ]);
+    assert_eq!(code, 1, "{stderr}");
+    assert!(stderr.contains("--kafka-listen"), "{stderr}");
+    assert!(stderr.contains("--brokers"), "{stderr}");
+}
+
+#[test]
+fn taken_web_port_names_listen() {
+    let holder = TcpListener::bind("127.0.0.1:0").unwrap();
+    let taken = holder.local_addr().unwrap().to_string();
+    let (code, stderr) = run_expecting_exit(&["--listen", &taken, "--brokers", "127.0.0.1:1"]);
+    assert_eq!(code, 1, "{stderr}");
+    assert!(stderr.contains("--listen"), "{stderr}");
+}
+
+#[test]
+fn help_documents_every_option() {
+    let output = kafka_pulse().arg("--help").output().unwrap();
+    assert!(output.status.success());
+    let help = String::from_utf8_lossy(&output.stdout);
+    for option in [
+        "--brokers",
+        "--listen",
+        "--kafka-listen",
+        "--data-dir",
+        "--interval",
+        "--no-demo",
+        "--request-timeout",
+        "--status-window",
+        "--config",
+        "KAFKA_PULSE_BROKERS",
+    ] {
+        assert!(help.contains(option), "--help lacks {option}");
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_exits_zero_within_five_seconds_with_a_live_viewer() {
+    let web_port = free_port();
+    let kafka_port = free_port();
+    let mut child = kafka_pulse()
+        .args([
+            "--listen",
+            &format!("127.0.0.1:{web_port}"),
+            "--kafka-listen",
+            &format!("127.0.0.1:{kafka_port}"),
+            "--interval",
+            "250ms",
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn");
+    let base = format!("http://127.0.0.1:{web_port}");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        if let Ok(response) = reqwest::get(format!("{base}/api/v1/health")).await {
+            let body: serde_json::Value = response.json().await.unwrap_or_default();
+            if body["kafka_up"] == true {
+                break;
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "kafka-pulse never became healthy"
+        );
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "kafka-pulse exited early"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    // Demo traffic shows up in the overview within the first seconds.
+    wait_for_json(&base, "/api/v1/topics", Duration::from_secs(30), |body| {
+        body["topics"].as_array().is_some_and(|t| t.len() >= 3)
+    })
+    .await;
+
+    // A viewer holds the live stream open and receives a pushed fragment.
+    let mut stream = reqwest::get(format!("{base}/live")).await.expect("sse");
+    assert_eq!(
+        stream.headers()["content-type"].to_str().unwrap(),
+        "text/event-stream"
+    );
+    let mut received = String::new();
+    while !received.contains("event: overview") {
+        let chunk = tokio::time::timeout(Duration::from_secs(10), stream.chunk())
+            .await
+            .expect("an SSE event within 10 s")
+            .expect("stream ok")
+            .expect("stream open");
+        received.push_str(&String::from_utf8_lossy(&chunk));
+    }
+
+    let started = Instant::now();
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let exit = loop {
+        if let Some(exit) = child.try_wait().unwrap() {
+            break exit;
+        }
+        if started.elapsed() > Duration::from_secs(5) {
+            child.kill().ok();
+            panic!("kafka-pulse did not exit within 5 s of SIGTERM");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(exit.code(), Some(0), "exit status {exit:?}");
+    // The open stream ended rather than hanging.
+    let rest = tokio::time::timeout(Duration::from_secs(5), async {
+        while let Ok(Some(_)) = stream.chunk().await {}
+    })
+    .await;
+    assert!(rest.is_ok(), "SSE stream still open after exit");
+}

@@ -1,0 +1,151 @@
+//! Helpers for end-to-end tests: real embedded broker, real Kafka clients
+//! (rdkafka), real HTTP.
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::{ClientConfig, Message, Offset, TopicPartitionList};
+use serde_json::Value;
+
+use kafka_pulse::config::Config;
+
+pub fn test_config(brokers: Option<String>, data_dir: Option<PathBuf>) -> Config {
+    Config {
+        brokers: brokers.map(|b| vec![b]),
+        listen: "127.0.0.1:0".parse().unwrap(),
+        kafka_listen: "127.0.0.1:0".parse().unwrap(),
+        data_dir,
+        interval: Duration::from_millis(250),
+        demo: false,
+        request_timeout: Duration::from_secs(5),
+        status_window: 10,
+    }
+}
+
+fn client(bootstrap: &str) -> ClientConfig {
+    let mut config = ClientConfig::new();
+    config
+        .set("bootstrap.servers", bootstrap)
+        .set("log_level", "3");
+    config
+}
+
+/// Produces `count` messages to each listed partition; waits for every ack.
+pub async fn produce_split(bootstrap: &str, topic: &str, split: &[(i32, usize)]) {
+    let producer: FutureProducer = client(bootstrap)
+        .set("linger.ms", "5")
+        .set("message.timeout.ms", "20000")
+        .create()
+        .expect("producer");
+    let mut deliveries = Vec::new();
+    for &(partition, count) in split {
+        for i in 0..count {
+            let key = format!("key-{partition}-{i}");
+            let value = format!("{{\"n\":{i}}}");
+            let record = FutureRecord::to(topic)
+                .partition(partition)
+                .key(&key)
+                .payload(&value);
+            deliveries.push(
+                producer
+                    .send_result(record)
+                    .map_err(|(e, _)| e)
+                    .expect("enqueue"),
+            );
+        }
+    }
+    for delivery in deliveries {
+        delivery.await.expect("delivery future").expect("delivered");
+    }
+}
+
+/// Reads `count` messages from the start of each listed partition as group
+/// `group`, then commits exactly those positions.
+pub async fn consume_and_commit(bootstrap: &str, group: &str, topic: &str, split: &[(i32, usize)]) {
+    let bootstrap = bootstrap.to_string();
+    let group = group.to_string();
+    let topic = topic.to_string();
+    let split = split.to_vec();
+    tokio::task::spawn_blocking(move || {
+        let consumer: BaseConsumer = client(&bootstrap)
+            .set("group.id", &group)
+            .set("enable.auto.commit", "false")
+            .set("auto.offset.reset", "earliest")
+            .create()
+            .expect("consumer");
+        let mut commits = TopicPartitionList::new();
+        for &(partition, count) in &split {
+            let mut assignment = TopicPartitionList::new();
+            assignment
+                .add_partition_offset(&topic, partition, Offset::Beginning)
+                .unwrap();
+            consumer.assign(&assignment).expect("assign");
+            let mut read = 0;
+            let deadline = Instant::now() + Duration::from_secs(30);
+            while read < count {
+                assert!(
+                    Instant::now() < deadline,
+                    "timed out reading {topic}/{partition}"
+                );
+                if let Some(message) = consumer.poll(Duration::from_millis(200)) {
+                    let message = message.expect("message");
+                    assert_eq!(message.partition(), partition);
+                    read += 1;
+                }
+            }
+            commits
+                .add_partition_offset(&topic, partition, Offset::Offset(count as i64))
+                .unwrap();
+        }
+        consumer.commit(&commits, CommitMode::Sync).expect("commit");
+    })
+    .await
+    .expect("consumer thread");
+}
+
+pub async fn get_json(base: &str, path: &str) -> (u16, Value) {
+    let response = reqwest::get(format!("{base}{path}"))
+        .await
+        .expect("request");
+    let status = response.status().as_u16();
+    let body = response.json::<Value>().await.unwrap_or(Value::Null);
+    (status, body)
+}
+
+pub async fn get_text(base: &str, path: &str) -> (u16, String) {
+    let response = reqwest::get(format!("{base}{path}"))
+        .await
+        .expect("request");
+    let status = response.status().as_u16();
+    (status, response.text().await.expect("body"))
+}
+
+/// Polls `path` until `check` accepts the JSON, or panics with the last
+/// answer after `timeout`.
+pub async fn wait_for_json(
+    base: &str,
+    path: &str,
+    timeout: Duration,
+    check: impl Fn(&Value) -> bool,
+) -> Value {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let (_, body) = get_json(base, path).await;
+        if check(&body) {
+            return body;
+        }
+        if Instant::now() > deadline {
+            panic!("{path} never satisfied the check within {timeout:?}; last answer: {body}");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// The value of one metric line (exact name and labels) in Prometheus text.
+pub fn metric(text: &str, series: &str) -> Option<f64> {
+    text.lines()
+        .find_map(|line| line.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
+}

@@ -99,6 +99,11 @@ pub async fn start(config: Config) -> Result<RunningApp, AppError> {
         }
     };
     let kafka_bootstrap = bootstrap.join(",");
+    let unreachable_hint = if config.brokers.is_some() {
+        "check that --brokers (KAFKA_PULSE_BROKERS) names reachable Kafka listeners"
+    } else {
+        "the embedded broker is not answering; it is restarted automatically"
+    };
 
     let client = Arc::new(KafkaClient::new(
         bootstrap,
@@ -110,10 +115,11 @@ pub async fn start(config: Config) -> Result<RunningApp, AppError> {
         ..AnalyzerSettings::default()
     });
     let collector_task = tokio::spawn(collector::run(
-        KafkaSource::new(client),
+        KafkaSource::new(client, unreachable_hint),
         analyzer,
         store.clone(),
         config.interval,
+        config.lag_thresholds.clone(),
         shutdown.clone(),
     ));
 

@@ -2,12 +2,15 @@
 //! optional TOML file, in that order of precedence, validated into `Config`
 //! with messages that name the option and the fix.
 
+use std::collections::BTreeMap;
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use clap::Parser;
 use serde::Deserialize;
+
+use crate::analysis::events::LagThresholds;
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 pub const DEFAULT_KAFKA_LISTEN: &str = "127.0.0.1:9092";
@@ -67,7 +70,25 @@ pub struct Cli {
     #[arg(long, env = "KAFKA_PULSE_STATUS_WINDOW", value_name = "SAMPLES")]
     pub status_window: Option<usize>,
 
-    /// TOML file with any of the options above (keys with underscores)
+    /// Raise an event when a group's lag goes above this many messages
+    #[arg(
+        long,
+        env = "KAFKA_PULSE_LAG_THRESHOLD_MESSAGES",
+        value_name = "MESSAGES"
+    )]
+    pub lag_threshold_messages: Option<i64>,
+
+    /// Raise an event when a group falls further behind than this, e.g. 5m
+    #[arg(
+        long,
+        env = "KAFKA_PULSE_LAG_THRESHOLD_SECONDS",
+        value_name = "DURATION"
+    )]
+    pub lag_threshold_seconds: Option<String>,
+
+    /// TOML file with any of the options above (keys with underscores), plus
+    /// per-group thresholds in tables like [group_thresholds.billing] with
+    /// keys messages and seconds
     #[arg(long, env = "KAFKA_PULSE_CONFIG", value_name = "FILE")]
     pub config: Option<PathBuf>,
 }
@@ -84,6 +105,18 @@ pub struct FileConfig {
     pub no_demo: Option<bool>,
     pub request_timeout: Option<String>,
     pub status_window: Option<usize>,
+    pub lag_threshold_messages: Option<i64>,
+    pub lag_threshold_seconds: Option<String>,
+    #[serde(default)]
+    pub group_thresholds: BTreeMap<String, GroupThreshold>,
+}
+
+/// `[group_thresholds."billing"]` in the TOML file.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GroupThreshold {
+    pub messages: Option<i64>,
+    pub seconds: Option<String>,
 }
 
 /// `brokers = "a:9092,b:9092"` or `brokers = ["a:9092", "b:9092"]`.
@@ -116,6 +149,8 @@ pub enum ConfigError {
     FileUnreadable { path: String, reason: String },
     #[error("config file {path} is not valid: {reason}")]
     FileInvalid { path: String, reason: String },
+    #[error("{option} must be a positive number of messages, got {value}")]
+    BadThreshold { option: String, value: i64 },
     #[error("--data-dir {path} is not usable: {reason}")]
     BadDataDir { path: String, reason: String },
 }
@@ -133,6 +168,7 @@ pub struct Config {
     pub demo: bool,
     pub request_timeout: Duration,
     pub status_window: usize,
+    pub lag_thresholds: LagThresholds,
 }
 
 impl Default for Config {
@@ -146,6 +182,7 @@ impl Default for Config {
             demo: true,
             request_timeout: Duration::from_secs(5),
             status_window: 10,
+            lag_thresholds: LagThresholds::default(),
         }
     }
 }
@@ -228,6 +265,11 @@ impl Config {
                 });
             }
         }
+        let lag_thresholds = thresholds(
+            cli.lag_threshold_messages.or(file.lag_threshold_messages),
+            cli.lag_threshold_seconds.or(file.lag_threshold_seconds),
+            file.group_thresholds,
+        )?;
         let no_demo = cli.no_demo.or(file.no_demo).unwrap_or(false);
         Ok(Config {
             demo: brokers.is_none() && !no_demo,
@@ -238,8 +280,39 @@ impl Config {
             interval,
             request_timeout,
             status_window,
+            lag_thresholds,
         })
     }
+}
+
+fn thresholds(
+    messages: Option<i64>,
+    seconds: Option<String>,
+    groups: BTreeMap<String, GroupThreshold>,
+) -> Result<LagThresholds, ConfigError> {
+    let check_messages = |option: String, value: Option<i64>| match value {
+        Some(n) if n <= 0 => Err(ConfigError::BadThreshold { option, value: n }),
+        other => Ok(other),
+    };
+    let seconds_of = |option: &'static str, value: Option<String>| {
+        value
+            .map(|text| parse_duration(option, &text).map(|d| d.as_secs_f64()))
+            .transpose()
+    };
+    let mut result = LagThresholds {
+        messages: check_messages("--lag-threshold-messages".into(), messages)?,
+        seconds: seconds_of("--lag-threshold-seconds", seconds)?,
+        per_group: Default::default(),
+    };
+    for (group, limits) in groups {
+        let messages = check_messages(
+            format!("group_thresholds.\"{group}\".messages"),
+            limits.messages,
+        )?;
+        let seconds = seconds_of("group_thresholds.*.seconds", limits.seconds)?;
+        result.per_group.insert(group, (messages, seconds));
+    }
+    Ok(result)
 }
 
 fn read_file(path: &Path) -> Result<FileConfig, ConfigError> {
@@ -365,6 +438,30 @@ mod tests {
     fn unknown_toml_key_is_named() {
         let error = toml::from_str::<FileConfig>("intervall = \"1s\"").unwrap_err();
         assert!(error.to_string().contains("intervall"), "{error}");
+    }
+
+    #[test]
+    fn thresholds_global_and_per_group() {
+        let file: FileConfig = toml::from_str(
+            "lag_threshold_messages = 1000\n[group_thresholds.\"billing/eu\"]\nseconds = \"30s\"\n",
+        )
+        .unwrap();
+        let config = Config::merge(cli(&["--lag-threshold-seconds", "5m"]), file).unwrap();
+        assert_eq!(config.lag_thresholds.messages, Some(1000));
+        assert_eq!(config.lag_thresholds.seconds, Some(300.0));
+        assert_eq!(
+            config.lag_thresholds.per_group["billing/eu"],
+            (None, Some(30.0))
+        );
+        let error = Config::merge(
+            cli(&["--lag-threshold-messages", "0"]),
+            FileConfig::default(),
+        )
+        .unwrap_err();
+        assert!(
+            error.to_string().starts_with("--lag-threshold-messages"),
+            "{error}"
+        );
     }
 
     #[test]

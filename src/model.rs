@@ -165,6 +165,22 @@ impl Snapshot {
         self.topics.iter().map(|t| t.messages_out_per_sec).sum()
     }
 
+    /// Partitions whose in-sync replica set is smaller than the replica set.
+    pub fn under_replicated_partitions(&self) -> usize {
+        self.partitions()
+            .filter(|p| p.isr.len() < p.replicas.len())
+            .count()
+    }
+
+    /// Partitions without a leader: unreadable and unwritable.
+    pub fn offline_partitions(&self) -> usize {
+        self.partitions().filter(|p| p.leader < 0).count()
+    }
+
+    pub fn partitions(&self) -> impl Iterator<Item = &PartitionView> {
+        self.topics.iter().flat_map(|t| t.partitions.iter())
+    }
+
     pub fn total_lag(&self) -> i64 {
         self.groups.iter().map(|g| g.lag).sum()
     }
@@ -228,4 +244,48 @@ pub struct GroupPartitionView {
     pub lag: i64,
     pub lag_seconds: f64,
     pub messages_out_per_sec: f64,
+}
+
+/// Something that happened, for people: shown on the page, served by the
+/// API, shipped to Elasticsearch.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Event {
+    pub timestamp: DateTime<Utc>,
+    /// What happened, e.g. `group_status_changed`, `topic_created`.
+    pub kind: String,
+    /// The topic, group or broker it happened to.
+    pub subject: String,
+    pub message: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub topic: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub group: Option<String>,
+}
+
+impl Event {
+    pub fn new(
+        timestamp: DateTime<Utc>,
+        kind: &str,
+        subject: &str,
+        message: impl Into<String>,
+    ) -> Self {
+        Event {
+            timestamp,
+            kind: kind.to_string(),
+            subject: subject.to_string(),
+            message: message.into(),
+            topic: None,
+            group: None,
+        }
+    }
+
+    pub fn for_topic(mut self, topic: &str) -> Self {
+        self.topic = Some(topic.to_string());
+        self
+    }
+
+    pub fn for_group(mut self, group: &str) -> Self {
+        self.group = Some(group.to_string());
+        self
+    }
 }

@@ -8,6 +8,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use tokio::sync::watch;
 
+pub use crate::model::Event;
 use crate::model::Snapshot;
 
 /// 1 h at the default 1 s interval.
@@ -28,15 +29,6 @@ pub struct GroupPoint {
     pub lag: i64,
     pub lag_seconds: f64,
     pub messages_out_per_sec: f64,
-}
-
-/// Something that happened, for people: shown on the page, served by the API.
-#[derive(Debug, Clone, Serialize, PartialEq)]
-pub struct Event {
-    pub timestamp: DateTime<Utc>,
-    pub kind: String,
-    pub subject: String,
-    pub message: String,
 }
 
 #[derive(Default)]
@@ -185,14 +177,14 @@ impl Store {
     }
 
     pub fn record_event(&self, kind: &str, subject: &str, message: impl Into<String>) {
-        let event = Event {
-            timestamp: Utc::now(),
-            kind: kind.to_string(),
-            subject: subject.to_string(),
-            message: message.into(),
-        };
+        self.push_events([Event::new(Utc::now(), kind, subject, message)]);
+    }
+
+    pub fn push_events(&self, new: impl IntoIterator<Item = Event>) {
         let mut events = self.events.lock().expect("events poisoned");
-        push_bounded(&mut events, event, self.event_capacity);
+        for event in new {
+            push_bounded(&mut events, event, self.event_capacity);
+        }
     }
 
     /// Newest first.

@@ -153,6 +153,25 @@ async fn embedded_broker_numbers_match_known_traffic() {
     let (_, health) = get_json(&base, "/api/v1/health").await;
     assert_eq!(health["status"], "ok", "{health}");
     assert_eq!(health["kafka_up"], true);
+
+    // What changed was recorded as events, newest first.
+    let events = wait_for_json(&base, "/api/v1/events?limit=100", WAIT, |body| {
+        let list = body["events"].as_array().cloned().unwrap_or_default();
+        list.iter()
+            .any(|e| e["kind"] == "topic_created" && e["topic"] == "e2e-orders")
+            && list
+                .iter()
+                .any(|e| e["kind"] == "group_created" && e["group"] == "e2e-billing")
+    })
+    .await;
+    assert!(events["events"][0]["timestamp"].is_string());
+
+    let (status, brokers) = get_json(&base, "/api/v1/brokers").await;
+    assert_eq!(status, 200);
+    assert_eq!(brokers["brokers"].as_array().unwrap().len(), 1);
+    assert_eq!(brokers["offline_partitions"], 0);
+    assert_eq!(brokers["under_replicated_partitions"], 0);
+    assert_eq!(brokers["brokers"][0]["leader_partitions"], 3);
     running.stop().await.expect("clean stop");
 }
 
@@ -206,6 +225,7 @@ async fn unreachable_brokers_keep_the_app_up_and_say_why() {
     assert_eq!(health["status"], "degraded");
     let errors = health["errors"].to_string();
     assert!(errors.contains("127.0.0.1:1"), "{errors}");
+    assert!(errors.contains("--brokers"), "{errors}");
     let (_, metrics) = get_text(&base, "/metrics").await;
     assert_eq!(metric(&metrics, "kafka_pulse_up"), Some(0.0));
     let (_, html) = get_text(&base, "/").await;

@@ -1,6 +1,7 @@
 //! Pure arithmetic from samples to snapshots: rates, lag, time lag, depth,
 //! group status. No I/O: fed samples, it is tested and benchmarked alone.
 
+pub mod events;
 pub mod lag;
 pub mod rates;
 pub mod status;

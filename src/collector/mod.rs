@@ -13,6 +13,7 @@ use chrono::Utc;
 use futures::future::join_all;
 use tokio_util::sync::CancellationToken;
 
+use crate::analysis::events::{self, LagThresholds};
 use crate::analysis::Analyzer;
 use crate::model::{
     BrokerSample, CommittedOffset, GroupSample, MemberSample, PartitionSample, Sample, TopicSample,
@@ -27,14 +28,17 @@ const DESCRIBE_RETRY_AFTER: Duration = Duration::from_secs(60);
 /// Reads one `Sample` per call from a Kafka cluster.
 pub struct KafkaSource {
     client: Arc<KafkaClient>,
+    /// What to tell the user when Kafka cannot be reached at all.
+    unreachable_hint: String,
     /// Brokers whose DescribeGroups failed, with when and why.
     describe_failures: HashMap<i32, (Instant, String)>,
 }
 
 impl KafkaSource {
-    pub fn new(client: Arc<KafkaClient>) -> Self {
+    pub fn new(client: Arc<KafkaClient>, unreachable_hint: impl Into<String>) -> Self {
         KafkaSource {
             client,
+            unreachable_hint: unreachable_hint.into(),
             describe_failures: HashMap::new(),
         }
     }
@@ -48,7 +52,9 @@ impl KafkaSource {
         let metadata = match self.client.metadata().await {
             Ok(metadata) => metadata,
             Err(error) => {
-                sample.errors.push(format!("Metadata: {error}"));
+                sample
+                    .errors
+                    .push(format!("Metadata: {error}; {}", self.unreachable_hint));
                 sample.duration_seconds = started.elapsed().as_secs_f64();
                 return sample;
             }
@@ -360,8 +366,10 @@ pub async fn run(
     mut analyzer: Analyzer,
     store: Arc<Store>,
     interval: Duration,
+    thresholds: LagThresholds,
     shutdown: CancellationToken,
 ) {
+    let mut previous = store.latest();
     let mut ticker = tokio::time::interval(interval);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut was_up = true;
@@ -383,6 +391,12 @@ pub async fn run(
             was_up = sample.kafka_up;
         }
         let snapshot = analyzer.analyze(&sample);
+        let changes = events::diff(&previous, &snapshot, &thresholds);
+        for event in &changes {
+            tracing::info!(kind = %event.kind, subject = %event.subject, "{}", event.message);
+        }
         store.publish(snapshot);
+        store.push_events(changes);
+        previous = store.latest();
     }
 }

@@ -40,6 +40,46 @@ pub fn is_fresh(snapshot: &Snapshot, state: &AppState) -> bool {
     age.to_std().map(|age| age <= limit).unwrap_or(true)
 }
 
+pub async fn brokers(State(state): State<AppState>) -> Json<Value> {
+    let snapshot = state.store.latest();
+    let brokers: Vec<Value> = snapshot
+        .brokers
+        .iter()
+        .map(|b| {
+            let leaders = snapshot
+                .partitions()
+                .filter(|p| p.leader == b.node_id)
+                .count();
+            let replicas = snapshot
+                .partitions()
+                .filter(|p| p.replicas.contains(&b.node_id))
+                .count();
+            let out_of_sync = snapshot
+                .partitions()
+                .filter(|p| p.replicas.contains(&b.node_id) && !p.isr.contains(&b.node_id))
+                .count();
+            json!({
+                "node_id": b.node_id,
+                "host": b.host,
+                "port": b.port,
+                "rack": b.rack,
+                "controller": snapshot.controller_id == Some(b.node_id),
+                "leader_partitions": leaders,
+                "replica_partitions": replicas,
+                "out_of_sync_replicas": out_of_sync,
+            })
+        })
+        .collect();
+    Json(json!({
+        "cluster_id": snapshot.cluster_id,
+        "controller_id": snapshot.controller_id,
+        "brokers": brokers,
+        "partitions": snapshot.partitions().count(),
+        "under_replicated_partitions": snapshot.under_replicated_partitions(),
+        "offline_partitions": snapshot.offline_partitions(),
+    }))
+}
+
 pub async fn topics(State(state): State<AppState>) -> Json<Value> {
     let snapshot = state.store.latest();
     let topics: Vec<Value> = snapshot

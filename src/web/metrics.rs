@@ -99,6 +99,27 @@ pub fn render(snapshot: &Snapshot, durations: &DurationHistogram) -> String {
     );
     w.sample("kafka_pulse_brokers", &[], snapshot.brokers.len() as f64);
 
+    w.family(
+        "kafka_pulse_under_replicated_partitions",
+        "gauge",
+        "Partitions with fewer in-sync replicas than replicas.",
+    );
+    w.sample(
+        "kafka_pulse_under_replicated_partitions",
+        &[],
+        snapshot.under_replicated_partitions() as f64,
+    );
+    w.family(
+        "kafka_pulse_offline_partitions",
+        "gauge",
+        "Partitions without a leader.",
+    );
+    w.sample(
+        "kafka_pulse_offline_partitions",
+        &[],
+        snapshot.offline_partitions() as f64,
+    );
+
     let partition_rows: Vec<(&str, String, &crate::model::PartitionView)> = snapshot
         .topics
         .iter()

@@ -95,6 +95,7 @@ pub fn router(state: AppState) -> Router {
         .route("/live", get(sse::live))
         .route("/metrics", get(metrics::metrics))
         .route("/api/v1/health", get(api::health))
+        .route("/api/v1/brokers", get(api::brokers))
         .route("/api/v1/topics", get(api::topics))
         .route("/api/v1/topics/{topic}", get(api::topic))
         .route("/api/v1/groups", get(api::groups))

@@ -22,6 +22,7 @@ pub fn test_config(brokers: Option<String>, data_dir: Option<PathBuf>) -> Config
         demo: false,
         request_timeout: Duration::from_secs(5),
         status_window: 10,
+        lag_thresholds: Default::default(),
     }
 }
 

@@ -115,7 +115,7 @@ pub async fn start(config: Config) -> Result<RunningApp, AppError> {
         ..AnalyzerSettings::default()
     });
     let collector_task = tokio::spawn(collector::run(
-        KafkaSource::new(client, unreachable_hint),
+        KafkaSource::new(client, unreachable_hint, config.filters.clone()),
         analyzer,
         store.clone(),
         config.interval,
@@ -134,6 +134,7 @@ pub async fn start(config: Config) -> Result<RunningApp, AppError> {
         live: live_rx,
         interval: config.interval,
         request_timeout: config.request_timeout,
+        metrics: config.metrics,
         shutdown: shutdown.clone(),
     };
     let router = web::router(state);

@@ -11,6 +11,7 @@ use clap::Parser;
 use serde::Deserialize;
 
 use crate::analysis::events::LagThresholds;
+use crate::filter::{FilterError, Filters, NameFilter};
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 pub const DEFAULT_KAFKA_LISTEN: &str = "127.0.0.1:9092";
@@ -86,6 +87,36 @@ pub struct Cli {
     )]
     pub lag_threshold_seconds: Option<String>,
 
+    /// Only watch topics whose whole name matches this regular expression
+    #[arg(long, env = "KAFKA_PULSE_INCLUDE_TOPICS", value_name = "REGEX")]
+    pub include_topics: Option<String>,
+
+    /// Do not watch topics whose whole name matches this regular expression
+    #[arg(long, env = "KAFKA_PULSE_EXCLUDE_TOPICS", value_name = "REGEX")]
+    pub exclude_topics: Option<String>,
+
+    /// Only watch consumer groups whose whole name matches this regular expression
+    #[arg(long, env = "KAFKA_PULSE_INCLUDE_GROUPS", value_name = "REGEX")]
+    pub include_groups: Option<String>,
+
+    /// Do not watch consumer groups whose whole name matches this regular expression
+    #[arg(long, env = "KAFKA_PULSE_EXCLUDE_GROUPS", value_name = "REGEX")]
+    pub exclude_groups: Option<String>,
+
+    /// Export per-partition series on /metrics (turn off on big clusters) [default: true]
+    #[arg(
+        long,
+        env = "KAFKA_PULSE_PARTITION_METRICS",
+        value_parser = clap::builder::BoolishValueParser::new(),
+        value_name = "BOOL"
+    )]
+    pub partition_metrics: Option<bool>,
+
+    /// Also export series under another exporter's names so existing dashboards
+    /// work unchanged; supported: kafka_exporter
+    #[arg(long, env = "KAFKA_PULSE_METRICS_COMPAT", value_name = "EXPORTER")]
+    pub metrics_compat: Option<String>,
+
     /// TOML file with any of the options above (keys with underscores), plus
     /// per-group thresholds in tables like [group_thresholds.billing] with
     /// keys messages and seconds
@@ -107,6 +138,12 @@ pub struct FileConfig {
     pub status_window: Option<usize>,
     pub lag_threshold_messages: Option<i64>,
     pub lag_threshold_seconds: Option<String>,
+    pub include_topics: Option<String>,
+    pub exclude_topics: Option<String>,
+    pub include_groups: Option<String>,
+    pub exclude_groups: Option<String>,
+    pub partition_metrics: Option<bool>,
+    pub metrics_compat: Option<String>,
     #[serde(default)]
     pub group_thresholds: BTreeMap<String, GroupThreshold>,
 }
@@ -151,12 +188,16 @@ pub enum ConfigError {
     FileInvalid { path: String, reason: String },
     #[error("{option} must be a positive number of messages, got {value}")]
     BadThreshold { option: String, value: i64 },
+    #[error(transparent)]
+    BadFilter(#[from] FilterError),
+    #[error("--metrics-compat supports only kafka_exporter, got '{0}'")]
+    BadMetricsCompat(String),
     #[error("--data-dir {path} is not usable: {reason}")]
     BadDataDir { path: String, reason: String },
 }
 
 /// Validated configuration.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub struct Config {
     /// `None`: run the embedded broker.
     pub brokers: Option<Vec<String>>,
@@ -169,6 +210,24 @@ pub struct Config {
     pub request_timeout: Duration,
     pub status_window: usize,
     pub lag_thresholds: LagThresholds,
+    pub filters: Filters,
+    pub metrics: MetricsOptions,
+}
+
+/// What /metrics exports besides the kafka_pulse_* families.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MetricsOptions {
+    pub per_partition: bool,
+    pub kafka_exporter_compat: bool,
+}
+
+impl Default for MetricsOptions {
+    fn default() -> Self {
+        MetricsOptions {
+            per_partition: true,
+            kafka_exporter_compat: false,
+        }
+    }
 }
 
 impl Default for Config {
@@ -183,6 +242,8 @@ impl Default for Config {
             request_timeout: Duration::from_secs(5),
             status_window: 10,
             lag_thresholds: LagThresholds::default(),
+            filters: Filters::default(),
+            metrics: MetricsOptions::default(),
         }
     }
 }
@@ -270,6 +331,40 @@ impl Config {
             cli.lag_threshold_seconds.or(file.lag_threshold_seconds),
             file.group_thresholds,
         )?;
+        let filters = Filters {
+            topics: NameFilter::new(
+                cli.include_topics
+                    .or(file.include_topics)
+                    .as_deref()
+                    .map(|p| ("--include-topics", p)),
+                cli.exclude_topics
+                    .or(file.exclude_topics)
+                    .as_deref()
+                    .map(|p| ("--exclude-topics", p)),
+            )?,
+            groups: NameFilter::new(
+                cli.include_groups
+                    .or(file.include_groups)
+                    .as_deref()
+                    .map(|p| ("--include-groups", p)),
+                cli.exclude_groups
+                    .or(file.exclude_groups)
+                    .as_deref()
+                    .map(|p| ("--exclude-groups", p)),
+            )?,
+        };
+        let kafka_exporter_compat = match cli.metrics_compat.or(file.metrics_compat) {
+            None => false,
+            Some(name) if name == "kafka_exporter" => true,
+            Some(other) => return Err(ConfigError::BadMetricsCompat(other)),
+        };
+        let metrics = MetricsOptions {
+            per_partition: cli
+                .partition_metrics
+                .or(file.partition_metrics)
+                .unwrap_or(true),
+            kafka_exporter_compat,
+        };
         let no_demo = cli.no_demo.or(file.no_demo).unwrap_or(false);
         Ok(Config {
             demo: brokers.is_none() && !no_demo,
@@ -281,6 +376,8 @@ impl Config {
             request_timeout,
             status_window,
             lag_thresholds,
+            filters,
+            metrics,
         })
     }
 }
@@ -462,6 +559,33 @@ mod tests {
             error.to_string().starts_with("--lag-threshold-messages"),
             "{error}"
         );
+    }
+
+    #[test]
+    fn filters_and_metrics_options() {
+        let config = Config::merge(
+            cli(&[
+                "--include-topics",
+                "orders.*",
+                "--partition-metrics",
+                "false",
+                "--metrics-compat",
+                "kafka_exporter",
+            ]),
+            FileConfig::default(),
+        )
+        .unwrap();
+        assert!(config.filters.topics.allows("orders-eu"));
+        assert!(!config.filters.topics.allows("payments"));
+        assert!(config.filters.groups.is_everything());
+        assert!(!config.metrics.per_partition);
+        assert!(config.metrics.kafka_exporter_compat);
+        let error =
+            Config::merge(cli(&["--exclude-groups", "[a-"]), FileConfig::default()).unwrap_err();
+        assert!(error.to_string().starts_with("--exclude-groups"), "{error}");
+        let error =
+            Config::merge(cli(&["--metrics-compat", "burrow"]), FileConfig::default()).unwrap_err();
+        assert!(error.to_string().contains("kafka_exporter"), "{error}");
     }
 
     #[test]

@@ -9,6 +9,7 @@ pub mod broker;
 pub mod collector;
 pub mod config;
 pub mod demo;
+pub mod filter;
 pub mod model;
 pub mod store;
 pub mod web;

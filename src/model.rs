@@ -221,6 +221,9 @@ pub struct GroupView {
     pub members: Option<Vec<MemberSample>>,
     pub lag: i64,
     pub lag_seconds: f64,
+    /// Estimated seconds until lag is 0 at the recent pace; `None` when the
+    /// group is not catching up.
+    pub time_to_clear_seconds: Option<f64>,
     pub messages_out_per_sec: f64,
     pub topics: Vec<GroupTopicView>,
     pub partitions: Vec<GroupPartitionView>,

@@ -232,3 +232,50 @@ async fn unreachable_brokers_keep_the_app_up_and_say_why() {
     assert!(html.contains("Kafka unreachable"));
     running.stop().await.expect("clean stop");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn excluded_topics_and_groups_are_not_sampled() {
+    let mut config = test_config(None, None);
+    config.filters = kafka_pulse::filter::Filters {
+        topics: kafka_pulse::filter::NameFilter::new(None, Some(("--exclude-topics", "hidden-.*")))
+            .unwrap(),
+        groups: kafka_pulse::filter::NameFilter::new(None, Some(("--exclude-groups", "secret-.*")))
+            .unwrap(),
+    };
+    let running = app::start(config).await.expect("start");
+    let base = format!("http://{}", running.web_addr);
+    let bootstrap = running.kafka_bootstrap.clone();
+    for topic in ["shown-t", "hidden-t"] {
+        kafka_pulse::demo::ensure_topic(&bootstrap, topic, 1)
+            .await
+            .unwrap();
+        produce_split(&bootstrap, topic, &[(0, 10)]).await;
+    }
+    consume_and_commit(&bootstrap, "open-g", "shown-t", &[(0, 4)]).await;
+    consume_and_commit(&bootstrap, "secret-g", "shown-t", &[(0, 4)]).await;
+    consume_and_commit(&bootstrap, "open-g", "hidden-t", &[(0, 4)]).await;
+    let groups = wait_for_json(&base, "/api/v1/groups", WAIT, |body| {
+        body["groups"]
+            .as_array()
+            .is_some_and(|list| list.iter().any(|g| g["group"] == "open-g" && g["lag"] == 6))
+    })
+    .await;
+    let names: Vec<&str> = groups["groups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| g["group"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["open-g"], "secret-g must be filtered out");
+    let open = &groups["groups"][0];
+    assert_eq!(open["topics"].as_array().unwrap().len(), 1, "{open}");
+    let (_, topics) = get_json(&base, "/api/v1/topics").await;
+    let topic_names: Vec<&str> = topics["topics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(topic_names, ["shown-t"]);
+    running.stop().await.expect("clean stop");
+}

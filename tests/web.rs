@@ -80,6 +80,7 @@ fn state() -> AppState {
         live,
         interval: Duration::from_secs(1),
         request_timeout: Duration::from_secs(5),
+        metrics: Default::default(),
         shutdown: CancellationToken::new(),
     }
 }

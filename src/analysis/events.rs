@@ -362,6 +362,7 @@ mod tests {
             members: None,
             lag,
             lag_seconds: lag as f64 / 10.0,
+            time_to_clear_seconds: None,
             messages_out_per_sec: 0.0,
             topics: vec![],
             partitions: vec![],

@@ -203,6 +203,7 @@ impl Analyzer {
                 committed_total,
                 lag,
             });
+            let time_to_clear_seconds = window.time_to_clear();
             let member_count = group.members.as_ref().map(Vec::len);
             let (mut status, mut reason) = window.evaluate(member_count, group.state.as_deref());
             if partitions.is_empty() && status == GroupStatus::Ok {
@@ -218,6 +219,7 @@ impl Analyzer {
                 members: group.members.clone(),
                 lag,
                 lag_seconds,
+                time_to_clear_seconds,
                 messages_out_per_sec: partitions.iter().map(|p| p.messages_out_per_sec).sum(),
                 topics: per_topic.into_values().collect(),
                 partitions,

@@ -43,6 +43,29 @@ impl GroupWindow {
         }
     }
 
+    /// Messages per second the lag shrinks by over the window (negative when
+    /// it grows); `None` with fewer than two points or no elapsed time.
+    pub fn clearing_rate(&self) -> Option<f64> {
+        let oldest = self.points.front()?;
+        let newest = self.points.back()?;
+        let seconds = newest.time - oldest.time;
+        (self.points.len() >= 2 && seconds > 0.0)
+            .then(|| (oldest.lag - newest.lag) as f64 / seconds)
+    }
+
+    /// Seconds until the lag is gone at the window's pace: `Some(0)` when
+    /// caught up, `None` when not catching up (or not known yet).
+    pub fn time_to_clear(&self) -> Option<f64> {
+        let newest = self.points.back()?;
+        if newest.lag == 0 {
+            return Some(0.0);
+        }
+        match self.clearing_rate() {
+            Some(rate) if rate > 0.0 => Some(newest.lag as f64 / rate),
+            _ => None,
+        }
+    }
+
     /// Status and a one-line reason. `members`: `Some(n)` when known.
     pub fn evaluate(&self, members: Option<usize>, state: Option<&str>) -> (GroupStatus, String) {
         if state.is_some_and(|s| s.eq_ignore_ascii_case("dead")) {
@@ -197,6 +220,17 @@ mod tests {
             lag: 5,
         });
         assert_eq!(w.evaluate(Some(1), None).0, GroupStatus::Ok);
+    }
+
+    #[test]
+    fn time_to_clear_follows_the_window_pace() {
+        // Lag shrinks by 100 messages per second: 300 left → 3 s.
+        let w = window(&[(0, 600), (100, 500), (200, 400), (300, 300)]);
+        assert_eq!(w.time_to_clear(), Some(3.0));
+        let growing = window(&[(0, 10), (1, 20)]);
+        assert_eq!(growing.time_to_clear(), None);
+        let done = window(&[(0, 10), (10, 0)]);
+        assert_eq!(done.time_to_clear(), Some(0.0));
     }
 
     #[test]

@@ -15,6 +15,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::analysis::events::{self, LagThresholds};
 use crate::analysis::Analyzer;
+use crate::filter::Filters;
 use crate::model::{
     BrokerSample, CommittedOffset, GroupSample, MemberSample, PartitionSample, Sample, TopicSample,
 };
@@ -30,15 +31,21 @@ pub struct KafkaSource {
     client: Arc<KafkaClient>,
     /// What to tell the user when Kafka cannot be reached at all.
     unreachable_hint: String,
+    filters: Filters,
     /// Brokers whose DescribeGroups failed, with when and why.
     describe_failures: HashMap<i32, (Instant, String)>,
 }
 
 impl KafkaSource {
-    pub fn new(client: Arc<KafkaClient>, unreachable_hint: impl Into<String>) -> Self {
+    pub fn new(
+        client: Arc<KafkaClient>,
+        unreachable_hint: impl Into<String>,
+        filters: Filters,
+    ) -> Self {
         KafkaSource {
             client,
             unreachable_hint: unreachable_hint.into(),
+            filters,
             describe_failures: HashMap::new(),
         }
     }
@@ -75,6 +82,7 @@ impl KafkaSource {
         sample.topics = metadata
             .topics
             .iter()
+            .filter(|t| self.filters.topics.allows(&t.name))
             .map(|t| TopicSample {
                 name: t.name.clone(),
                 internal: t.internal,
@@ -102,7 +110,12 @@ impl KafkaSource {
         let client = self.client.clone();
         let (watermarks, groups) = tokio::join!(
             read_watermarks(&client, &sample.topics),
-            read_groups(&client, &mut self.describe_failures, &broker_ids)
+            read_groups(
+                &client,
+                &mut self.describe_failures,
+                &broker_ids,
+                &self.filters
+            )
         );
         let (watermarks, watermark_errors) = watermarks;
         sample.errors.extend(watermark_errors);
@@ -189,6 +202,7 @@ async fn read_groups(
     client: &KafkaClient,
     describe_failures: &mut HashMap<i32, (Instant, String)>,
     broker_ids: &[i32],
+    filters: &Filters,
 ) -> (Vec<GroupSample>, Vec<String>) {
     let mut errors = Vec::new();
     let listings = join_all(
@@ -202,6 +216,9 @@ async fn read_groups(
         match listing {
             Ok(groups) => {
                 for group in groups {
+                    if !filters.groups.allows(&group.group) {
+                        continue;
+                    }
                     listed.insert(group.group, group.state);
                 }
             }
@@ -280,6 +297,7 @@ async fn read_groups(
                         sample.offsets = group_offsets
                             .offsets
                             .into_iter()
+                            .filter(|(topic, _, _)| filters.topics.allows(topic))
                             .map(|(topic, partition, offset)| CommittedOffset {
                                 topic,
                                 partition,

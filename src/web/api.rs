@@ -149,6 +149,7 @@ pub async fn groups(State(state): State<AppState>) -> Json<Value> {
                 "members": g.members.as_ref().map(Vec::len),
                 "lag": g.lag,
                 "lag_seconds": g.lag_seconds,
+                "time_to_clear_seconds": g.time_to_clear_seconds,
                 "messages_out_per_sec": g.messages_out_per_sec,
                 "topics": g.topics,
             })

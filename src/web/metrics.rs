@@ -8,6 +8,7 @@ use axum::http::header;
 use axum::response::IntoResponse;
 
 use super::AppState;
+use crate::config::MetricsOptions;
 use crate::model::{GroupStatus, Snapshot};
 use crate::store::DurationHistogram;
 
@@ -19,7 +20,7 @@ pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
             header::CONTENT_TYPE,
             "text/plain; version=0.0.4; charset=utf-8",
         )],
-        render(&snapshot, &histogram),
+        render(&snapshot, &histogram, state.metrics),
     )
 }
 
@@ -77,7 +78,11 @@ impl Writer {
     }
 }
 
-pub fn render(snapshot: &Snapshot, durations: &DurationHistogram) -> String {
+pub fn render(
+    snapshot: &Snapshot,
+    durations: &DurationHistogram,
+    options: MetricsOptions,
+) -> String {
     let mut w = Writer {
         out: String::with_capacity(4096),
     };
@@ -120,54 +125,56 @@ pub fn render(snapshot: &Snapshot, durations: &DurationHistogram) -> String {
         snapshot.offline_partitions() as f64,
     );
 
-    let partition_rows: Vec<(&str, String, &crate::model::PartitionView)> = snapshot
-        .topics
-        .iter()
-        .flat_map(|t| {
-            t.partitions
-                .iter()
-                .map(move |p| (t.name.as_str(), p.partition.to_string(), p))
-        })
-        .collect();
-    w.family(
-        "kafka_pulse_partition_high_watermark",
-        "gauge",
-        "Offset of the next message to be written.",
-    );
-    for (topic, partition, p) in &partition_rows {
-        if let Some(high) = p.high_watermark {
-            w.sample(
-                "kafka_pulse_partition_high_watermark",
-                &[("topic", topic), ("partition", partition)],
-                high as f64,
-            );
-        }
-    }
-    w.family(
-        "kafka_pulse_partition_low_watermark",
-        "gauge",
-        "Offset of the oldest retained message.",
-    );
-    for (topic, partition, p) in &partition_rows {
-        if let Some(low) = p.low_watermark {
-            w.sample(
-                "kafka_pulse_partition_low_watermark",
-                &[("topic", topic), ("partition", partition)],
-                low as f64,
-            );
-        }
-    }
-    w.family(
-        "kafka_pulse_partition_depth_messages",
-        "gauge",
-        "Retained messages of the partition (high - low watermark).",
-    );
-    for (topic, partition, p) in &partition_rows {
-        w.sample(
-            "kafka_pulse_partition_depth_messages",
-            &[("topic", topic), ("partition", partition)],
-            p.depth as f64,
+    if options.per_partition {
+        let partition_rows: Vec<(&str, String, &crate::model::PartitionView)> = snapshot
+            .topics
+            .iter()
+            .flat_map(|t| {
+                t.partitions
+                    .iter()
+                    .map(move |p| (t.name.as_str(), p.partition.to_string(), p))
+            })
+            .collect();
+        w.family(
+            "kafka_pulse_partition_high_watermark",
+            "gauge",
+            "Offset of the next message to be written.",
         );
+        for (topic, partition, p) in &partition_rows {
+            if let Some(high) = p.high_watermark {
+                w.sample(
+                    "kafka_pulse_partition_high_watermark",
+                    &[("topic", topic), ("partition", partition)],
+                    high as f64,
+                );
+            }
+        }
+        w.family(
+            "kafka_pulse_partition_low_watermark",
+            "gauge",
+            "Offset of the oldest retained message.",
+        );
+        for (topic, partition, p) in &partition_rows {
+            if let Some(low) = p.low_watermark {
+                w.sample(
+                    "kafka_pulse_partition_low_watermark",
+                    &[("topic", topic), ("partition", partition)],
+                    low as f64,
+                );
+            }
+        }
+        w.family(
+            "kafka_pulse_partition_depth_messages",
+            "gauge",
+            "Retained messages of the partition (high - low watermark).",
+        );
+        for (topic, partition, p) in &partition_rows {
+            w.sample(
+                "kafka_pulse_partition_depth_messages",
+                &[("topic", topic), ("partition", partition)],
+                p.depth as f64,
+            );
+        }
     }
 
     w.family(
@@ -285,60 +292,62 @@ pub fn render(snapshot: &Snapshot, durations: &DurationHistogram) -> String {
             );
         }
     }
-    w.family(
-        "kafka_pulse_group_partition_lag_messages",
-        "gauge",
-        "Messages the group is behind on one partition.",
-    );
-    for g in &snapshot.groups {
-        for p in &g.partitions {
-            w.sample(
-                "kafka_pulse_group_partition_lag_messages",
-                &[
-                    ("group", &g.group),
-                    ("topic", &p.topic),
-                    ("partition", &p.partition.to_string()),
-                ],
-                p.lag as f64,
-            );
-        }
-    }
-    w.family(
-        "kafka_pulse_group_partition_committed_offset",
-        "gauge",
-        "Committed offset of the group on one partition (absent before the first commit).",
-    );
-    for g in &snapshot.groups {
-        for p in &g.partitions {
-            if let Some(offset) = p.committed_offset {
+    if options.per_partition {
+        w.family(
+            "kafka_pulse_group_partition_lag_messages",
+            "gauge",
+            "Messages the group is behind on one partition.",
+        );
+        for g in &snapshot.groups {
+            for p in &g.partitions {
                 w.sample(
-                    "kafka_pulse_group_partition_committed_offset",
+                    "kafka_pulse_group_partition_lag_messages",
                     &[
                         ("group", &g.group),
                         ("topic", &p.topic),
                         ("partition", &p.partition.to_string()),
                     ],
-                    offset as f64,
+                    p.lag as f64,
                 );
             }
         }
-    }
-    w.family(
-        "kafka_pulse_group_partition_lag_seconds",
-        "gauge",
-        "Age of the oldest unconsumed message of the group on one partition.",
-    );
-    for g in &snapshot.groups {
-        for p in &g.partitions {
-            w.sample(
-                "kafka_pulse_group_partition_lag_seconds",
-                &[
-                    ("group", &g.group),
-                    ("topic", &p.topic),
-                    ("partition", &p.partition.to_string()),
-                ],
-                p.lag_seconds,
-            );
+        w.family(
+            "kafka_pulse_group_partition_committed_offset",
+            "gauge",
+            "Committed offset of the group on one partition (absent before the first commit).",
+        );
+        for g in &snapshot.groups {
+            for p in &g.partitions {
+                if let Some(offset) = p.committed_offset {
+                    w.sample(
+                        "kafka_pulse_group_partition_committed_offset",
+                        &[
+                            ("group", &g.group),
+                            ("topic", &p.topic),
+                            ("partition", &p.partition.to_string()),
+                        ],
+                        offset as f64,
+                    );
+                }
+            }
+        }
+        w.family(
+            "kafka_pulse_group_partition_lag_seconds",
+            "gauge",
+            "Age of the oldest unconsumed message of the group on one partition.",
+        );
+        for g in &snapshot.groups {
+            for p in &g.partitions {
+                w.sample(
+                    "kafka_pulse_group_partition_lag_seconds",
+                    &[
+                        ("group", &g.group),
+                        ("topic", &p.topic),
+                        ("partition", &p.partition.to_string()),
+                    ],
+                    p.lag_seconds,
+                );
+            }
         }
     }
 
@@ -381,7 +390,172 @@ pub fn render(snapshot: &Snapshot, durations: &DurationHistogram) -> String {
         &[],
         durations.count() as f64,
     );
+    if options.kafka_exporter_compat {
+        render_kafka_exporter(&mut w, snapshot);
+    }
     w.out
+}
+
+/// The series kafka_exporter (danielqsj) exports, with its names and labels,
+/// so dashboards built for it work unchanged.
+fn render_kafka_exporter(w: &mut Writer, snapshot: &Snapshot) {
+    w.family(
+        "kafka_brokers",
+        "gauge",
+        "Number of Brokers in the Kafka Cluster.",
+    );
+    w.sample("kafka_brokers", &[], snapshot.brokers.len() as f64);
+    w.family(
+        "kafka_topic_partitions",
+        "gauge",
+        "Number of partitions for this Topic",
+    );
+    for t in &snapshot.topics {
+        w.sample(
+            "kafka_topic_partitions",
+            &[("topic", &t.name)],
+            t.partitions.len() as f64,
+        );
+    }
+    type PartitionValue = fn(&crate::model::PartitionView) -> Option<f64>;
+    let partition_families: [(&str, &str, PartitionValue); 6] = [
+        (
+            "kafka_topic_partition_current_offset",
+            "Current Offset of a Broker at Topic/Partition",
+            |p| p.high_watermark.map(|v| v as f64),
+        ),
+        (
+            "kafka_topic_partition_oldest_offset",
+            "Oldest Offset of a Broker at Topic/Partition",
+            |p| p.low_watermark.map(|v| v as f64),
+        ),
+        (
+            "kafka_topic_partition_in_sync_replica",
+            "Number of In-Sync Replicas for this Topic/Partition",
+            |p| Some(p.isr.len() as f64),
+        ),
+        (
+            "kafka_topic_partition_leader",
+            "Leader Broker ID of this Topic/Partition",
+            |p| Some(p.leader as f64),
+        ),
+        (
+            "kafka_topic_partition_replicas",
+            "Number of Replicas for this Topic/Partition",
+            |p| Some(p.replicas.len() as f64),
+        ),
+        (
+            "kafka_topic_partition_under_replicated_partition",
+            "1 if Topic/Partition is under Replicated",
+            |p| {
+                Some(if p.isr.len() < p.replicas.len() {
+                    1.0
+                } else {
+                    0.0
+                })
+            },
+        ),
+    ];
+    for (name, help, value) in partition_families {
+        w.family(name, "gauge", help);
+        for t in &snapshot.topics {
+            for p in &t.partitions {
+                if let Some(v) = value(p) {
+                    w.sample(
+                        name,
+                        &[("topic", &t.name), ("partition", &p.partition.to_string())],
+                        v,
+                    );
+                }
+            }
+        }
+    }
+    w.family(
+        "kafka_consumergroup_current_offset",
+        "gauge",
+        "Current Offset of a ConsumerGroup at Topic/Partition",
+    );
+    for g in &snapshot.groups {
+        for p in &g.partitions {
+            if let Some(offset) = p.committed_offset {
+                w.sample(
+                    "kafka_consumergroup_current_offset",
+                    &[
+                        ("consumergroup", &g.group),
+                        ("topic", &p.topic),
+                        ("partition", &p.partition.to_string()),
+                    ],
+                    offset as f64,
+                );
+            }
+        }
+    }
+    w.family(
+        "kafka_consumergroup_current_offset_sum",
+        "gauge",
+        "Current Offset of a ConsumerGroup at Topic for all partitions",
+    );
+    for g in &snapshot.groups {
+        for t in &g.topics {
+            let sum: i64 = g
+                .partitions
+                .iter()
+                .filter(|p| p.topic == t.topic)
+                .filter_map(|p| p.committed_offset)
+                .sum();
+            w.sample(
+                "kafka_consumergroup_current_offset_sum",
+                &[("consumergroup", &g.group), ("topic", &t.topic)],
+                sum as f64,
+            );
+        }
+    }
+    w.family(
+        "kafka_consumergroup_lag",
+        "gauge",
+        "Current Approximate Lag of a ConsumerGroup at Topic/Partition",
+    );
+    for g in &snapshot.groups {
+        for p in &g.partitions {
+            w.sample(
+                "kafka_consumergroup_lag",
+                &[
+                    ("consumergroup", &g.group),
+                    ("topic", &p.topic),
+                    ("partition", &p.partition.to_string()),
+                ],
+                p.lag as f64,
+            );
+        }
+    }
+    w.family(
+        "kafka_consumergroup_lag_sum",
+        "gauge",
+        "Current Approximate Lag of a ConsumerGroup at Topic for all partitions",
+    );
+    for g in &snapshot.groups {
+        for t in &g.topics {
+            w.sample(
+                "kafka_consumergroup_lag_sum",
+                &[("consumergroup", &g.group), ("topic", &t.topic)],
+                t.lag as f64,
+            );
+        }
+    }
+    w.family(
+        "kafka_consumergroup_members",
+        "gauge",
+        "Amount of members in a consumer group",
+    );
+    for g in &snapshot.groups {
+        if let Some(members) = &g.members {
+            w.sample(
+                "kafka_consumergroup_members",
+                &[("consumergroup", &g.group)],
+                members.len() as f64,
+            );
+        }
+    }
 }
 
 #[cfg(test)]
@@ -419,6 +593,7 @@ mod tests {
                 members: None,
                 lag: 7,
                 lag_seconds: 1.5,
+                time_to_clear_seconds: None,
                 messages_out_per_sec: 0.0,
                 topics: vec![],
                 partitions: vec![GroupPartitionView {
@@ -436,7 +611,7 @@ mod tests {
         };
         let mut histogram = DurationHistogram::default();
         histogram.observe(0.02);
-        let text = render(&snapshot, &histogram);
+        let text = render(&snapshot, &histogram, MetricsOptions::default());
         for line in [
             "kafka_pulse_up 1",
             "kafka_pulse_partition_high_watermark{topic=\"orders\",partition=\"0\"} 50",
@@ -447,6 +622,29 @@ mod tests {
             "kafka_pulse_group_status{group=\"we\\\"ird\",status=\"WARN\"} 1",
             "kafka_pulse_group_status{group=\"we\\\"ird\",status=\"OK\"} 0",
             "kafka_pulse_collector_sample_duration_seconds_count 1",
+        ] {
+            assert!(text.lines().any(|l| l == line), "missing line {line}\n{text}");
+        }
+        assert!(
+            !text.contains("kafka_consumergroup_lag"),
+            "compat series are opt-in"
+        );
+
+        let lean = MetricsOptions {
+            per_partition: false,
+            kafka_exporter_compat: true,
+        };
+        let text = render(&snapshot, &histogram, lean);
+        assert!(!text.contains("kafka_pulse_partition_high_watermark{"));
+        assert!(!text.contains("kafka_pulse_group_partition_lag_messages{"));
+        assert!(text.contains("kafka_pulse_topic_depth_messages{topic=\"orders\"} 42"));
+        for line in [
+            "kafka_consumergroup_lag{consumergroup=\"we\\\"ird\",topic=\"orders\",partition=\"0\"} 7",
+            "kafka_consumergroup_current_offset{consumergroup=\"we\\\"ird\",topic=\"orders\",partition=\"0\"} 43",
+            "kafka_topic_partition_current_offset{topic=\"orders\",partition=\"0\"} 50",
+            "kafka_topic_partition_oldest_offset{topic=\"orders\",partition=\"0\"} 8",
+            "kafka_topic_partition_under_replicated_partition{topic=\"orders\",partition=\"0\"} 0",
+            "kafka_topic_partition_in_sync_replica{topic=\"orders\",partition=\"0\"} 0",
         ] {
             assert!(text.lines().any(|l| l == line), "missing line {line}\n{text}");
         }

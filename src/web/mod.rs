@@ -20,6 +20,7 @@ use axum::Router;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
+use crate::config::MetricsOptions;
 use crate::store::Store;
 use error::ApiError;
 use sse::LiveFragment;
@@ -30,6 +31,7 @@ pub struct AppState {
     pub live: watch::Receiver<Arc<LiveFragment>>,
     pub interval: Duration,
     pub request_timeout: Duration,
+    pub metrics: MetricsOptions,
     pub shutdown: CancellationToken,
 }
 

@@ -31,6 +31,7 @@ pub struct GroupRow {
     pub members: String,
     pub lag: String,
     pub lag_seconds: String,
+    pub clears_in: String,
     pub messages_out_per_sec: String,
 }
 
@@ -71,6 +72,20 @@ fn status_class(status: crate::model::GroupStatus) -> &'static str {
     }
 }
 
+/// Groups in trouble first (by status severity, then lag), so a wall screen
+/// shows what needs attention at the top.
+fn worst_first(snapshot: &Snapshot) -> Vec<&crate::model::GroupView> {
+    let mut groups: Vec<_> = snapshot.groups.iter().collect();
+    groups.sort_by(|a, b| {
+        b.status
+            .severity()
+            .cmp(&a.status.severity())
+            .then(b.lag.cmp(&a.lag))
+            .then(a.group.cmp(&b.group))
+    });
+    groups
+}
+
 impl OverviewView {
     pub fn build(snapshot: &Snapshot, events: &[Event]) -> Self {
         OverviewView {
@@ -105,9 +120,8 @@ impl OverviewView {
                     groups: t.groups.join(", "),
                 })
                 .collect(),
-            groups: snapshot
-                .groups
-                .iter()
+            groups: worst_first(snapshot)
+                .into_iter()
                 .map(|g| GroupRow {
                     name: g.group.clone(),
                     status: g.status.as_str(),
@@ -122,6 +136,11 @@ impl OverviewView {
                         .unwrap_or_else(|| "?".into()),
                     lag: format::int(g.lag),
                     lag_seconds: format::duration(g.lag_seconds),
+                    clears_in: match g.time_to_clear_seconds {
+                        Some(seconds) if seconds <= 0.0 => "—".into(),
+                        Some(seconds) => format::duration(seconds),
+                        None => "not catching up".into(),
+                    },
                     messages_out_per_sec: format::rate(g.messages_out_per_sec),
                 })
                 .collect(),

@@ -23,6 +23,8 @@ pub fn test_config(brokers: Option<String>, data_dir: Option<PathBuf>) -> Config
         request_timeout: Duration::from_secs(5),
         status_window: 10,
         lag_thresholds: Default::default(),
+        filters: Default::default(),
+        metrics: Default::default(),
     }
 }
 

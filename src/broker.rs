@@ -28,6 +28,8 @@ const READY_TIMEOUT: Duration = Duration::from_secs(20);
 const PROBE_EVERY: Duration = Duration::from_secs(2);
 const PROBE_TIMEOUT: Duration = Duration::from_secs(3);
 const FAILED_PROBES_BEFORE_RESTART: u32 = 3;
+/// How often the broker applies topic retention.
+const MAINTENANCE_INTERVAL: &str = "60s";
 /// How long to wait for a just-stopped broker to release its database.
 const LOCK_WAIT: Duration = Duration::from_secs(10);
 
@@ -120,8 +122,13 @@ impl EmbeddedBroker {
         // tansu joins the URL path onto its working directory; an absolute
         // path after the first '/' makes that join yield the absolute path.
         let file = self.data_dir.path().join(DB_FILE);
-        Url::parse(&format!("sqlite:///{}", file.display()))
-            .map_err(|e| BrokerError::Start(format!("storage URL for {}: {e}", file.display())))
+        // Maintenance applies retention (cleanup.policy=delete, retention.ms).
+        Url::parse(&format!(
+            "sqlite:///{}?maintenance_interval={}",
+            file.display(),
+            MAINTENANCE_INTERVAL
+        ))
+        .map_err(|e| BrokerError::Start(format!("storage URL for {}: {e}", file.display())))
     }
 
     async fn spawn(&mut self) -> Result<(), BrokerError> {

@@ -172,10 +172,26 @@ fn client_config(bootstrap: &str) -> ClientConfig {
 
 /// Creates `name` with `partitions` partitions; an existing topic is fine.
 pub async fn ensure_topic(bootstrap: &str, name: &str, partitions: i32) -> Result<(), DemoError> {
+    create_topic(bootstrap, name, partitions, &[]).await
+}
+
+/// Demo data is kept for this long: the embedded broker's sqlite cost grows
+/// with what it stores, and a demo left running for a day must stay light.
+const DEMO_RETENTION_MS: &str = "900000";
+
+async fn create_topic(
+    bootstrap: &str,
+    name: &str,
+    partitions: i32,
+    configs: &[(&str, &str)],
+) -> Result<(), DemoError> {
     let admin: AdminClient<DefaultClientContext> = client_config(bootstrap)
         .create()
         .map_err(|e| DemoError::Client(e.to_string()))?;
-    let topic = NewTopic::new(name, partitions, TopicReplication::Fixed(1));
+    let mut topic = NewTopic::new(name, partitions, TopicReplication::Fixed(1));
+    for (key, value) in configs {
+        topic = topic.set(key, value);
+    }
     let results = admin
         .create_topics([&topic], &AdminOptions::new())
         .await
@@ -202,10 +218,20 @@ pub async fn ensure_topic(bootstrap: &str, name: &str, partitions: i32) -> Resul
 /// `shutdown`. Returns once everything has stopped.
 pub async fn run(bootstrap: String, shutdown: CancellationToken) -> Result<(), DemoError> {
     for topic in &TOPICS {
-        ensure_topic(&bootstrap, topic.name, topic.partitions).await?;
+        create_topic(
+            &bootstrap,
+            topic.name,
+            topic.partitions,
+            &[
+                ("cleanup.policy", "delete"),
+                ("retention.ms", DEMO_RETENTION_MS),
+            ],
+        )
+        .await?;
     }
     let producer: FutureProducer = client_config(&bootstrap)
-        .set("linger.ms", "20")
+        // Bigger batches: each produce is a sqlite transaction in the embedded broker.
+        .set("linger.ms", "100")
         .set("message.timeout.ms", "30000")
         .create()
         .map_err(|e| DemoError::Client(e.to_string()))?;
@@ -344,6 +370,9 @@ async fn consume(
         .set("enable.auto.commit", "false")
         .set("auto.offset.reset", "earliest")
         .set("session.timeout.ms", "30000")
+        // The embedded broker polls its store while a fetch waits; fewer,
+        // longer fetches keep the demo light.
+        .set("fetch.wait.max.ms", "1000")
         .create()
         .map_err(|e| DemoError::Client(e.to_string()))?;
     consumer

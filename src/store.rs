@@ -76,8 +76,16 @@ impl DurationHistogram {
     }
 }
 
+/// Duration histogram and error count of one Kafka request type.
+#[derive(Debug, Clone, Default)]
+pub struct RequestStat {
+    pub durations: DurationHistogram,
+    pub errors: u64,
+}
+
 pub struct Store {
     durations: Mutex<DurationHistogram>,
+    request_stats: Mutex<Vec<(String, RequestStat)>>,
     latest: watch::Sender<Arc<Snapshot>>,
     history: Mutex<History>,
     history_points: usize,
@@ -97,6 +105,7 @@ impl Store {
         let (latest, _) = watch::channel(Arc::new(Snapshot::default()));
         Store {
             durations: Mutex::default(),
+            request_stats: Mutex::default(),
             latest,
             history: Mutex::default(),
             history_points: history_points.max(1),
@@ -158,6 +167,15 @@ impl Store {
 
     pub fn sample_durations(&self) -> DurationHistogram {
         self.durations.lock().expect("histogram poisoned").clone()
+    }
+
+    /// Replaces the per-request-type statistics (the collector owns them).
+    pub fn set_request_stats(&self, stats: Vec<(String, RequestStat)>) {
+        *self.request_stats.lock().expect("stats poisoned") = stats;
+    }
+
+    pub fn request_stats(&self) -> Vec<(String, RequestStat)> {
+        self.request_stats.lock().expect("stats poisoned").clone()
     }
 
     pub fn topic_series(&self, topic: &str) -> Option<Vec<TopicPoint>> {

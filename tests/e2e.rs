@@ -129,6 +129,14 @@ async fn check_numbers(base: &str, topic: &str, group: &str) {
         );
     }
 
+    for api in ["Metadata", "ListOffsets", "ListGroups", "OffsetFetch"] {
+        let count = metric(
+            &metrics,
+            &format!("kafka_pulse_kafka_request_duration_seconds_count{{api=\"{api}\"}}"),
+        );
+        assert!(count.is_some_and(|n| n >= 1.0), "{api} not measured");
+    }
+
     let (status, html) = get_text(base, "/").await;
     assert_eq!(status, 200);
     assert!(
@@ -277,5 +285,45 @@ async fn excluded_topics_and_groups_are_not_sampled() {
         .map(|t| t["name"].as_str().unwrap())
         .collect();
     assert_eq!(topic_names, ["shown-t"]);
+    running.stop().await.expect("clean stop");
+}
+
+/// lag_seconds against the exact answer: the produce time of the message at
+/// the committed offset. Two bursts 3 s apart; the group committed into the
+/// first burst, so it is as far behind as the first burst is old.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn lag_seconds_matches_the_age_of_the_first_unconsumed_message() {
+    let running = app::start(test_config(None, None)).await.expect("start");
+    let base = format!("http://{}", running.web_addr);
+    let bootstrap = running.kafka_bootstrap.clone();
+    kafka_pulse::demo::ensure_topic(&bootstrap, "timed", 1)
+        .await
+        .unwrap();
+    // Let the collector record the empty partition first.
+    wait_for_json(&base, "/api/v1/topics/timed", WAIT, |body| {
+        body["depth"] == 0
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    let first_burst = std::time::Instant::now();
+    produce_split(&bootstrap, "timed", &[(0, 100)]).await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    produce_split(&bootstrap, "timed", &[(0, 100)]).await;
+    consume_and_commit(&bootstrap, "timed-reader", "timed", &[(0, 50)]).await;
+    let detail = wait_for_json(&base, "/api/v1/groups/timed-reader", WAIT, |body| {
+        body["lag"] == 150
+    })
+    .await;
+    // Read it again right away so the comparison uses a fresh sample.
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    let (_, detail_now) = get_json(&base, "/api/v1/groups/timed-reader").await;
+    let exact = first_burst.elapsed().as_secs_f64();
+    let measured = detail_now["lag_seconds"].as_f64().unwrap();
+    // The table has one point per 250 ms sample: allow two intervals plus
+    // the produce time of the burst itself.
+    assert!(
+        (measured - exact).abs() <= 1.5,
+        "lag_seconds {measured:.2} vs exact {exact:.2} ({detail})"
+    );
     running.stop().await.expect("clean stop");
 }

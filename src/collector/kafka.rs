@@ -8,9 +8,9 @@
 //! a per-request degrade path, all async. Versions are negotiated with
 //! ApiVersions on every connection.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
 use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
@@ -27,6 +27,8 @@ use kafka_protocol::ResponseError;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::Mutex;
+
+use crate::store::RequestStat;
 
 /// ListOffsets timestamp asking for the high watermark (next offset to be written).
 pub const LATEST: i64 = -1;
@@ -329,6 +331,7 @@ pub struct KafkaClient {
     timeout: Duration,
     connections: std::sync::Mutex<HashMap<String, SharedConnection>>,
     brokers: std::sync::Mutex<HashMap<i32, String>>,
+    stats: std::sync::Mutex<BTreeMap<&'static str, RequestStat>>,
 }
 
 impl KafkaClient {
@@ -339,6 +342,7 @@ impl KafkaClient {
             timeout,
             connections: Default::default(),
             brokers: Default::default(),
+            stats: Default::default(),
         }
     }
 
@@ -364,6 +368,27 @@ impl KafkaClient {
         R: Request,
         F: FnOnce(i16) -> R,
     {
+        let started = Instant::now();
+        let result = self.call_unmeasured(addr, wanted, build).await;
+        let mut stats = self.stats.lock().expect("stats poisoned");
+        let stat = stats.entry(api_name(R::KEY)).or_default();
+        stat.durations.observe(started.elapsed().as_secs_f64());
+        if result.is_err() {
+            stat.errors += 1;
+        }
+        result
+    }
+
+    async fn call_unmeasured<R, F>(
+        &self,
+        addr: &str,
+        wanted: (i16, i16),
+        build: F,
+    ) -> Result<R::Response, KafkaError>
+    where
+        R: Request,
+        F: FnOnce(i16) -> R,
+    {
         let slot = self.connection_slot(addr);
         let mut guard = slot.lock().await;
         if guard.is_none() {
@@ -379,6 +404,15 @@ impl KafkaClient {
             *guard = None;
         }
         result
+    }
+
+    /// Duration and error statistics per request type since start.
+    pub fn request_stats(&self) -> Vec<(String, RequestStat)> {
+        let stats = self.stats.lock().expect("stats poisoned");
+        stats
+            .iter()
+            .map(|(api, stat)| (api.to_string(), stat.clone()))
+            .collect()
     }
 
     fn broker_addr(&self, node_id: i32) -> Result<String, KafkaError> {

@@ -408,6 +408,7 @@ pub async fn run(
             }
             was_up = sample.kafka_up;
         }
+        store.set_request_stats(source.client.request_stats());
         let snapshot = analyzer.analyze(&sample);
         let changes = events::diff(&previous, &snapshot, &thresholds);
         for event in &changes {

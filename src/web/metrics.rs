@@ -10,17 +10,19 @@ use axum::response::IntoResponse;
 use super::AppState;
 use crate::config::MetricsOptions;
 use crate::model::{GroupStatus, Snapshot};
-use crate::store::DurationHistogram;
+use crate::store::{DurationHistogram, RequestStat};
 
 pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     let snapshot = state.store.latest();
     let histogram = state.store.sample_durations();
+    let mut text = render(&snapshot, &histogram, state.metrics);
+    render_request_stats(&mut text, &state.store.request_stats());
     (
         [(
             header::CONTENT_TYPE,
             "text/plain; version=0.0.4; charset=utf-8",
         )],
-        render(&snapshot, &histogram, state.metrics),
+        text,
     )
 }
 
@@ -366,34 +368,63 @@ pub fn render(
         "histogram",
         "Time one collector tick took.",
     );
-    let mut cumulative = 0u64;
-    for (bound, count) in durations.buckets() {
-        cumulative += count;
-        w.sample(
-            "kafka_pulse_collector_sample_duration_seconds_bucket",
-            &[("le", &number(bound))],
-            cumulative as f64,
-        );
-    }
-    w.sample(
-        "kafka_pulse_collector_sample_duration_seconds_bucket",
-        &[("le", "+Inf")],
-        durations.count() as f64,
-    );
-    w.sample(
-        "kafka_pulse_collector_sample_duration_seconds_sum",
+    histogram(
+        &mut w,
+        "kafka_pulse_collector_sample_duration_seconds",
         &[],
-        durations.sum(),
-    );
-    w.sample(
-        "kafka_pulse_collector_sample_duration_seconds_count",
-        &[],
-        durations.count() as f64,
+        durations,
     );
     if options.kafka_exporter_compat {
         render_kafka_exporter(&mut w, snapshot);
     }
     w.out
+}
+
+/// Duration histogram and error counter of each Kafka request type.
+pub fn render_request_stats(out: &mut String, stats: &[(String, RequestStat)]) {
+    let mut w = Writer {
+        out: std::mem::take(out),
+    };
+    const NAME: &str = "kafka_pulse_kafka_request_duration_seconds";
+    w.family(
+        NAME,
+        "histogram",
+        "Time of each Kafka request the collector sent, by request type.",
+    );
+    for (api, stat) in stats {
+        histogram(&mut w, NAME, &[("api", api)], &stat.durations);
+    }
+    w.family(
+        "kafka_pulse_kafka_request_errors_total",
+        "counter",
+        "Kafka requests that failed (timeout, connection, protocol), by request type.",
+    );
+    for (api, stat) in stats {
+        w.sample(
+            "kafka_pulse_kafka_request_errors_total",
+            &[("api", api)],
+            stat.errors as f64,
+        );
+    }
+    *out = w.out;
+}
+
+/// Writes `_bucket`, `_sum` and `_count` lines of one histogram.
+fn histogram(w: &mut Writer, name: &str, labels: &[(&str, &str)], values: &DurationHistogram) {
+    let bucket = format!("{name}_bucket");
+    let mut cumulative = 0u64;
+    for (bound, count) in values.buckets() {
+        cumulative += count;
+        let le = number(bound);
+        let mut with_le = labels.to_vec();
+        with_le.push(("le", &le));
+        w.sample(&bucket, &with_le, cumulative as f64);
+    }
+    let mut with_le = labels.to_vec();
+    with_le.push(("le", "+Inf"));
+    w.sample(&bucket, &with_le, values.count() as f64);
+    w.sample(&format!("{name}_sum"), labels, values.sum());
+    w.sample(&format!("{name}_count"), labels, values.count() as f64);
 }
 
 /// The series kafka_exporter (danielqsj) exports, with its names and labels,

@@ -6,11 +6,11 @@ pub mod lag;
 pub mod rates;
 pub mod status;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use crate::model::{
-    GroupPartitionView, GroupStatus, GroupTopicView, GroupView, PartitionView, Sample, Snapshot,
-    TopicView,
+    CommittedOffset, GroupPartitionView, GroupStatus, GroupTopicView, GroupView, PartitionView,
+    Sample, Snapshot, TopicSample, TopicView,
 };
 use lag::{lag_messages, OffsetTimeTable};
 use status::{GroupPoint, GroupWindow};
@@ -134,9 +134,10 @@ impl Analyzer {
         let mut topic_out: HashMap<String, f64> = HashMap::new();
         let mut topic_groups: BTreeMap<String, Vec<String>> = BTreeMap::new();
         for group in &sample.groups {
-            let mut partitions = Vec::with_capacity(group.offsets.len());
+            let offsets = with_uncommitted_partitions(&group.offsets, &sample.topics);
+            let mut partitions = Vec::with_capacity(offsets.len());
             let mut committed_total = 0;
-            for commit in &group.offsets {
+            for commit in &offsets {
                 let key = (commit.topic.clone(), commit.partition);
                 let Some(&(low, high)) = watermarks.get(&key) else {
                     // Commits on a topic that no longer exists: nothing to lag behind.
@@ -262,6 +263,39 @@ impl Analyzer {
     }
 }
 
+/// A group that committed on some partitions of a topic is taken to consume
+/// the whole topic (the usual `subscribe`): its other partitions are listed
+/// with no commit, so their whole depth counts as lag instead of vanishing.
+/// (Group assignments would be exact, but brokers that cannot describe
+/// groups, like the embedded one, don't tell.)
+fn with_uncommitted_partitions(
+    offsets: &[CommittedOffset],
+    topics: &[TopicSample],
+) -> Vec<CommittedOffset> {
+    let mut all = offsets.to_vec();
+    let committed: HashSet<(&str, i32)> = offsets
+        .iter()
+        .map(|c| (c.topic.as_str(), c.partition))
+        .collect();
+    let consumed_topics: BTreeSet<&str> = offsets.iter().map(|c| c.topic.as_str()).collect();
+    for topic in topics
+        .iter()
+        .filter(|t| consumed_topics.contains(t.name.as_str()))
+    {
+        for partition in &topic.partitions {
+            if !committed.contains(&(topic.name.as_str(), partition.partition)) {
+                all.push(CommittedOffset {
+                    topic: topic.name.clone(),
+                    partition: partition.partition,
+                    offset: None,
+                });
+            }
+        }
+    }
+    all.sort_by(|a, b| (&a.topic, a.partition).cmp(&(&b.topic, b.partition)));
+    all
+}
+
 /// Retained messages: high − low watermark (0 when unknown).
 pub fn depth(low: Option<i64>, high: Option<i64>) -> i64 {
     match (low, high) {
@@ -273,7 +307,7 @@ pub fn depth(low: Option<i64>, high: Option<i64>) -> i64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{CommittedOffset, GroupSample, PartitionSample, TopicSample};
+    use crate::model::{GroupSample, PartitionSample};
     use chrono::{TimeZone, Utc};
 
     fn sample_at(seconds: i64, highs: &[i64], commits: &[Option<i64>]) -> Sample {
@@ -342,6 +376,18 @@ mod tests {
             "{}",
             group.lag_seconds
         );
+    }
+
+    #[test]
+    fn partitions_of_a_consumed_topic_without_commits_count_their_depth() {
+        let mut analyzer = Analyzer::new(AnalyzerSettings::default());
+        let mut sample = sample_at(0, &[100, 40], &[Some(90)]);
+        sample.groups[0].offsets.truncate(1);
+        let snapshot = analyzer.analyze(&sample);
+        let group = snapshot.group("billing").unwrap();
+        assert_eq!(group.partitions.len(), 2);
+        assert_eq!(group.partitions[1].committed_offset, None);
+        assert_eq!(group.lag, 10 + 40);
     }
 
     #[test]

@@ -51,6 +51,9 @@ pub struct Analyzer {
     previous: Option<Previous>,
     time_tables: HashMap<PartitionKey, OffsetTimeTable>,
     windows: HashMap<String, GroupWindow>,
+    /// Per (group, topic, partition): Burrow evaluates partitions, so one
+    /// stuck or rewound partition shows even while the others move.
+    partition_windows: HashMap<(String, String, i32), GroupWindow>,
 }
 
 impl Analyzer {
@@ -61,6 +64,7 @@ impl Analyzer {
             previous: None,
             time_tables: HashMap::new(),
             windows: HashMap::new(),
+            partition_windows: HashMap::new(),
         }
     }
 
@@ -137,6 +141,10 @@ impl Analyzer {
             let offsets = with_uncommitted_partitions(&group.offsets, &sample.topics);
             let mut partitions = Vec::with_capacity(offsets.len());
             let mut committed_total = 0;
+            let member_count = group.members.as_ref().map(Vec::len);
+            // (severity, lag, status, reason) of the worst partition so far.
+            let mut worst: Option<(u8, i64, GroupStatus, String)> = None;
+            let mut troubled_partitions = 0usize;
             for commit in &offsets {
                 let key = (commit.topic.clone(), commit.partition);
                 let Some(&(low, high)) = watermarks.get(&key) else {
@@ -157,8 +165,39 @@ impl Analyzer {
                     .as_ref()
                     .and_then(|prev| prev.committed.get(&commit_key).copied());
                 if let Some(offset) = commit.offset {
-                    next.committed.insert(commit_key, offset);
+                    next.committed.insert(commit_key.clone(), offset);
                     committed_total += offset;
+                }
+                let partition_window = self
+                    .partition_windows
+                    .entry(commit_key)
+                    .or_insert_with(|| GroupWindow::new(self.settings.status_window));
+                partition_window.push(GroupPoint {
+                    time: now,
+                    // Never committed stays constant: judged like stopped commits.
+                    committed_total: commit.offset.unwrap_or(-1),
+                    lag,
+                });
+                let (status, mut reason) =
+                    partition_window.evaluate(member_count, group.state.as_deref());
+                if status.severity() > 0 {
+                    troubled_partitions += 1;
+                    if commit.offset.is_none() {
+                        reason =
+                            format!("never committed while lag is {}", status::group_digits(lag));
+                    }
+                    let candidate = (status.severity(), lag, status, reason);
+                    if worst
+                        .as_ref()
+                        .is_none_or(|w| (candidate.0, candidate.1) > (w.0, w.1))
+                    {
+                        worst = Some((
+                            candidate.0,
+                            candidate.1,
+                            candidate.2,
+                            format!("{}/{}: {}", commit.topic, commit.partition, candidate.3),
+                        ));
+                    }
                 }
                 partitions.push(GroupPartitionView {
                     topic: commit.topic.clone(),
@@ -205,8 +244,24 @@ impl Analyzer {
                 lag,
             });
             let time_to_clear_seconds = window.time_to_clear();
-            let member_count = group.members.as_ref().map(Vec::len);
             let (mut status, mut reason) = window.evaluate(member_count, group.state.as_deref());
+            if status != GroupStatus::Dead {
+                if let Some((_, _, partition_status, partition_reason)) = worst {
+                    status = partition_status;
+                    reason = partition_reason;
+                    if troubled_partitions > 1 {
+                        reason
+                            .push_str(&format!(" (+{} more partitions)", troubled_partitions - 1));
+                    }
+                } else if status.severity() > 0 {
+                    // Totals can mislead (a deleted topic lowers the committed
+                    // sum); partitions decide.
+                    (status, reason) = (
+                        GroupStatus::Ok,
+                        format!("consuming; lag {}", status::group_digits(lag)),
+                    );
+                }
+            }
             if partitions.is_empty() && status == GroupStatus::Ok {
                 status = GroupStatus::Empty;
                 reason = "no committed offsets on existing topics".to_string();
@@ -232,6 +287,11 @@ impl Analyzer {
                 sample.groups.iter().map(|g| g.group.as_str()).collect();
             self.windows
                 .retain(|group, _| present.contains(group.as_str()));
+            self.partition_windows
+                .retain(|(group, topic, partition), _| {
+                    present.contains(group.as_str())
+                        && watermarks.contains_key(&(topic.clone(), *partition))
+                });
         }
         for topic in &mut topics {
             topic.messages_out_per_sec = topic_out.get(&topic.name).copied().unwrap_or(0.0);
@@ -388,6 +448,41 @@ mod tests {
         assert_eq!(group.partitions.len(), 2);
         assert_eq!(group.partitions[1].committed_offset, None);
         assert_eq!(group.lag, 10 + 40);
+    }
+
+    #[test]
+    fn one_stuck_partition_makes_the_group_stall_and_says_which() {
+        let mut analyzer = Analyzer::new(AnalyzerSettings {
+            status_window: 3,
+            ..AnalyzerSettings::default()
+        });
+        let mut last = None;
+        for t in 0..4 {
+            // Partition 0 keeps up; partition 1 is stuck at 5 while data arrives.
+            let high = 100 + 10 * t;
+            last = Some(analyzer.analyze(&sample_at(t, &[high, high], &[Some(high), Some(5)])));
+        }
+        let snapshot = last.unwrap();
+        let group = snapshot.group("billing").unwrap();
+        assert_eq!(group.status, GroupStatus::Stall, "{}", group.reason);
+        assert!(
+            group.reason.starts_with("orders/1: commits stopped"),
+            "{}",
+            group.reason
+        );
+    }
+
+    #[test]
+    fn one_rewound_partition_is_reported_even_if_the_total_grows() {
+        let mut analyzer = Analyzer::new(AnalyzerSettings {
+            status_window: 3,
+            ..AnalyzerSettings::default()
+        });
+        analyzer.analyze(&sample_at(0, &[1000, 1000], &[Some(100), Some(900)]));
+        let snapshot = analyzer.analyze(&sample_at(1, &[1000, 1000], &[Some(900), Some(800)]));
+        let group = snapshot.group("billing").unwrap();
+        assert_eq!(group.status, GroupStatus::Rewind, "{}", group.reason);
+        assert!(group.reason.starts_with("orders/1:"), "{}", group.reason);
     }
 
     #[test]

@@ -72,6 +72,21 @@ fn status_class(status: crate::model::GroupStatus) -> &'static str {
     }
 }
 
+/// A group whose lag is not shrinking but is only seconds behind while it
+/// consumes is keeping up, not falling behind.
+const KEEPING_UP_SECONDS: f64 = 10.0;
+
+fn clears_in(group: &crate::model::GroupView) -> String {
+    match group.time_to_clear_seconds {
+        Some(seconds) if seconds <= 0.0 => "—".into(),
+        Some(seconds) => format::duration(seconds),
+        None if group.messages_out_per_sec > 0.0 && group.lag_seconds < KEEPING_UP_SECONDS => {
+            "keeping up".into()
+        }
+        None => "not catching up".into(),
+    }
+}
+
 /// Groups in trouble first (by status severity, then lag), so a wall screen
 /// shows what needs attention at the top.
 fn worst_first(snapshot: &Snapshot) -> Vec<&crate::model::GroupView> {
@@ -136,11 +151,7 @@ impl OverviewView {
                         .unwrap_or_else(|| "?".into()),
                     lag: format::int(g.lag),
                     lag_seconds: format::duration(g.lag_seconds),
-                    clears_in: match g.time_to_clear_seconds {
-                        Some(seconds) if seconds <= 0.0 => "—".into(),
-                        Some(seconds) => format::duration(seconds),
-                        None => "not catching up".into(),
-                    },
+                    clears_in: clears_in(g),
                     messages_out_per_sec: format::rate(g.messages_out_per_sec),
                 })
                 .collect(),

@@ -42,6 +42,7 @@ pub struct RunningApp {
     shutdown: CancellationToken,
     web_task: JoinHandle<Result<(), String>>,
     demo_task: Option<JoinHandle<()>>,
+    influx_task: Option<JoinHandle<Result<(), crate::sinks::influxdb::service::InfluxError>>>,
     collector_task: JoinHandle<()>,
     render_task: JoinHandle<()>,
     #[cfg(feature = "embedded-broker")]
@@ -147,6 +148,15 @@ pub async fn start(config: Config) -> Result<RunningApp, AppError> {
     });
     tracing::info!("dashboard on http://{web_addr}");
 
+    let influx_task = config.influx.clone().map(|influx| {
+        tokio::spawn(crate::sinks::influxdb::run(
+            influx,
+            config.cluster_name.clone(),
+            store.clone(),
+            shutdown.clone(),
+        ))
+    });
+
     let demo_task = config.demo.then(|| {
         let bootstrap = kafka_bootstrap.clone();
         let shutdown = shutdown.clone();
@@ -164,6 +174,7 @@ pub async fn start(config: Config) -> Result<RunningApp, AppError> {
         shutdown,
         web_task,
         demo_task,
+        influx_task,
         collector_task,
         render_task,
         #[cfg(feature = "embedded-broker")]
@@ -198,6 +209,11 @@ impl RunningApp {
             wait_bounded("demo traffic", task).await;
         }
         wait_bounded("collector", self.collector_task).await;
+        if let Some(task) = self.influx_task {
+            if let Some(Err(error)) = wait_bounded("InfluxDB sink", task).await {
+                tracing::error!("InfluxDB sink: {error}");
+            }
+        }
         wait_bounded("live renderer", self.render_task).await;
         #[cfg(feature = "embedded-broker")]
         if let Some(task) = self.broker_task {

@@ -12,6 +12,9 @@ use serde::Deserialize;
 
 use crate::analysis::events::LagThresholds;
 use crate::filter::{FilterError, Filters, NameFilter};
+use crate::sinks::influxdb::config::{InfluxApi, InfluxConfig, DEFAULT_QUEUE_LINES};
+use crate::sinks::influxdb::encoder::Precision;
+use url::Url;
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 pub const DEFAULT_KAFKA_LISTEN: &str = "127.0.0.1:9092";
@@ -117,6 +120,109 @@ pub struct Cli {
     #[arg(long, env = "KAFKA_PULSE_METRICS_COMPAT", value_name = "EXPORTER")]
     pub metrics_compat: Option<String>,
 
+    /// Name for the `cluster` tag/field the sinks write [default: the cluster id
+    /// Kafka reports]
+    #[arg(long, env = "KAFKA_PULSE_CLUSTER_NAME", value_name = "NAME")]
+    pub cluster_name: Option<String>,
+
+    /// Ship every sample to InfluxDB at this URL (with --influx-org/-bucket/-token
+    /// for InfluxDB 2, or --influx-db for InfluxDB 1.x and VictoriaMetrics)
+    #[arg(
+        long,
+        env = "KAFKA_PULSE_INFLUX_URL",
+        value_name = "URL",
+        help_heading = "InfluxDB sink"
+    )]
+    pub influx_url: Option<String>,
+
+    /// InfluxDB 2 organization
+    #[arg(
+        long,
+        env = "KAFKA_PULSE_INFLUX_ORG",
+        value_name = "ORG",
+        help_heading = "InfluxDB sink"
+    )]
+    pub influx_org: Option<String>,
+
+    /// InfluxDB 2 bucket
+    #[arg(
+        long,
+        env = "KAFKA_PULSE_INFLUX_BUCKET",
+        value_name = "BUCKET",
+        help_heading = "InfluxDB sink"
+    )]
+    pub influx_bucket: Option<String>,
+
+    /// InfluxDB 2 API token (never logged)
+    #[arg(
+        long,
+        env = "KAFKA_PULSE_INFLUX_TOKEN",
+        value_name = "TOKEN",
+        hide_env_values = true,
+        help_heading = "InfluxDB sink"
+    )]
+    pub influx_token: Option<String>,
+
+    /// InfluxDB 1.x database
+    #[arg(
+        long,
+        env = "KAFKA_PULSE_INFLUX_DB",
+        value_name = "DATABASE",
+        help_heading = "InfluxDB sink"
+    )]
+    pub influx_db: Option<String>,
+
+    /// InfluxDB 1.x retention policy [default: the database's default]
+    #[arg(
+        long,
+        env = "KAFKA_PULSE_INFLUX_RP",
+        value_name = "POLICY",
+        help_heading = "InfluxDB sink"
+    )]
+    pub influx_rp: Option<String>,
+
+    /// InfluxDB 1.x user
+    #[arg(
+        long,
+        env = "KAFKA_PULSE_INFLUX_USERNAME",
+        value_name = "USER",
+        help_heading = "InfluxDB sink"
+    )]
+    pub influx_username: Option<String>,
+
+    /// InfluxDB 1.x password (never logged)
+    #[arg(
+        long,
+        env = "KAFKA_PULSE_INFLUX_PASSWORD",
+        value_name = "PASSWORD",
+        hide_env_values = true,
+        help_heading = "InfluxDB sink"
+    )]
+    pub influx_password: Option<String>,
+
+    /// Timestamp precision: ns, us, ms or s [default: ms]
+    #[arg(
+        long,
+        env = "KAFKA_PULSE_INFLUX_PRECISION",
+        value_name = "PRECISION",
+        help_heading = "InfluxDB sink"
+    )]
+    pub influx_precision: Option<String>,
+
+    /// Compress write requests with gzip [default: true]
+    #[arg(long, env = "KAFKA_PULSE_INFLUX_GZIP", value_parser = clap::builder::BoolishValueParser::new(), value_name = "BOOL", help_heading = "InfluxDB sink")]
+    pub influx_gzip: Option<bool>,
+
+    /// Points kept while InfluxDB is unreachable; the oldest are dropped (and
+    /// counted) beyond this [default: 500000]
+    #[arg(
+        long,
+        env = "KAFKA_PULSE_INFLUX_QUEUE_POINTS",
+        value_name = "POINTS",
+        help_heading = "InfluxDB sink"
+    )]
+    pub influx_queue_points: Option<usize>,
+
     /// TOML file with any of the options above (keys with underscores), plus
     /// per-group thresholds in tables like [group_thresholds.billing] with
     /// keys messages and seconds
@@ -144,6 +250,18 @@ pub struct FileConfig {
     pub exclude_groups: Option<String>,
     pub partition_metrics: Option<bool>,
     pub metrics_compat: Option<String>,
+    pub cluster_name: Option<String>,
+    pub influx_url: Option<String>,
+    pub influx_org: Option<String>,
+    pub influx_bucket: Option<String>,
+    pub influx_token: Option<String>,
+    pub influx_db: Option<String>,
+    pub influx_rp: Option<String>,
+    pub influx_username: Option<String>,
+    pub influx_password: Option<String>,
+    pub influx_precision: Option<String>,
+    pub influx_gzip: Option<bool>,
+    pub influx_queue_points: Option<usize>,
     #[serde(default)]
     pub group_thresholds: BTreeMap<String, GroupThreshold>,
 }
@@ -192,6 +310,8 @@ pub enum ConfigError {
     BadFilter(#[from] FilterError),
     #[error("--metrics-compat supports only kafka_exporter, got '{0}'")]
     BadMetricsCompat(String),
+    #[error("{0}")]
+    Influx(String),
     #[error("--data-dir {path} is not usable: {reason}")]
     BadDataDir { path: String, reason: String },
 }
@@ -212,6 +332,8 @@ pub struct Config {
     pub lag_thresholds: LagThresholds,
     pub filters: Filters,
     pub metrics: MetricsOptions,
+    pub cluster_name: Option<String>,
+    pub influx: Option<InfluxConfig>,
 }
 
 /// What /metrics exports besides the kafka_pulse_* families.
@@ -244,6 +366,8 @@ impl Default for Config {
             lag_thresholds: LagThresholds::default(),
             filters: Filters::default(),
             metrics: MetricsOptions::default(),
+            cluster_name: None,
+            influx: None,
         }
     }
 }
@@ -365,6 +489,26 @@ impl Config {
                 .unwrap_or(true),
             kafka_exporter_compat,
         };
+        let influx = influx_config(
+            InfluxOptions {
+                url: cli.influx_url.or(file.influx_url),
+                org: cli.influx_org.or(file.influx_org),
+                bucket: cli.influx_bucket.or(file.influx_bucket),
+                token: cli.influx_token.or(file.influx_token),
+                db: cli.influx_db.or(file.influx_db),
+                rp: cli.influx_rp.or(file.influx_rp),
+                username: cli.influx_username.or(file.influx_username),
+                password: cli.influx_password.or(file.influx_password),
+                precision: cli.influx_precision.or(file.influx_precision),
+                gzip: cli.influx_gzip.or(file.influx_gzip),
+                queue_points: cli.influx_queue_points.or(file.influx_queue_points),
+            },
+            metrics.per_partition,
+        )?;
+        let cluster_name = cli
+            .cluster_name
+            .or(file.cluster_name)
+            .filter(|n| !n.trim().is_empty());
         let no_demo = cli.no_demo.or(file.no_demo).unwrap_or(false);
         Ok(Config {
             demo: brokers.is_none() && !no_demo,
@@ -378,8 +522,93 @@ impl Config {
             lag_thresholds,
             filters,
             metrics,
+            cluster_name,
+            influx,
         })
     }
+}
+
+/// The InfluxDB options as given, before validation.
+struct InfluxOptions {
+    url: Option<String>,
+    org: Option<String>,
+    bucket: Option<String>,
+    token: Option<String>,
+    db: Option<String>,
+    rp: Option<String>,
+    username: Option<String>,
+    password: Option<String>,
+    precision: Option<String>,
+    gzip: Option<bool>,
+    queue_points: Option<usize>,
+}
+
+fn influx_config(
+    o: InfluxOptions,
+    per_partition: bool,
+) -> Result<Option<InfluxConfig>, ConfigError> {
+    let err = |text: &str| Err(ConfigError::Influx(text.to_string()));
+    let Some(url_text) = o.url else {
+        let given = [
+            ("--influx-org", o.org.is_some()),
+            ("--influx-bucket", o.bucket.is_some()),
+            ("--influx-token", o.token.is_some()),
+            ("--influx-db", o.db.is_some()),
+            ("--influx-rp", o.rp.is_some()),
+        ];
+        if let Some((name, _)) = given.iter().find(|(_, set)| *set) {
+            return err(&format!(
+                "{name} needs --influx-url (the InfluxDB address, e.g. http://127.0.0.1:8086)"
+            ));
+        }
+        return Ok(None);
+    };
+    let url = match Url::parse(url_text.trim()) {
+        Ok(url) if url.scheme() == "http" || url.scheme() == "https" => url,
+        _ => {
+            return err(&format!(
+                "--influx-url must be an http:// or https:// URL such as http://127.0.0.1:8086, got '{url_text}'"
+            ))
+        }
+    };
+    let api = match (o.org, o.bucket, o.token, o.db) {
+        (Some(org), Some(bucket), Some(token), None) => InfluxApi::V2 { org, bucket, token },
+        (None, None, None, Some(database)) => InfluxApi::V1 {
+            database,
+            retention_policy: o.rp,
+            username: o.username,
+            password: o.password,
+        },
+        (_, _, _, Some(_)) => {
+            return err("--influx-db (InfluxDB 1.x) cannot be combined with --influx-org/--influx-bucket/--influx-token (InfluxDB 2): pick one API")
+        }
+        _ => {
+            return err("--influx-url needs either --influx-org, --influx-bucket and --influx-token (InfluxDB 2) or --influx-db (InfluxDB 1.x, VictoriaMetrics)")
+        }
+    };
+    let precision = match o.precision.as_deref() {
+        None => Precision::default(),
+        Some(text) => match Precision::parse(text) {
+            Some(p) => p,
+            None => {
+                return err(&format!(
+                    "--influx-precision must be ns, us, ms or s, got '{text}'"
+                ))
+            }
+        },
+    };
+    let queue_lines = o.queue_points.unwrap_or(DEFAULT_QUEUE_LINES);
+    if queue_lines == 0 {
+        return err("--influx-queue-points must be at least 1");
+    }
+    Ok(Some(InfluxConfig {
+        url,
+        api,
+        precision,
+        gzip: o.gzip.unwrap_or(true),
+        queue_lines,
+        per_partition,
+    }))
 }
 
 fn thresholds(
@@ -586,6 +815,75 @@ mod tests {
         let error =
             Config::merge(cli(&["--metrics-compat", "burrow"]), FileConfig::default()).unwrap_err();
         assert!(error.to_string().contains("kafka_exporter"), "{error}");
+    }
+
+    #[test]
+    fn influx_v1_v2_and_mistakes() {
+        let v2 = Config::merge(
+            cli(&[
+                "--influx-url",
+                "http://127.0.0.1:8086",
+                "--influx-org",
+                "o",
+                "--influx-bucket",
+                "b",
+                "--influx-token",
+                "t",
+            ]),
+            FileConfig::default(),
+        )
+        .unwrap();
+        assert!(matches!(v2.influx.unwrap().api, InfluxApi::V2 { .. }));
+        let v1 = Config::merge(
+            cli(&[
+                "--influx-url",
+                "http://127.0.0.1:8086",
+                "--influx-db",
+                "kafka",
+                "--influx-precision",
+                "s",
+            ]),
+            FileConfig::default(),
+        )
+        .unwrap();
+        let v1 = v1.influx.unwrap();
+        assert!(matches!(v1.api, InfluxApi::V1 { .. }));
+        assert_eq!(v1.precision, Precision::Seconds);
+        for (args, needle) in [
+            (vec!["--influx-db", "x"], "--influx-db needs --influx-url"),
+            (vec!["--influx-url", "http://h:1"], "needs either"),
+            (
+                vec!["--influx-url", "ftp://h:1", "--influx-db", "x"],
+                "http:// or https://",
+            ),
+            (
+                vec![
+                    "--influx-url",
+                    "http://h:1",
+                    "--influx-db",
+                    "x",
+                    "--influx-org",
+                    "o",
+                ],
+                "pick one API",
+            ),
+            (
+                vec![
+                    "--influx-url",
+                    "http://h:1",
+                    "--influx-db",
+                    "x",
+                    "--influx-precision",
+                    "m",
+                ],
+                "--influx-precision",
+            ),
+        ] {
+            let error = Config::merge(cli(&args), FileConfig::default())
+                .unwrap_err()
+                .to_string();
+            assert!(error.contains(needle), "{args:?}: {error}");
+        }
     }
 
     #[test]

@@ -11,5 +11,6 @@ pub mod config;
 pub mod demo;
 pub mod filter;
 pub mod model;
+pub mod sinks;
 pub mod store;
 pub mod web;

@@ -2,6 +2,7 @@
 //! per-topic and per-group history for charts, and a bounded event log.
 
 use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Utc};
@@ -83,7 +84,39 @@ pub struct RequestStat {
     pub errors: u64,
 }
 
+/// What a sink did since start; the sink updates it, /metrics and the
+/// pages read it.
+#[derive(Debug, Default)]
+pub struct SinkCounters {
+    /// Points encoded and queued.
+    pub produced: AtomicU64,
+    pub sent: AtomicU64,
+    pub dropped: AtomicU64,
+    pub errors: AtomicU64,
+    pub queued: AtomicU64,
+    pub last_error: Mutex<Option<String>>,
+}
+
+impl SinkCounters {
+    pub fn add(counter: &AtomicU64, n: usize) {
+        counter.fetch_add(n as u64, Ordering::Relaxed);
+    }
+
+    pub fn get(counter: &AtomicU64) -> u64 {
+        counter.load(Ordering::Relaxed)
+    }
+
+    pub fn last_error(&self) -> Option<String> {
+        self.last_error.lock().expect("poisoned").clone()
+    }
+
+    pub fn set_last_error(&self, error: Option<String>) {
+        *self.last_error.lock().expect("poisoned") = error;
+    }
+}
+
 pub struct Store {
+    sinks: Mutex<Vec<(String, Arc<SinkCounters>)>>,
     durations: Mutex<DurationHistogram>,
     request_stats: Mutex<Vec<(String, RequestStat)>>,
     latest: watch::Sender<Arc<Snapshot>>,
@@ -104,6 +137,7 @@ impl Store {
     pub fn new(history_points: usize, event_capacity: usize) -> Self {
         let (latest, _) = watch::channel(Arc::new(Snapshot::default()));
         Store {
+            sinks: Mutex::default(),
             durations: Mutex::default(),
             request_stats: Mutex::default(),
             latest,
@@ -167,6 +201,20 @@ impl Store {
 
     pub fn sample_durations(&self) -> DurationHistogram {
         self.durations.lock().expect("histogram poisoned").clone()
+    }
+
+    /// A sink announces itself; its counters show on /metrics and the pages.
+    pub fn register_sink(&self, name: &str) -> Arc<SinkCounters> {
+        let counters = Arc::new(SinkCounters::default());
+        self.sinks
+            .lock()
+            .expect("sinks poisoned")
+            .push((name.to_string(), counters.clone()));
+        counters
+    }
+
+    pub fn sinks(&self) -> Vec<(String, Arc<SinkCounters>)> {
+        self.sinks.lock().expect("sinks poisoned").clone()
     }
 
     /// Replaces the per-request-type statistics (the collector owns them).

@@ -8,6 +8,7 @@ use serde_json::{json, Value};
 use super::error::ApiError;
 use super::AppState;
 use crate::model::Snapshot;
+use crate::store::SinkCounters;
 
 const MAX_EVENTS: usize = 10_000;
 
@@ -25,6 +26,15 @@ pub async fn health(State(state): State<AppState>) -> Json<Value> {
         "errors": snapshot.errors,
         "topics": snapshot.topics.len(),
         "groups": snapshot.groups.len(),
+        "sinks": state.store.sinks().iter().map(|(name, c)| json!({
+            "sink": name,
+            "points_produced": SinkCounters::get(&c.produced),
+            "points_sent": SinkCounters::get(&c.sent),
+            "points_dropped": SinkCounters::get(&c.dropped),
+            "errors": SinkCounters::get(&c.errors),
+            "queued": SinkCounters::get(&c.queued),
+            "last_error": c.last_error(),
+        })).collect::<Vec<_>>(),
         "version": env!("CARGO_PKG_VERSION"),
     }))
 }

@@ -10,13 +10,14 @@ use axum::response::IntoResponse;
 use super::AppState;
 use crate::config::MetricsOptions;
 use crate::model::{GroupStatus, Snapshot};
-use crate::store::{DurationHistogram, RequestStat};
+use crate::store::{DurationHistogram, RequestStat, SinkCounters};
 
 pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     let snapshot = state.store.latest();
     let histogram = state.store.sample_durations();
     let mut text = render(&snapshot, &histogram, state.metrics);
     render_request_stats(&mut text, &state.store.request_stats());
+    render_sinks(&mut text, &state.store.sinks());
     (
         [(
             header::CONTENT_TYPE,
@@ -405,6 +406,47 @@ pub fn render_request_stats(out: &mut String, stats: &[(String, RequestStat)]) {
             &[("api", api)],
             stat.errors as f64,
         );
+    }
+    *out = w.out;
+}
+
+/// Sent, dropped and failed points of each sink, and its queue length.
+pub fn render_sinks(out: &mut String, sinks: &[(String, std::sync::Arc<SinkCounters>)]) {
+    let mut w = Writer {
+        out: std::mem::take(out),
+    };
+    type SinkValue = fn(&SinkCounters) -> u64;
+    let families: [(&str, &str, &str, SinkValue); 4] = [
+        (
+            "kafka_pulse_sink_points_sent_total",
+            "counter",
+            "Points (lines, documents) the sink delivered.",
+            |c| SinkCounters::get(&c.sent),
+        ),
+        (
+            "kafka_pulse_sink_points_dropped_total",
+            "counter",
+            "Points the sink gave up on (queue full, rejected, shutdown).",
+            |c| SinkCounters::get(&c.dropped),
+        ),
+        (
+            "kafka_pulse_sink_errors_total",
+            "counter",
+            "Failed delivery attempts.",
+            |c| SinkCounters::get(&c.errors),
+        ),
+        (
+            "kafka_pulse_sink_queue_points",
+            "gauge",
+            "Points waiting in the sink's queue.",
+            |c| SinkCounters::get(&c.queued),
+        ),
+    ];
+    for (name, kind, help, value) in families {
+        w.family(name, kind, help);
+        for (sink, counters) in sinks {
+            w.sample(name, &[("sink", sink)], value(counters) as f64);
+        }
     }
     *out = w.out;
 }

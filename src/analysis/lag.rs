@@ -17,6 +17,10 @@ pub fn lag_messages(committed: Option<i64>, low: Option<i64>, high: Option<i64>)
     }
 }
 
+/// How far (in messages) a dropped middle point may be from the line
+/// through its neighbours.
+const COLLINEAR_TOLERANCE: f64 = 1.0;
+
 /// Bounded (offset, time) table of one partition's high watermark.
 #[derive(Debug, Clone)]
 pub struct OffsetTimeTable {
@@ -55,6 +59,23 @@ impl OffsetTimeTable {
                 let len = self.points.len();
                 if len >= 2 && self.points[len - 2].0 == offset {
                     self.points[len - 1].1 = time;
+                    return;
+                }
+            }
+        }
+        // A steady rate needs no middle points: when the last point lies on
+        // the line from the one before it to the new point (within
+        // COLLINEAR_TOLERANCE of a message), move it instead of adding one.
+        // Interpolation stays exact to that tolerance, and a partition with
+        // a constant rate keeps three points however long it runs.
+        let len = self.points.len();
+        if len >= 2 {
+            let (o1, t1) = self.points[len - 2];
+            let (o2, t2) = self.points[len - 1];
+            if o1 < o2 && o2 < offset && t1 < t2 && t2 < time {
+                let predicted = o1 as f64 + (offset - o1) as f64 * (t2 - t1) / (time - t1);
+                if (predicted - o2 as f64).abs() <= COLLINEAR_TOLERANCE {
+                    self.points[len - 1] = (offset, time);
                     return;
                 }
             }
@@ -175,10 +196,37 @@ mod tests {
     }
 
     #[test]
+    fn a_steady_rate_keeps_few_points_and_exact_answers() {
+        let mut table = OffsetTimeTable::new(100);
+        for i in 0..1000 {
+            table.record(i * 50, i as f64);
+        }
+        assert!(table.len() <= 3, "{}", table.len());
+        // Offset 25_049 is message 50 after offset 25_000 (t = 500 s).
+        let t = table.produce_time(25_049).unwrap();
+        assert!((t - 501.0).abs() < 0.05, "{t}");
+    }
+
+    #[test]
+    fn a_rate_change_keeps_its_corner() {
+        let mut table = OffsetTimeTable::new(100);
+        for i in 0..10 {
+            table.record(i * 10, i as f64);
+        }
+        for i in 10..20 {
+            table.record(90 + (i - 9) * 100, i as f64);
+        }
+        // Message 45 was produced at 4.6 s, in the slow stretch.
+        let t = table.produce_time(45).unwrap();
+        assert!((t - 4.6).abs() < 0.05, "{t}");
+    }
+
+    #[test]
     fn capacity_bounds_the_table() {
         let mut table = OffsetTimeTable::new(5);
         for i in 0..100 {
-            table.record(i, i as f64);
+            // Alternating rates, so points cannot merge.
+            table.record(i * i, i as f64);
         }
         assert_eq!(table.len(), 5);
     }

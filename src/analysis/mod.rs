@@ -27,7 +27,7 @@ pub struct AnalyzerSettings {
 impl Default for AnalyzerSettings {
     fn default() -> Self {
         AnalyzerSettings {
-            time_table_points: 600,
+            time_table_points: 120,
             status_window: 10,
         }
     }

@@ -4,6 +4,12 @@
 
 use std::collections::VecDeque;
 
+/// Something queued: counts as `records()` records of `size()` bytes.
+pub trait Queued {
+    fn records(&self) -> usize;
+    fn size(&self) -> usize;
+}
+
 /// One unit of work: the encoded records of one snapshot.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Chunk {
@@ -11,14 +17,24 @@ pub struct Chunk {
     pub bytes: String,
 }
 
+impl Queued for Chunk {
+    fn records(&self) -> usize {
+        self.records
+    }
+
+    fn size(&self) -> usize {
+        self.bytes.len()
+    }
+}
+
 #[derive(Debug)]
-pub struct BoundedQueue {
-    chunks: VecDeque<Chunk>,
+pub struct BoundedQueue<T = Chunk> {
+    chunks: VecDeque<T>,
     records: usize,
     capacity: usize,
 }
 
-impl BoundedQueue {
+impl<T: Queued> BoundedQueue<T> {
     /// `capacity` in records (lines, documents).
     pub fn new(capacity: usize) -> Self {
         BoundedQueue {
@@ -29,33 +45,32 @@ impl BoundedQueue {
     }
 
     /// Adds a chunk; returns how many records were dropped to make room.
-    pub fn push(&mut self, chunk: Chunk) -> usize {
-        self.records += chunk.records;
+    pub fn push(&mut self, chunk: T) -> usize {
+        self.records += chunk.records();
         self.chunks.push_back(chunk);
         let mut dropped = 0;
         while self.records > self.capacity && self.chunks.len() > 1 {
             let oldest = self.chunks.pop_front().expect("len > 1");
-            self.records -= oldest.records;
-            dropped += oldest.records;
+            self.records -= oldest.records();
+            dropped += oldest.records();
         }
         dropped
     }
 
     /// Takes whole chunks from the front until adding the next would pass
     /// `max_records` or `max_bytes` (always at least one chunk).
-    pub fn take_batch(&mut self, max_records: usize, max_bytes: usize) -> Vec<Chunk> {
+    pub fn take_batch(&mut self, max_records: usize, max_bytes: usize) -> Vec<T> {
         let mut batch = Vec::new();
         let (mut records, mut bytes) = (0, 0);
         while let Some(next) = self.chunks.front() {
-            let fits =
-                records + next.records <= max_records && bytes + next.bytes.len() <= max_bytes;
+            let fits = records + next.records() <= max_records && bytes + next.size() <= max_bytes;
             if !batch.is_empty() && !fits {
                 break;
             }
             let chunk = self.chunks.pop_front().expect("front exists");
-            records += chunk.records;
-            bytes += chunk.bytes.len();
-            self.records -= chunk.records;
+            records += chunk.records();
+            bytes += chunk.size();
+            self.records -= chunk.records();
             batch.push(chunk);
         }
         batch
@@ -64,16 +79,16 @@ impl BoundedQueue {
     /// Puts a batch that could not be sent back at the front, in order;
     /// returns records dropped if the queue is now over capacity (the batch
     /// is older than anything queued, so it goes first).
-    pub fn requeue(&mut self, batch: Vec<Chunk>) -> usize {
+    pub fn requeue(&mut self, batch: Vec<T>) -> usize {
         for chunk in batch.into_iter().rev() {
-            self.records += chunk.records;
+            self.records += chunk.records();
             self.chunks.push_front(chunk);
         }
         let mut dropped = 0;
         while self.records > self.capacity && self.chunks.len() > 1 {
             let oldest = self.chunks.pop_front().expect("len > 1");
-            self.records -= oldest.records;
-            dropped += oldest.records;
+            self.records -= oldest.records();
+            dropped += oldest.records();
         }
         dropped
     }

@@ -12,6 +12,7 @@ use serde_json::Value;
 
 use kafka_pulse::config::Config;
 
+pub mod es_server;
 pub mod servers;
 
 pub fn test_config(brokers: Option<String>, data_dir: Option<PathBuf>) -> Config {
@@ -29,6 +30,7 @@ pub fn test_config(brokers: Option<String>, data_dir: Option<PathBuf>) -> Config
         metrics: Default::default(),
         cluster_name: None,
         influx: None,
+        elasticsearch: None,
     }
 }
 

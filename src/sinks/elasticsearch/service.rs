@@ -1,0 +1,296 @@
+//! Talking to Elasticsearch through the official client: the startup
+//! healthcheck and template installation, and bulk requests whose answer is
+//! read item by item (a 200 can hold failed items).
+
+use std::time::Duration;
+
+use elasticsearch::auth::Credentials;
+use elasticsearch::cert::{Certificate, CertificateValidation};
+use elasticsearch::http::response::Response;
+use elasticsearch::http::transport::{SingleNodeConnectionPool, TransportBuilder};
+use elasticsearch::indices::IndicesPutIndexTemplateParts;
+use elasticsearch::{BulkParts, Elasticsearch};
+use serde_json::Value;
+
+use super::config::{EsAuth, EsConfig, REQUEST_TIMEOUT};
+use super::encoder::{bulk_lines, PendingDoc};
+use super::templates::{index_template, EVENTS_STREAM, METRICS_STREAM};
+use crate::sinks::influxdb::config::redacted_url;
+use crate::sinks::retry::retry_after_seconds;
+
+#[derive(Debug, thiserror::Error)]
+pub enum EsError {
+    #[error("Elasticsearch at {url} is not reachable: {reason} (check --es-url)")]
+    Unreachable { url: String, reason: String },
+    #[error("Elasticsearch at {url} refused the credentials (HTTP {status}): {reason} (check --es-api-key, or --es-username/--es-password)")]
+    Unauthorized {
+        url: String,
+        status: u16,
+        reason: String,
+    },
+    #[error("Elasticsearch {version} at {url} is not supported: data streams need 7.9 or newer")]
+    Unsupported { url: String, version: String },
+    #[error("installing the index template {name} failed (HTTP {status}): {reason}")]
+    Template {
+        name: String,
+        status: u16,
+        reason: String,
+    },
+    #[error("cannot use --es-ca-cert {path}: {reason}")]
+    Certificate { path: String, reason: String },
+    #[error("cannot build the Elasticsearch client: {0}")]
+    Client(String),
+}
+
+/// What happened to one document of a bulk request.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ItemResult {
+    Stored,
+    /// 409: a document with this id exists, so an earlier attempt stored it.
+    AlreadyStored,
+    /// 429 or 5xx for this item: send it again later.
+    Retry(String),
+    /// Any other failure (mapping conflict, ...): sending again cannot help.
+    Rejected(String),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum BulkResult {
+    Items(Vec<ItemResult>),
+    /// The whole request failed in a way worth retrying.
+    RetryAll {
+        reason: String,
+        retry_after: Option<Duration>,
+    },
+    /// The whole request was refused (auth, bad request).
+    RejectAll {
+        reason: String,
+    },
+}
+
+pub struct EsClient {
+    client: Elasticsearch,
+    url: String,
+}
+
+/// Elasticsearch's own explanation from an error body.
+fn error_reason(body: &Value) -> String {
+    let error = &body["error"];
+    let reason = error["reason"]
+        .as_str()
+        .or_else(|| error["root_cause"][0]["reason"].as_str())
+        .or_else(|| error.as_str())
+        .unwrap_or("no reason given");
+    match error["type"].as_str() {
+        Some(kind) => format!("{kind}: {reason}"),
+        None => reason.to_string(),
+    }
+}
+
+async fn body_of(response: Response) -> Value {
+    response.json::<Value>().await.unwrap_or(Value::Null)
+}
+
+/// Reads the items of a bulk answer, in request order.
+pub fn parse_bulk_items(body: &Value, expected: usize) -> Result<Vec<ItemResult>, String> {
+    let items = body["items"]
+        .as_array()
+        .ok_or_else(|| "bulk answer without items".to_string())?;
+    if items.len() != expected {
+        return Err(format!(
+            "bulk answer has {} items for {expected} documents",
+            items.len()
+        ));
+    }
+    Ok(items
+        .iter()
+        .map(|item| {
+            let result = item
+                .as_object()
+                .and_then(|o| o.values().next())
+                .cloned()
+                .unwrap_or(Value::Null);
+            let status = result["status"].as_u64().unwrap_or(0);
+            match status {
+                200..=299 => ItemResult::Stored,
+                409 => ItemResult::AlreadyStored,
+                429 | 500..=599 => ItemResult::Retry(format!("{status} {}", error_reason(&result))),
+                _ => ItemResult::Rejected(format!("{status} {}", error_reason(&result))),
+            }
+        })
+        .collect())
+}
+
+impl EsClient {
+    pub fn new(config: &EsConfig) -> Result<Self, EsError> {
+        let url = redacted_url(&config.url);
+        let mut builder = TransportBuilder::new(SingleNodeConnectionPool::new(config.url.clone()))
+            .timeout(REQUEST_TIMEOUT)
+            .disable_proxy();
+        builder = match &config.auth {
+            EsAuth::None => builder,
+            EsAuth::Basic { username, password } => {
+                builder.auth(Credentials::Basic(username.clone(), password.clone()))
+            }
+            EsAuth::ApiKey(key) => match key.split_once(':') {
+                Some((id, secret)) => builder.auth(Credentials::ApiKey(id.into(), secret.into())),
+                None => builder.auth(Credentials::EncodedApiKey(key.clone())),
+            },
+        };
+        if let Some(path) = &config.ca_certificate {
+            let pem = std::fs::read(path).map_err(|e| EsError::Certificate {
+                path: path.display().to_string(),
+                reason: e.to_string(),
+            })?;
+            let certificate = Certificate::from_pem(&pem).map_err(|e| EsError::Certificate {
+                path: path.display().to_string(),
+                reason: e.to_string(),
+            })?;
+            builder = builder.cert_validation(CertificateValidation::Full(certificate));
+        }
+        let transport = builder
+            .build()
+            .map_err(|e| EsError::Client(e.to_string()))?;
+        Ok(EsClient {
+            client: Elasticsearch::new(transport),
+            url,
+        })
+    }
+
+    /// Checks the server answers, accepts our credentials and is recent
+    /// enough for data streams; returns its version.
+    pub async fn healthcheck(&self) -> Result<String, EsError> {
+        let response = self
+            .client
+            .info()
+            .send()
+            .await
+            .map_err(|e| EsError::Unreachable {
+                url: self.url.clone(),
+                reason: e.to_string(),
+            })?;
+        let status = response.status_code().as_u16();
+        let body = body_of(response).await;
+        if status == 401 || status == 403 {
+            return Err(EsError::Unauthorized {
+                url: self.url.clone(),
+                status,
+                reason: error_reason(&body),
+            });
+        }
+        if status >= 300 {
+            return Err(EsError::Unreachable {
+                url: self.url.clone(),
+                reason: format!("GET / answered {status}: {}", error_reason(&body)),
+            });
+        }
+        let version = body["version"]["number"]
+            .as_str()
+            .unwrap_or("unknown")
+            .to_string();
+        let mut parts = version.split('.').map(|p| p.parse::<u32>().unwrap_or(0));
+        let (major, minor) = (parts.next().unwrap_or(0), parts.next().unwrap_or(0));
+        if major < 7 || (major == 7 && minor < 9) {
+            return Err(EsError::Unsupported {
+                url: self.url.clone(),
+                version,
+            });
+        }
+        Ok(version)
+    }
+
+    /// Installs (or updates) the index templates of both data streams.
+    pub async fn install_templates(&self) -> Result<(), EsError> {
+        for name in [EVENTS_STREAM, METRICS_STREAM] {
+            let response = self
+                .client
+                .indices()
+                .put_index_template(IndicesPutIndexTemplateParts::Name(name))
+                .body(index_template(name))
+                .send()
+                .await
+                .map_err(|e| EsError::Unreachable {
+                    url: self.url.clone(),
+                    reason: e.to_string(),
+                })?;
+            let status = response.status_code().as_u16();
+            if status >= 300 {
+                let body = body_of(response).await;
+                return Err(EsError::Template {
+                    name: name.to_string(),
+                    status,
+                    reason: error_reason(&body),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    pub async fn bulk(&self, docs: &[PendingDoc]) -> BulkResult {
+        let response = match self
+            .client
+            .bulk(BulkParts::None)
+            .body(bulk_lines(docs))
+            .send()
+            .await
+        {
+            Ok(response) => response,
+            Err(error) => {
+                return BulkResult::RetryAll {
+                    reason: format!("{}: {error}", self.url),
+                    retry_after: None,
+                }
+            }
+        };
+        let status = response.status_code().as_u16();
+        let retry_after = retry_after_seconds(
+            response
+                .headers()
+                .get("retry-after")
+                .and_then(|v| v.to_str().ok()),
+        );
+        let body = body_of(response).await;
+        match status {
+            200..=299 => match parse_bulk_items(&body, docs.len()) {
+                Ok(items) => BulkResult::Items(items),
+                Err(reason) => BulkResult::RetryAll {
+                    reason,
+                    retry_after: None,
+                },
+            },
+            429 | 500..=599 => BulkResult::RetryAll {
+                reason: format!("HTTP {status}: {}", error_reason(&body)),
+                retry_after,
+            },
+            _ => BulkResult::RejectAll {
+                reason: format!("HTTP {status}: {}", error_reason(&body)),
+            },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn bulk_items_are_classified_in_order() {
+        let body = json!({"errors": true, "items": [
+            {"create": {"status": 201}},
+            {"create": {"status": 429, "error": {"type": "es_rejected_execution_exception", "reason": "queue full"}}},
+            {"create": {"status": 400, "error": {"type": "document_parsing_exception", "reason": "failed to parse field [kafka.lag] of type [long]"}}},
+            {"create": {"status": 409, "error": {"type": "version_conflict_engine_exception", "reason": "exists"}}},
+            {"create": {"status": 503, "error": {"type": "unavailable_shards_exception", "reason": "primary shard is not active"}}}
+        ]});
+        let items = parse_bulk_items(&body, 5).unwrap();
+        assert_eq!(items[0], ItemResult::Stored);
+        assert!(matches!(&items[1], ItemResult::Retry(r) if r.contains("queue full")));
+        assert!(
+            matches!(&items[2], ItemResult::Rejected(r) if r.contains("document_parsing_exception"))
+        );
+        assert_eq!(items[3], ItemResult::AlreadyStored);
+        assert!(matches!(&items[4], ItemResult::Retry(_)));
+        assert!(parse_bulk_items(&body, 4).is_err());
+    }
+}

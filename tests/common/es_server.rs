@@ -1,0 +1,349 @@
+//! A protocol-faithful stand-in for Elasticsearch (none can be installed
+//! here). It checks requests the way Elasticsearch does and answers in its
+//! format:
+//! - `GET /` with a version, `PUT /_index_template/{name}` stored;
+//! - `POST /_bulk`: NDJSON with the final newline, action and source line
+//!   pairs, only `create` into a data stream whose template matches, `_id`
+//!   conflicts answered 409, every document field checked against the
+//!   template's mapping (a wrong type is rejected per item with
+//!   `document_parsing_exception`, like `dynamic: false` mappings do);
+//! - scripted faults: whole-request 429/503 and per-item 429s.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post, put};
+use axum::{Json, Router};
+use serde_json::{json, Value};
+
+/// A fault the next bulk request(s) meet.
+#[derive(Debug, Clone)]
+pub enum Fault {
+    /// The whole request answers this status (429, 503, ...).
+    Request(u16),
+    /// Items at these positions of the next request answer 429.
+    Items(Vec<usize>),
+}
+
+#[derive(Default)]
+pub struct EsState {
+    pub templates: HashMap<String, Value>,
+    /// Stored documents per data stream, in arrival order.
+    pub documents: HashMap<String, Vec<Value>>,
+    ids: HashSet<String>,
+    pub bulk_requests: usize,
+    /// Every `_id` sent, with how often (retries show up here).
+    pub attempts: HashMap<String, usize>,
+    faults: VecDeque<Fault>,
+    /// While true every request answers 503 (an outage).
+    pub down: bool,
+}
+
+#[derive(Clone)]
+pub struct EsServer {
+    pub addr: SocketAddr,
+    pub state: Arc<Mutex<EsState>>,
+}
+
+impl EsServer {
+    pub async fn start() -> Self {
+        let state = Arc::new(Mutex::new(EsState::default()));
+        let app = Router::new()
+            .route("/", get(info))
+            .route("/_index_template/{name}", put(put_template))
+            .route("/_bulk", post(bulk))
+            .with_state(state.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        EsServer { addr, state }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    pub fn inject(&self, fault: Fault) {
+        self.state.lock().unwrap().faults.push_back(fault);
+    }
+
+    pub fn documents(&self, stream: &str) -> Vec<Value> {
+        self.state
+            .lock()
+            .unwrap()
+            .documents
+            .get(stream)
+            .cloned()
+            .unwrap_or_default()
+    }
+}
+
+fn es_headers() -> [(&'static str, &'static str); 1] {
+    [("x-elastic-product", "Elasticsearch")]
+}
+
+fn error(status: StatusCode, kind: &str, reason: &str) -> Response {
+    (
+        status,
+        es_headers(),
+        Json(json!({"error": {"root_cause": [{"type": kind, "reason": reason}], "type": kind, "reason": reason}, "status": status.as_u16()})),
+    )
+        .into_response()
+}
+
+async fn info(State(state): State<Arc<Mutex<EsState>>>) -> Response {
+    if state.lock().unwrap().down {
+        return error(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "down");
+    }
+    (
+        es_headers(),
+        Json(json!({
+            "name": "test-node",
+            "cluster_name": "test",
+            "version": {"number": "8.15.0", "build_flavor": "default"},
+            "tagline": "You Know, for Search"
+        })),
+    )
+        .into_response()
+}
+
+async fn put_template(
+    State(state): State<Arc<Mutex<EsState>>>,
+    Path(name): Path<String>,
+    body: Bytes,
+) -> Response {
+    let Ok(template) = serde_json::from_slice::<Value>(&body) else {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "parse_exception",
+            "request body is not JSON",
+        );
+    };
+    if !template["index_patterns"].is_array() {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "action_request_validation_exception",
+            "index patterns are missing",
+        );
+    }
+    if !template["template"]["mappings"]["properties"].is_object() {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "mapper_parsing_exception",
+            "mappings.properties missing",
+        );
+    }
+    state.lock().unwrap().templates.insert(name, template);
+    (es_headers(), Json(json!({"acknowledged": true}))).into_response()
+}
+
+/// The template whose pattern matches `index`, if any.
+fn template_for<'a>(templates: &'a HashMap<String, Value>, index: &str) -> Option<&'a Value> {
+    templates.values().find(|t| {
+        t["index_patterns"].as_array().is_some_and(|patterns| {
+            patterns
+                .iter()
+                .filter_map(Value::as_str)
+                .any(|p| match p.strip_suffix('*') {
+                    Some(prefix) => index.starts_with(prefix),
+                    None => index == p,
+                })
+        })
+    })
+}
+
+/// Checks `doc` against `properties` like Elasticsearch's mapping does.
+fn check_mapping(prefix: &str, doc: &Value, properties: &Value) -> Result<(), String> {
+    let Some(fields) = doc.as_object() else {
+        return Ok(());
+    };
+    for (name, value) in fields {
+        let path = if prefix.is_empty() {
+            name.clone()
+        } else {
+            format!("{prefix}.{name}")
+        };
+        let Some(spec) = properties.get(name) else {
+            continue; // dynamic: false keeps unknown fields unindexed
+        };
+        if let Some(nested) = spec.get("properties") {
+            if !value.is_object() {
+                return Err(format!("object mapping for [{path}] tried to parse field [{path}] as object, but found a concrete value"));
+            }
+            check_mapping(&path, value, nested)?;
+            continue;
+        }
+        let kind = spec["type"].as_str().unwrap_or("object");
+        let ok = match kind {
+            "keyword" | "text" => value.is_string(),
+            "long" => value.is_i64() || value.is_u64(),
+            "double" => value.is_number(),
+            "date" => value
+                .as_str()
+                .is_some_and(|s| chrono::DateTime::parse_from_rfc3339(s).is_ok()),
+            _ => true,
+        };
+        if !ok && !value.is_null() {
+            return Err(format!(
+                "failed to parse field [{path}] of type [{kind}] in document: {value}"
+            ));
+        }
+    }
+    Ok(())
+}
+
+async fn bulk(
+    State(state): State<Arc<Mutex<EsState>>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let mut state = state.lock().unwrap();
+    state.bulk_requests += 1;
+    if state.down {
+        return error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "cluster_block_exception",
+            "blocked by: [SERVICE_UNAVAILABLE/1/state not recovered]",
+        );
+    }
+    let content_type = headers
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    if !(content_type.starts_with("application/json")
+        || content_type.starts_with("application/x-ndjson")
+        || content_type.starts_with("application/vnd.elasticsearch"))
+    {
+        return error(
+            StatusCode::NOT_ACCEPTABLE,
+            "media_type_header_exception",
+            "Content-Type header is not supported",
+        );
+    }
+    let Ok(text) = std::str::from_utf8(&body) else {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "parse_exception",
+            "body is not UTF-8",
+        );
+    };
+    if !text.ends_with('\n') {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "illegal_argument_exception",
+            "The bulk request must be terminated by a newline [\\n]",
+        );
+    }
+    let lines: Vec<&str> = text.lines().collect();
+    if lines.len() % 2 != 0 {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "illegal_argument_exception",
+            "Malformed action/metadata line: an action without a source",
+        );
+    }
+    let fault = state.faults.pop_front();
+    if let Some(Fault::Request(status)) = fault {
+        let status = StatusCode::from_u16(status).unwrap();
+        return error(
+            status,
+            "es_rejected_execution_exception",
+            "rejected execution of bulk request",
+        );
+    }
+    let failing_items: HashSet<usize> = match fault {
+        Some(Fault::Items(positions)) => positions.into_iter().collect(),
+        _ => HashSet::new(),
+    };
+    let mut items = Vec::new();
+    let mut errors = false;
+    for (position, pair) in lines.chunks(2).enumerate() {
+        let Ok(action) = serde_json::from_str::<Value>(pair[0]) else {
+            return error(
+                StatusCode::BAD_REQUEST,
+                "x_content_parse_exception",
+                "Malformed action/metadata line",
+            );
+        };
+        let Some((op, meta)) = action.as_object().and_then(|o| o.iter().next()) else {
+            return error(
+                StatusCode::BAD_REQUEST,
+                "illegal_argument_exception",
+                "Malformed action/metadata line",
+            );
+        };
+        let index = meta["_index"].as_str().unwrap_or("").to_string();
+        let id = meta["_id"].as_str().map(str::to_string);
+        if let Some(id) = &id {
+            *state.attempts.entry(id.clone()).or_default() += 1;
+        }
+        let mut result = json!({"_index": index, "_id": id});
+        let outcome: Result<(), (u16, &str, String)> = (|| {
+            if failing_items.contains(&position) {
+                return Err((
+                    429,
+                    "es_rejected_execution_exception",
+                    "rejected execution of coordinating operation".into(),
+                ));
+            }
+            let template = template_for(&state.templates, &index).ok_or((
+                404,
+                "index_not_found_exception",
+                format!("no such index [{index}] and no template matches it"),
+            ))?;
+            if template.get("data_stream").is_some() && op != "create" {
+                return Err((400, "illegal_argument_exception", format!("only write ops with an op_type of create are allowed in data streams, got [{op}]")));
+            }
+            let doc: Value = serde_json::from_str(pair[1]).map_err(|e| {
+                (
+                    400,
+                    "document_parsing_exception",
+                    format!("failed to parse: {e}"),
+                )
+            })?;
+            if doc.get("@timestamp").is_none() {
+                return Err((
+                    400,
+                    "document_parsing_exception",
+                    "data stream timestamp field [@timestamp] is missing".into(),
+                ));
+            }
+            check_mapping("", &doc, &template["template"]["mappings"]["properties"])
+                .map_err(|reason| (400, "document_parsing_exception", reason))?;
+            if let Some(id) = &id {
+                if state.ids.contains(id) {
+                    return Err((
+                        409,
+                        "version_conflict_engine_exception",
+                        format!("[{id}]: version conflict, document already exists"),
+                    ));
+                }
+                state.ids.insert(id.clone());
+            }
+            state.documents.entry(index.clone()).or_default().push(doc);
+            Ok(())
+        })();
+        match outcome {
+            Ok(()) => {
+                result["status"] = json!(201);
+                result["result"] = json!("created");
+            }
+            Err((status, kind, reason)) => {
+                errors = true;
+                result["status"] = json!(status);
+                result["error"] = json!({"type": kind, "reason": reason});
+            }
+        }
+        items.push(json!({ op.clone(): result }));
+    }
+    (
+        es_headers(),
+        Json(json!({"took": 3, "errors": errors, "items": items})),
+    )
+        .into_response()
+}

@@ -1,0 +1,367 @@
+//! The Elasticsearch sink against a protocol-faithful stand-in server
+//! (tests/common/es_server.rs): templates installed, events and metric
+//! documents stored with the mapped types, only failed items retried,
+//! nothing duplicated, nothing lost across an outage, refusals counted.
+
+mod common;
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use common::es_server::{EsServer, Fault};
+use common::*;
+use kafka_pulse::app::{self, RunningApp};
+use kafka_pulse::sinks::elasticsearch::config::{EsAuth, EsConfig};
+use kafka_pulse::sinks::elasticsearch::templates::{field_types, index_template, EVENTS_STREAM};
+use serde_json::Value;
+use url::Url;
+
+const WAIT: Duration = Duration::from_secs(30);
+
+async fn start_with(es: &EsServer) -> (RunningApp, String) {
+    let mut config = test_config(None, None);
+    config.cluster_name = Some("es-test".into());
+    config.elasticsearch = Some(EsConfig {
+        url: Url::parse(&es.url()).unwrap(),
+        auth: EsAuth::Basic {
+            username: "elastic".into(),
+            password: "changeme".into(),
+        },
+        ca_certificate: None,
+        metrics_interval: Duration::from_secs(1),
+        queue_docs: 100_000,
+    });
+    let running = app::start(config).await.expect("start");
+    let base = format!("http://{}", running.web_addr);
+    (running, base)
+}
+
+async fn wait_until(what: &str, check: impl Fn() -> bool) {
+    let deadline = Instant::now() + WAIT;
+    while !check() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+fn event_ids(docs: &[Value]) -> Vec<String> {
+    docs.iter()
+        .map(|d| d["event"]["id"].as_str().unwrap().to_string())
+        .collect()
+}
+
+async fn sink_health(base: &str) -> Value {
+    let (_, health) = get_json(base, "/api/v1/health").await;
+    health["sinks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["sink"] == "elasticsearch")
+        .cloned()
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn events_and_metrics_arrive_as_typed_documents() {
+    let es = EsServer::start().await;
+    let (running, base) = start_with(&es).await;
+    wait_until("templates", || {
+        es.state.lock().unwrap().templates.len() == 2
+    })
+    .await;
+    let bootstrap = running.kafka_bootstrap.clone();
+    kafka_pulse::demo::ensure_topic(&bootstrap, "shipped", 2)
+        .await
+        .unwrap();
+    produce_split(&bootstrap, "shipped", &[(0, 30), (1, 20)]).await;
+    consume_and_commit(&bootstrap, "shipper", "shipped", &[(0, 10), (1, 20)]).await;
+
+    wait_until("topic_created event", || {
+        es.documents("kafka-pulse-events")
+            .iter()
+            .any(|d| d["event"]["action"] == "topic_created" && d["kafka"]["topic"] == "shipped")
+    })
+    .await;
+    wait_until("group metric document with lag 20", || {
+        es.documents("kafka-pulse-metrics")
+            .iter()
+            .any(|d| d["kafka"]["group"] == "shipper" && d["kafka"]["lag"] == 20)
+    })
+    .await;
+    let metrics = es.documents("kafka-pulse-metrics");
+    let topic = metrics
+        .iter()
+        .rev()
+        .find(|d| d["kafka"]["topic"] == "shipped" && d["event"]["dataset"] == "kafka_pulse.topic")
+        .unwrap();
+    assert_eq!(topic["kafka"]["depth"], 50);
+    assert_eq!(topic["kafka"]["cluster"], "es-test");
+    let event = es
+        .documents("kafka-pulse-events")
+        .into_iter()
+        .find(|d| d["event"]["action"] == "group_created")
+        .expect("group_created event");
+    assert_eq!(event["kafka"]["group"], "shipper");
+    assert_eq!(event["event"]["kind"], "event");
+    assert!(event["message"].as_str().unwrap().contains("shipper"));
+
+    let sink = sink_health(&base).await;
+    assert!(sink["points_sent"].as_u64().unwrap() > 0, "{sink}");
+    assert_eq!(sink["points_dropped"], 0, "{sink}");
+    running.stop().await.expect("clean stop");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn only_failed_items_are_retried_and_nothing_is_stored_twice() {
+    let es = EsServer::start().await;
+    // The first bulk loses items 0 and 2 to 429s, the next two whole
+    // requests are refused (429, then 503): the sink must resend exactly
+    // what failed and nothing else.
+    es.inject(Fault::Items(vec![0, 2]));
+    es.inject(Fault::Request(429));
+    es.inject(Fault::Request(503));
+    let (running, base) = start_with(&es).await;
+    let bootstrap = running.kafka_bootstrap.clone();
+    for i in 0..6 {
+        kafka_pulse::demo::ensure_topic(&bootstrap, &format!("retry-{i}"), 1)
+            .await
+            .unwrap();
+    }
+    wait_until("six topic_created events", || {
+        es.documents(EVENTS_STREAM)
+            .iter()
+            .filter(|d| d["event"]["action"] == "topic_created")
+            .count()
+            == 6
+    })
+    .await;
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let sink = sink_health(&base).await;
+        if sink["queued"] == 0 && sink["points_produced"] == sink["points_sent"] {
+            break;
+        }
+        assert!(Instant::now() < deadline, "sink never drained: {sink}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    {
+        let state = es.state.lock().unwrap();
+        let mut stored_ids = event_ids(state.documents.get(EVENTS_STREAM).unwrap());
+        for docs in state.documents.values() {
+            for doc in docs {
+                assert!(doc["@timestamp"].is_string());
+            }
+        }
+        let all_stored: usize = state.documents.values().map(Vec::len).sum();
+        assert_eq!(
+            all_stored,
+            state.attempts.len(),
+            "every document stored exactly once"
+        );
+        stored_ids.sort();
+        stored_ids.dedup();
+        assert_eq!(
+            stored_ids.len(),
+            state.documents[EVENTS_STREAM].len(),
+            "no duplicate events"
+        );
+        // Whole-request refusals never reach the items; only the item-level
+        // 429s (positions 0 and 2 of the first bulk, which may hold fewer
+        // than three documents) cause a second attempt, for those items only.
+        let retried = state.attempts.values().filter(|&&n| n > 1).count();
+        assert!(
+            (1..=2).contains(&retried),
+            "exactly the failed items are sent again: {:?}",
+            state.attempts
+        );
+        assert!(
+            state.attempts.values().all(|&n| n <= 2),
+            "{:?}",
+            state.attempts
+        );
+        assert!(state.bulk_requests >= 4);
+    }
+    let sink = sink_health(&base).await;
+    assert_eq!(sink["points_dropped"], 0, "{sink}");
+    assert!(sink["errors"].as_u64().unwrap() >= 3, "{sink}");
+    running.stop().await.expect("clean stop");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_outage_delays_documents_but_loses_none() {
+    let es = EsServer::start().await;
+    let (running, base) = start_with(&es).await;
+    wait_until("templates", || {
+        es.state.lock().unwrap().templates.len() == 2
+    })
+    .await;
+    es.state.lock().unwrap().down = true;
+    let bootstrap = running.kafka_bootstrap.clone();
+    kafka_pulse::demo::ensure_topic(&bootstrap, "during-outage", 1)
+        .await
+        .unwrap();
+    wait_for_json(&base, "/api/v1/events?limit=100", WAIT, |b| {
+        b["events"]
+            .as_array()
+            .is_some_and(|l| l.iter().any(|e| e["topic"] == "during-outage"))
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let sink = sink_health(&base).await;
+    assert!(
+        sink["queued"].as_u64().unwrap() > 0,
+        "documents wait in the queue: {sink}"
+    );
+    assert!(sink["last_error"].is_string(), "{sink}");
+    es.state.lock().unwrap().down = false;
+    wait_until("the outage's event", || {
+        es.documents(EVENTS_STREAM)
+            .iter()
+            .any(|d| d["kafka"]["topic"] == "during-outage")
+    })
+    .await;
+    let (_, events) = get_json(&base, "/api/v1/events?limit=100").await;
+    let kinds: Vec<&str> = events["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["subject"] == "elasticsearch")
+        .map(|e| e["kind"].as_str().unwrap())
+        .collect();
+    assert!(kinds.contains(&"sink_failing"), "{kinds:?}");
+    wait_for_json(&base, "/api/v1/events?limit=100", WAIT, |b| {
+        b["events"]
+            .as_array()
+            .is_some_and(|l| l.iter().any(|e| e["kind"] == "sink_recovered"))
+    })
+    .await;
+    running.stop().await.expect("clean stop");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn documents_elasticsearch_refuses_are_counted_and_not_retried() {
+    let es = EsServer::start().await;
+    let (running, base) = start_with(&es).await;
+    wait_until("templates", || {
+        es.state.lock().unwrap().templates.len() == 2
+    })
+    .await;
+    // Someone changed the events template: kafka.subject is now a number,
+    // so every event document fails its mapping.
+    {
+        let mut state = es.state.lock().unwrap();
+        let template = state.templates.get_mut(EVENTS_STREAM).unwrap();
+        template["template"]["mappings"]["properties"]["kafka"]["properties"]["subject"] =
+            serde_json::json!({"type": "long"});
+    }
+    kafka_pulse::demo::ensure_topic(&running.kafka_bootstrap, "refused", 1)
+        .await
+        .unwrap();
+    let deadline = Instant::now() + WAIT;
+    let sink = loop {
+        let sink = sink_health(&base).await;
+        if sink["points_dropped"].as_u64().unwrap_or(0) >= 1 {
+            break sink;
+        }
+        assert!(Instant::now() < deadline, "refusal never counted: {sink}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert!(
+        sink["last_error"]
+            .as_str()
+            .unwrap()
+            .contains("document_parsing_exception"),
+        "{sink}"
+    );
+    let attempts: HashMap<String, usize> = es.state.lock().unwrap().attempts.clone();
+    assert!(
+        attempts.values().all(|&n| n == 1),
+        "refused documents are not resent: {attempts:?}"
+    );
+    running.stop().await.expect("clean stop");
+}
+
+/// The Kibana saved objects reference only fields the documents have.
+#[test]
+fn kibana_saved_objects_reference_only_existing_fields() {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/elk/kibana/kafka-pulse.ndjson");
+    let text = std::fs::read_to_string(path).expect("elk/kibana/kafka-pulse.ndjson");
+    let known: Vec<String> = field_types(&index_template(EVENTS_STREAM))
+        .into_iter()
+        .map(|(field, _)| field)
+        .collect();
+    let mut referenced = Vec::new();
+    for line in text.lines().filter(|l| !l.trim().is_empty()) {
+        let object: Value = serde_json::from_str(line).expect("each line is JSON");
+        assert!(
+            object["type"].is_string() && object["id"].is_string(),
+            "{line}"
+        );
+        collect_fields(&object, &mut referenced);
+    }
+    assert!(
+        referenced.len() >= 5,
+        "too few field references found: {referenced:?}"
+    );
+    for field in referenced {
+        assert!(
+            known.contains(&field),
+            "saved objects reference unknown field {field}"
+        );
+    }
+}
+
+/// Field names in visState/searchSource JSON strings, search columns and
+/// sort, and KQL `field : value` clauses.
+fn collect_fields(value: &Value, out: &mut Vec<String>) {
+    match value {
+        Value::String(text) => {
+            if let Ok(inner) = serde_json::from_str::<Value>(text) {
+                if inner.is_object() || inner.is_array() {
+                    collect_fields(&inner, out);
+                }
+            }
+        }
+        Value::Object(map) => {
+            for (key, inner) in map {
+                match (key.as_str(), inner) {
+                    ("field", Value::String(field)) | ("timeFieldName", Value::String(field)) => {
+                        out.push(field.clone())
+                    }
+                    ("columns", Value::Array(columns)) => {
+                        out.extend(columns.iter().filter_map(Value::as_str).map(str::to_string))
+                    }
+                    ("query", Value::String(kql)) => {
+                        for clause in kql.split(" or ").chain(kql.split(" and ")) {
+                            if let Some((field, _)) = clause.split_once(" : ") {
+                                let field = field
+                                    .trim()
+                                    .trim_start_matches(['(', ' '])
+                                    .trim_start_matches("not ");
+                                if !field.is_empty() && !field.contains(' ') {
+                                    out.push(field.to_string());
+                                }
+                            }
+                        }
+                    }
+                    ("sort", Value::Array(sorts)) => {
+                        for sort in sorts {
+                            match sort {
+                                Value::Array(pair) => {
+                                    if let Some(field) = pair.first().and_then(Value::as_str) {
+                                        out.push(field.to_string());
+                                    }
+                                }
+                                Value::Object(o) => out.extend(o.keys().cloned()),
+                                _ => {}
+                            }
+                        }
+                    }
+                    _ => collect_fields(inner, out),
+                }
+            }
+        }
+        Value::Array(items) => items.iter().for_each(|i| collect_fields(i, out)),
+        _ => {}
+    }
+}

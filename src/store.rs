@@ -1,7 +1,7 @@
 //! The latest snapshot (swapped atomically, watched by the live page), bounded
 //! per-topic and per-group history for charts, and a bounded event log.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -14,6 +14,12 @@ use crate::model::Snapshot;
 
 /// 1 h at the default 1 s interval.
 pub const DEFAULT_HISTORY_POINTS: usize = 3600;
+/// All history rings together hold at most this many points (~32 bytes
+/// each, ~64 MiB): on a cluster with 50,000 groups each series keeps fewer
+/// points instead of memory growing with groups × 3600.
+pub const TOTAL_HISTORY_POINTS: usize = 2_000_000;
+/// A series keeps at least this many points however many series exist.
+const MIN_SERIES_POINTS: usize = 30;
 pub const DEFAULT_EVENT_CAPACITY: usize = 10_000;
 
 #[derive(Debug, Clone, Copy, Serialize, PartialEq)]
@@ -171,13 +177,23 @@ impl Store {
             let mut history = self.history.lock().expect("history poisoned");
             if snapshot.kafka_up {
                 // Deleted topics and groups leave the history with the snapshot.
+                // (Sets, not scans: 50,000 groups must not cost 50,000².)
+                let topics: HashSet<&str> =
+                    snapshot.topics.iter().map(|t| t.name.as_str()).collect();
+                let groups: HashSet<&str> =
+                    snapshot.groups.iter().map(|g| g.group.as_str()).collect();
                 history
                     .topics
-                    .retain(|name, _| snapshot.topics.iter().any(|t| &t.name == name));
+                    .retain(|name, _| topics.contains(name.as_str()));
                 history
                     .groups
-                    .retain(|name, _| snapshot.groups.iter().any(|g| &g.group == name));
+                    .retain(|name, _| groups.contains(name.as_str()));
             }
+            let series = (snapshot.topics.len() + snapshot.groups.len()).max(1);
+            let per_series = (TOTAL_HISTORY_POINTS / series).clamp(
+                MIN_SERIES_POINTS.min(self.history_points),
+                self.history_points,
+            );
             for topic in &snapshot.topics {
                 let ring = history.topics.entry(topic.name.clone()).or_default();
                 let point = TopicPoint {
@@ -186,7 +202,7 @@ impl Store {
                     messages_in_per_sec: topic.messages_in_per_sec,
                     messages_out_per_sec: topic.messages_out_per_sec,
                 };
-                push_bounded(ring, point, self.history_points);
+                push_bounded(ring, point, per_series);
             }
             for group in &snapshot.groups {
                 let ring = history.groups.entry(group.group.clone()).or_default();
@@ -196,7 +212,7 @@ impl Store {
                     lag_seconds: group.lag_seconds,
                     messages_out_per_sec: group.messages_out_per_sec,
                 };
-                push_bounded(ring, point, self.history_points);
+                push_bounded(ring, point, per_series);
             }
         }
         self.latest.send_replace(Arc::new(snapshot));
@@ -318,6 +334,19 @@ mod tests {
         store.publish(snapshot_with(&["a"]));
         assert!(store.topic_series("b").is_none());
         assert_eq!(store.latest().topics.len(), 1);
+    }
+
+    #[test]
+    fn many_series_share_the_history_budget() {
+        let store = Store::new(DEFAULT_HISTORY_POINTS, 10);
+        let names: Vec<String> = (0..100_000).map(|i| format!("t{i}")).collect();
+        let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+        let snapshot = snapshot_with(&refs);
+        for _ in 0..(MIN_SERIES_POINTS + 5) {
+            store.publish(snapshot.clone());
+        }
+        // 2,000,000 / 100,000 = 20 points, raised to the 30-point floor.
+        assert_eq!(store.topic_series("t7").unwrap().len(), MIN_SERIES_POINTS);
     }
 
     #[test]

@@ -228,3 +228,29 @@ async fn static_assets_are_served_without_a_cdn() {
         "external asset referenced"
     );
 }
+
+#[tokio::test]
+async fn overview_shows_the_top_of_big_clusters_only() {
+    let store = Arc::new(Store::new(10, 10));
+    let mut analyzer = Analyzer::new(AnalyzerSettings::default());
+    let mut big = sample(0, 10, 5);
+    big.groups = (0..250)
+        .map(|i| GroupSample {
+            group: format!("g{i:03}"),
+            offsets: vec![CommittedOffset {
+                topic: "orders".into(),
+                partition: 0,
+                offset: Some(i),
+            }],
+            ..GroupSample::default()
+        })
+        .collect();
+    store.publish(analyzer.analyze(&big));
+    let view = OverviewView::build(&store.latest(), &[]);
+    assert_eq!(view.groups.len(), kafka_pulse::web::pages::OVERVIEW_ROWS);
+    assert_eq!(view.group_count, 250);
+    // The most behind come first: g000 committed least, so lags most.
+    assert_eq!(view.groups[0].name, "g000");
+    let html = render_live(&view).unwrap();
+    assert!(html.contains("100 most urgent of 250"), "{html}");
+}

@@ -134,11 +134,13 @@ impl Analyzer {
                 .retain(|key, _| watermarks.contains_key(key));
         }
 
+        let topics_by_name: HashMap<&str, &TopicSample> =
+            sample.topics.iter().map(|t| (t.name.as_str(), t)).collect();
         let mut groups = Vec::with_capacity(sample.groups.len());
         let mut topic_out: HashMap<String, f64> = HashMap::new();
         let mut topic_groups: BTreeMap<String, Vec<String>> = BTreeMap::new();
         for group in &sample.groups {
-            let offsets = with_uncommitted_partitions(&group.offsets, &sample.topics);
+            let offsets = with_uncommitted_partitions(&group.offsets, &topics_by_name);
             let mut partitions = Vec::with_capacity(offsets.len());
             let mut committed_total = 0;
             let member_count = group.members.as_ref().map(Vec::len);
@@ -330,7 +332,7 @@ impl Analyzer {
 /// groups, like the embedded one, don't tell.)
 fn with_uncommitted_partitions(
     offsets: &[CommittedOffset],
-    topics: &[TopicSample],
+    topics: &HashMap<&str, &TopicSample>,
 ) -> Vec<CommittedOffset> {
     let mut all = offsets.to_vec();
     let committed: HashSet<(&str, i32)> = offsets
@@ -338,10 +340,7 @@ fn with_uncommitted_partitions(
         .map(|c| (c.topic.as_str(), c.partition))
         .collect();
     let consumed_topics: BTreeSet<&str> = offsets.iter().map(|c| c.topic.as_str()).collect();
-    for topic in topics
-        .iter()
-        .filter(|t| consumed_topics.contains(t.name.as_str()))
-    {
+    for topic in consumed_topics.iter().filter_map(|name| topics.get(name)) {
         for partition in &topic.partitions {
             if !committed.contains(&(topic.name.as_str(), partition.partition)) {
                 all.push(CommittedOffset {

@@ -87,6 +87,22 @@ fn clears_in(group: &crate::model::GroupView) -> String {
     }
 }
 
+/// Rows per table on the overview: it is rendered every tick, and a wall
+/// screen needs the top of the list, not 50,000 rows (the JSON API has all).
+pub const OVERVIEW_ROWS: usize = 100;
+
+/// Busiest topics first (by in-rate, then depth).
+fn busiest_first(snapshot: &Snapshot) -> Vec<&crate::model::TopicView> {
+    let mut topics: Vec<_> = snapshot.topics.iter().collect();
+    topics.sort_by(|a, b| {
+        b.messages_in_per_sec
+            .total_cmp(&a.messages_in_per_sec)
+            .then(b.depth.cmp(&a.depth))
+            .then(a.name.cmp(&b.name))
+    });
+    topics
+}
+
 /// Groups in trouble first (by status severity, then lag), so a wall screen
 /// shows what needs attention at the top.
 fn worst_first(snapshot: &Snapshot) -> Vec<&crate::model::GroupView> {
@@ -123,9 +139,9 @@ impl OverviewView {
             total_out: format::rate(snapshot.total_out_per_sec()),
             total_depth: format::int(snapshot.total_depth()),
             total_lag: format::int(snapshot.total_lag()),
-            topics: snapshot
-                .topics
-                .iter()
+            topics: busiest_first(snapshot)
+                .into_iter()
+                .take(OVERVIEW_ROWS)
                 .map(|t| TopicRow {
                     name: t.name.clone(),
                     partitions: t.partitions.len(),
@@ -137,6 +153,7 @@ impl OverviewView {
                 .collect(),
             groups: worst_first(snapshot)
                 .into_iter()
+                .take(OVERVIEW_ROWS)
                 .map(|g| GroupRow {
                     name: g.group.clone(),
                     status: g.status.as_str(),

@@ -135,7 +135,10 @@ fn influxdb2_points(snapshot: &Snapshot, cluster: &str, ts: i64, out: &mut Vec<u
                 .field("status_code", 0i64)
                 .field("state", g.state.as_str())
                 .field("messages_out_per_sec", g.messages_out_per_sec)
-                .field("time_to_clear_seconds", g.time_to_clear_seconds.unwrap_or(0.0))
+                .field(
+                    "time_to_clear_seconds",
+                    g.time_to_clear_seconds.unwrap_or(0.0),
+                )
                 .timestamp(ts)
                 .build()
                 .unwrap(),
@@ -179,13 +182,25 @@ fn main() {
     let mut ours_buf = String::new();
     let mut theirs_buf = Vec::new();
     // Warm up both, and check they produce the same number of lines.
-    let ours_lines = encode_snapshot(&snapshot, "bench", Precision::Milliseconds, true, &mut ours_buf);
+    let ours_lines = encode_snapshot(
+        &snapshot,
+        "bench",
+        Precision::Milliseconds,
+        true,
+        &mut ours_buf,
+    );
     let theirs_lines = influxdb2_points(&snapshot, "bench", ts, &mut theirs_buf);
     assert_eq!(ours_lines, theirs_lines, "both encode the same points");
     // Alternate so both see the same machine state; report each.
     let (ours, ours_rounds) = rate(budget, || {
         ours_buf.clear();
-        black_box(encode_snapshot(&snapshot, "bench", Precision::Milliseconds, true, &mut ours_buf))
+        black_box(encode_snapshot(
+            &snapshot,
+            "bench",
+            Precision::Milliseconds,
+            true,
+            &mut ours_buf,
+        ))
     });
     let (theirs, theirs_rounds) = rate(budget, || {
         theirs_buf.clear();

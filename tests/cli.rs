@@ -9,6 +9,7 @@ use std::net::TcpListener;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use common::servers::free_port;
 use common::*;
 
 fn kafka_pulse() -> Command {
@@ -144,14 +145,6 @@ fn help_documents_every_option() {
     ] {
         assert!(help.contains(option), "--help lacks {option}");
     }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

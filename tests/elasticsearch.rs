@@ -365,3 +365,55 @@ fn collect_fields(value: &Value, out: &mut Vec<String>) {
         _ => {}
     }
 }
+
+/// The closing-note measurement: demo traffic, Elasticsearch down for
+/// KAFKA_PULSE_OUTAGE_SECS (default 300), then back. Prints what was
+/// produced, queued, dropped and how long the backlog took to drain.
+/// Run: cargo test --test elasticsearch -- --ignored --nocapture
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[ignore = "takes minutes; a measurement, not a check"]
+async fn long_outage_measurement() {
+    let seconds: u64 = std::env::var("KAFKA_PULSE_OUTAGE_SECS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(300);
+    let es = EsServer::start().await;
+    let mut config = test_config(None, None);
+    config.interval = Duration::from_secs(1);
+    config.demo = true;
+    config.elasticsearch = Some(EsConfig {
+        url: Url::parse(&es.url()).unwrap(),
+        auth: EsAuth::None,
+        ca_certificate: None,
+        metrics_interval: Duration::from_secs(10),
+        queue_docs: 100_000,
+    });
+    let running = app::start(config).await.expect("start");
+    let base = format!("http://{}", running.web_addr);
+    tokio::time::sleep(Duration::from_secs(20)).await;
+    let before = sink_health(&base).await;
+    es.state.lock().unwrap().down = true;
+    tokio::time::sleep(Duration::from_secs(seconds)).await;
+    let during = sink_health(&base).await;
+    es.state.lock().unwrap().down = false;
+    let recovered = Instant::now();
+    loop {
+        let sink = sink_health(&base).await;
+        if sink["queued"] == 0 && sink["last_error"].is_null() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let drained = recovered.elapsed();
+    let after = sink_health(&base).await;
+    let state = es.state.lock().unwrap();
+    let stored: usize = state.documents.values().map(Vec::len).sum();
+    let duplicates = stored - state.attempts.len().min(stored);
+    drop(state);
+    println!("outage {seconds}s: before {before}");
+    println!("at the end of the outage: {during}");
+    println!(
+        "after recovery: {after}; drained in {drained:?}; stored {stored}; duplicates {duplicates}"
+    );
+    running.stop().await.expect("clean stop");
+}

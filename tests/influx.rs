@@ -401,3 +401,39 @@ async fn an_influxdb_outage_loses_nothing_within_the_queue_bound() {
     assert_eq!(dropped, 0, "{health}");
     assert_eq!(sent + dropped, produced, "{health}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_missing_database_is_reported_clearly_and_collection_goes_on() {
+    let Some(influx) = require(servers::influxd()) else {
+        return;
+    };
+    let mut config = test_config(None, None);
+    config.influx = Some(v1_config(&influx.base, "no_such_db"));
+    let running = app::start(config).await.expect("start");
+    let base = format!("http://{}", running.web_addr);
+    let health = wait_for_json(&base, "/api/v1/health", WAIT, |b| {
+        b["sinks"][0]["last_error"].is_string() && b["kafka_up"] == true
+    })
+    .await;
+    let error = health["sinks"][0]["last_error"].as_str().unwrap();
+    // First the healthcheck's advice, then InfluxDB's own 404 for each write.
+    assert!(error.contains("no_such_db"), "{error}");
+    let (_, events) = get_json(&base, "/api/v1/events?limit=50").await;
+    let failing = events["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["kind"] == "sink_failing")
+        .expect("sink_failing event");
+    let message = failing["message"].as_str().unwrap();
+    assert!(
+        message.contains("no database 'no_such_db'") && message.contains("--influx-db"),
+        "{message}"
+    );
+    let (_, html) = get_text(&base, "/").await;
+    assert!(
+        html.contains("no_such_db"),
+        "the overview shows the sink's trouble"
+    );
+    running.stop().await.expect("clean stop");
+}

@@ -48,6 +48,12 @@ impl<T: Queued> BoundedQueue<T> {
     pub fn push(&mut self, chunk: T) -> usize {
         self.records += chunk.records();
         self.chunks.push_back(chunk);
+        self.shed_oldest()
+    }
+
+    /// Drops the oldest items while over capacity (never the last one, so a
+    /// single oversized item still gets its chance); returns records dropped.
+    fn shed_oldest(&mut self) -> usize {
         let mut dropped = 0;
         while self.records > self.capacity && self.chunks.len() > 1 {
             let oldest = self.chunks.pop_front().expect("len > 1");
@@ -84,13 +90,7 @@ impl<T: Queued> BoundedQueue<T> {
             self.records += chunk.records();
             self.chunks.push_front(chunk);
         }
-        let mut dropped = 0;
-        while self.records > self.capacity && self.chunks.len() > 1 {
-            let oldest = self.chunks.pop_front().expect("len > 1");
-            self.records -= oldest.records();
-            dropped += oldest.records();
-        }
-        dropped
+        self.shed_oldest()
     }
 
     pub fn records(&self) -> usize {

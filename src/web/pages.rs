@@ -9,7 +9,7 @@ use axum::response::{Html, IntoResponse, Response};
 use super::error::ApiError;
 use super::{format, AppState};
 use crate::model::Snapshot;
-use crate::store::Event;
+use crate::store::{Event, SinkCounters};
 
 pub struct TopicRow {
     pub name: String,
@@ -61,6 +61,44 @@ pub struct OverviewView {
     pub groups: Vec<GroupRow>,
     pub errors: Vec<String>,
     pub events: Vec<EventRow>,
+    pub sinks: Vec<SinkRow>,
+}
+
+/// Health of one sink, for the status bar.
+pub struct SinkRow {
+    pub name: String,
+    pub sent: String,
+    pub dropped: String,
+    pub queued: String,
+    pub errors: String,
+    pub last_error: String,
+    pub class: &'static str,
+}
+
+/// Sink rows from the store's counters.
+pub fn sink_rows(sinks: &[(String, std::sync::Arc<SinkCounters>)]) -> Vec<SinkRow> {
+    sinks
+        .iter()
+        .map(|(name, c)| {
+            let last_error = c.last_error().unwrap_or_default();
+            let dropped = SinkCounters::get(&c.dropped);
+            SinkRow {
+                name: name.clone(),
+                sent: format::int(SinkCounters::get(&c.sent) as i64),
+                dropped: format::int(dropped as i64),
+                queued: format::int(SinkCounters::get(&c.queued) as i64),
+                errors: format::int(SinkCounters::get(&c.errors) as i64),
+                class: if !last_error.is_empty() {
+                    "err"
+                } else if dropped > 0 {
+                    "warn"
+                } else {
+                    "ok"
+                },
+                last_error,
+            }
+        })
+        .collect()
 }
 
 fn status_class(status: crate::model::GroupStatus) -> &'static str {
@@ -79,6 +117,7 @@ const KEEPING_UP_SECONDS: f64 = 10.0;
 fn clears_in(group: &crate::model::GroupView) -> String {
     match group.time_to_clear_seconds {
         Some(seconds) if seconds <= 0.0 => "—".into(),
+        Some(seconds) if seconds < 1.0 => "< 1s".into(),
         Some(seconds) => format::duration(seconds),
         None if group.messages_out_per_sec > 0.0 && group.lag_seconds < KEEPING_UP_SECONDS => {
             "keeping up".into()
@@ -182,6 +221,7 @@ impl OverviewView {
                     message: e.message.clone(),
                 })
                 .collect(),
+            sinks: Vec::new(),
         }
     }
 }
@@ -208,7 +248,8 @@ pub fn render_live(view: &OverviewView) -> Result<String, askama::Error> {
 
 pub async fn overview(State(state): State<AppState>) -> Result<Response, ApiError> {
     let snapshot = state.store.latest();
-    let view = OverviewView::build(&snapshot, &state.store.events(OVERVIEW_EVENTS));
+    let mut view = OverviewView::build(&snapshot, &state.store.events(OVERVIEW_EVENTS));
+    view.sinks = sink_rows(&state.store.sinks());
     let page = OverviewPage {
         view: &view,
         interval_ms: state.interval.as_millis(),

@@ -13,7 +13,7 @@ use tokio::sync::watch;
 use tokio_stream::wrappers::WatchStream;
 use tokio_util::sync::CancellationToken;
 
-use super::pages::{render_live, OverviewView, OVERVIEW_EVENTS};
+use super::pages::{render_live, sink_rows, OverviewView, OVERVIEW_EVENTS};
 use super::AppState;
 use crate::store::Store;
 
@@ -33,7 +33,8 @@ pub async fn render_loop(
     let mut snapshots = store.subscribe();
     loop {
         let snapshot = snapshots.borrow_and_update().clone();
-        let view = OverviewView::build(&snapshot, &store.events(OVERVIEW_EVENTS));
+        let mut view = OverviewView::build(&snapshot, &store.events(OVERVIEW_EVENTS));
+        view.sinks = sink_rows(&store.sinks());
         match render_live(&view) {
             Ok(html) => {
                 live.send_replace(Arc::new(LiveFragment {

@@ -406,10 +406,11 @@ async fn long_outage_measurement() {
     }
     let drained = recovered.elapsed();
     let after = sink_health(&base).await;
-    let state = es.state.lock().unwrap();
-    let stored: usize = state.documents.values().map(Vec::len).sum();
-    let duplicates = stored - state.attempts.len().min(stored);
-    drop(state);
+    let (stored, duplicates) = {
+        let state = es.state.lock().unwrap();
+        let stored: usize = state.documents.values().map(Vec::len).sum();
+        (stored, stored - state.attempts.len().min(stored))
+    };
     println!("outage {seconds}s: before {before}");
     println!("at the end of the outage: {during}");
     println!(

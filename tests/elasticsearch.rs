@@ -281,6 +281,52 @@ async fn documents_elasticsearch_refuses_are_counted_and_not_retried() {
     running.stop().await.expect("clean stop");
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refused_credentials_and_old_servers_get_clear_messages() {
+    for (setup, expected) in [
+        (
+            Box::new(|es: &EsServer| {
+                es.state.lock().unwrap().required_authorization =
+                    Some("Basic something-else".into())
+            }) as Box<dyn Fn(&EsServer)>,
+            ["refused the credentials", "--es-username"],
+        ),
+        (
+            Box::new(|es: &EsServer| es.state.lock().unwrap().version = Some("7.5.2".into())),
+            ["7.5.2", "need 7.9 or newer"],
+        ),
+    ] {
+        let es = EsServer::start().await;
+        setup(&es);
+        let (running, base) = start_with(&es).await;
+        let events = wait_for_json(&base, "/api/v1/events?limit=50", WAIT, |b| {
+            b["events"].as_array().is_some_and(|l| {
+                l.iter()
+                    .any(|e| e["kind"] == "sink_failing" && e["subject"] == "elasticsearch")
+            })
+        })
+        .await;
+        let failing = events["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["kind"] == "sink_failing")
+            .unwrap();
+        let message = failing["message"].as_str().unwrap();
+        for needle in expected {
+            assert!(message.contains(needle), "{message}");
+        }
+        assert!(
+            !message.contains("changeme"),
+            "the password never shows: {message}"
+        );
+        // Collection goes on regardless.
+        let (_, health) = get_json(&base, "/api/v1/health").await;
+        assert_eq!(health["kafka_up"], true);
+        running.stop().await.expect("clean stop");
+    }
+}
+
 /// The Kibana saved objects reference only fields the documents have.
 #[test]
 fn kibana_saved_objects_reference_only_existing_fields() {

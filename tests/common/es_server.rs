@@ -42,6 +42,10 @@ pub struct EsState {
     faults: VecDeque<Fault>,
     /// While true every request answers 503 (an outage).
     pub down: bool,
+    /// Version `GET /` reports (default 8.15.0).
+    pub version: Option<String>,
+    /// When set, requests without this exact Authorization header get 401.
+    pub required_authorization: Option<String>,
 }
 
 #[derive(Clone)]
@@ -96,16 +100,33 @@ fn error(status: StatusCode, kind: &str, reason: &str) -> Response {
         .into_response()
 }
 
-async fn info(State(state): State<Arc<Mutex<EsState>>>) -> Response {
-    if state.lock().unwrap().down {
+fn unauthorized(state: &EsState, headers: &HeaderMap) -> Option<Response> {
+    let required = state.required_authorization.as_deref()?;
+    let given = headers.get("authorization").and_then(|v| v.to_str().ok());
+    (given != Some(required)).then(|| {
+        error(
+            StatusCode::UNAUTHORIZED,
+            "security_exception",
+            "unable to authenticate user [elastic] for REST request [/]",
+        )
+    })
+}
+
+async fn info(State(state): State<Arc<Mutex<EsState>>>, headers: HeaderMap) -> Response {
+    let state = state.lock().unwrap();
+    if state.down {
         return error(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "down");
     }
+    if let Some(refusal) = unauthorized(&state, &headers) {
+        return refusal;
+    }
+    let version = state.version.clone().unwrap_or_else(|| "8.15.0".into());
     (
         es_headers(),
         Json(json!({
             "name": "test-node",
             "cluster_name": "test",
-            "version": {"number": "8.15.0", "build_flavor": "default"},
+            "version": {"number": version, "build_flavor": "default"},
             "tagline": "You Know, for Search"
         })),
     )
@@ -115,8 +136,12 @@ async fn info(State(state): State<Arc<Mutex<EsState>>>) -> Response {
 async fn put_template(
     State(state): State<Arc<Mutex<EsState>>>,
     Path(name): Path<String>,
+    headers: HeaderMap,
     body: Bytes,
 ) -> Response {
+    if let Some(refusal) = unauthorized(&state.lock().unwrap(), &headers) {
+        return refusal;
+    }
     let Ok(template) = serde_json::from_slice::<Value>(&body) else {
         return error(
             StatusCode::BAD_REQUEST,

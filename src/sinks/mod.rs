@@ -6,3 +6,72 @@ pub mod elasticsearch;
 pub mod influxdb;
 pub mod queue;
 pub mod retry;
+
+use crate::store::{SinkCounters, Store};
+
+/// A sink's health as people see it: the last error on the counters, one
+/// log line and one event when it starts failing and when it recovers (not
+/// one per failed attempt).
+pub struct SinkHealth<'a> {
+    /// Name in events (`influxdb`, `elasticsearch`).
+    sink: &'static str,
+    /// Name in log lines and messages (`InfluxDB`, `Elasticsearch`).
+    label: &'static str,
+    store: &'a Store,
+    counters: &'a SinkCounters,
+    failing: bool,
+}
+
+impl<'a> SinkHealth<'a> {
+    pub fn new(
+        sink: &'static str,
+        label: &'static str,
+        store: &'a Store,
+        counters: &'a SinkCounters,
+    ) -> Self {
+        SinkHealth {
+            sink,
+            label,
+            store,
+            counters,
+            failing: false,
+        }
+    }
+
+    /// A problem found at start (healthcheck, setup): reported at once;
+    /// collection and the dashboard go on while data queues.
+    pub fn startup_failed(&self, error: &dyn std::fmt::Display) {
+        tracing::error!("{} sink: {error}", self.label);
+        self.counters.set_last_error(Some(error.to_string()));
+        self.store
+            .record_event("sink_failing", self.sink, error.to_string());
+    }
+
+    /// A delivery attempt failed and will be retried.
+    pub fn failed(&mut self, reason: &str) {
+        self.counters.set_last_error(Some(reason.to_string()));
+        if !self.failing {
+            self.failing = true;
+            tracing::warn!("{} sink failing, will retry: {reason}", self.label);
+            self.store.record_event(
+                "sink_failing",
+                self.sink,
+                format!("{} delivery failed: {reason}", self.label),
+            );
+        }
+    }
+
+    /// A delivery succeeded.
+    pub fn delivered(&mut self) {
+        if self.failing {
+            self.failing = false;
+            self.counters.set_last_error(None);
+            tracing::info!("{} sink recovered", self.label);
+            self.store.record_event(
+                "sink_recovered",
+                self.sink,
+                format!("{} accepts data again", self.label),
+            );
+        }
+    }
+}

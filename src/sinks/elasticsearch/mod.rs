@@ -24,8 +24,10 @@ use service::{BulkResult, EsClient, EsError, ItemResult};
 
 use super::queue::{BoundedQueue, Queued};
 use super::retry::DEFAULT_BACKOFF;
+use super::SinkHealth;
 
 pub const SINK_NAME: &str = "elasticsearch";
+const LABEL: &str = "Elasticsearch";
 
 impl Queued for PendingDoc {
     fn records(&self) -> usize {
@@ -48,21 +50,15 @@ pub async fn run(
 ) -> Result<(), EsError> {
     let counters = store.register_sink(SINK_NAME);
     let client = EsClient::new(&config)?;
+    let health = SinkHealth::new(SINK_NAME, LABEL, &store, &counters);
     match client.healthcheck().await {
         Ok(version) => {
             tracing::info!(version, "Elasticsearch sink connected");
             if let Err(error) = client.install_templates().await {
-                tracing::error!("Elasticsearch sink: {error}");
-                counters.set_last_error(Some(error.to_string()));
-                store.record_event("sink_failing", SINK_NAME, error.to_string());
+                health.startup_failed(&error);
             }
         }
-        Err(error) => {
-            // Collection and the dashboard go on; documents queue meanwhile.
-            tracing::error!("Elasticsearch sink: {error}");
-            counters.set_last_error(Some(error.to_string()));
-            store.record_event("sink_failing", SINK_NAME, error.to_string());
-        }
+        Err(error) => health.startup_failed(&error),
     }
     let queue: Arc<DocQueue> = Arc::new(Mutex::new(BoundedQueue::new(config.queue_docs)));
     let ready = Arc::new(Notify::new());
@@ -231,7 +227,7 @@ async fn send_loop(
     shutdown: &CancellationToken,
 ) {
     let mut attempt: u32 = 0;
-    let mut failing = false;
+    let mut health = SinkHealth::new(SINK_NAME, LABEL, store, counters);
     let mut rejections = BTreeMap::new();
     loop {
         tokio::select! {
@@ -259,16 +255,7 @@ async fn send_loop(
             );
             match trouble {
                 Some((reason, retry_after)) if retrying => {
-                    counters.set_last_error(Some(reason.clone()));
-                    if !failing {
-                        failing = true;
-                        tracing::warn!("Elasticsearch sink failing, will retry: {reason}");
-                        store.record_event(
-                            "sink_failing",
-                            SINK_NAME,
-                            format!("Elasticsearch bulk failed: {reason}"),
-                        );
-                    }
+                    health.failed(&reason);
                     let delay = DEFAULT_BACKOFF.delay(attempt, retry_after);
                     attempt = attempt.saturating_add(1);
                     tokio::select! {
@@ -279,16 +266,7 @@ async fn send_loop(
                 }
                 _ => {
                     attempt = 0;
-                    if failing {
-                        failing = false;
-                        counters.set_last_error(None);
-                        tracing::info!("Elasticsearch sink recovered");
-                        store.record_event(
-                            "sink_recovered",
-                            SINK_NAME,
-                            "Elasticsearch accepts documents again",
-                        );
-                    }
+                    health.delivered();
                 }
             }
         }

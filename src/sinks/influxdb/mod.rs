@@ -20,8 +20,10 @@ use service::{InfluxWriter, WriteOutcome};
 
 use super::queue::{BoundedQueue, Chunk};
 use super::retry::DEFAULT_BACKOFF;
+use super::SinkHealth;
 
 pub const SINK_NAME: &str = "influxdb";
+const LABEL: &str = "InfluxDB";
 
 /// The `cluster` tag: the configured name, else the id Kafka reports.
 fn cluster_tag(configured: Option<&str>, reported: Option<&str>) -> String {
@@ -43,12 +45,7 @@ pub async fn run(
     let writer = InfluxWriter::new(config.clone())?;
     match writer.healthcheck().await {
         Ok(()) => tracing::info!(url = %config::redacted_url(&config.url), "InfluxDB sink ready"),
-        Err(error) => {
-            // Collection and the dashboard go on; points queue until it works.
-            tracing::error!("InfluxDB sink: {error}");
-            counters.set_last_error(Some(error.to_string()));
-            store.record_event("sink_failing", SINK_NAME, error.to_string());
-        }
+        Err(error) => SinkHealth::new(SINK_NAME, LABEL, &store, &counters).startup_failed(&error),
     }
     let queue = Arc::new(Mutex::new(BoundedQueue::new(config.queue_lines)));
     let ready = Arc::new(Notify::new());
@@ -151,7 +148,7 @@ async fn send_loop(
     shutdown: &CancellationToken,
 ) {
     let mut attempt: u32 = 0;
-    let mut failing = false;
+    let mut health = SinkHealth::new(SINK_NAME, LABEL, store, counters);
     let mut logged_rejection: Option<String> = None;
     loop {
         tokio::select! {
@@ -173,16 +170,7 @@ async fn send_loop(
                 WriteOutcome::Sent => {
                     SinkCounters::add(&counters.sent, records);
                     attempt = 0;
-                    if failing {
-                        failing = false;
-                        counters.set_last_error(None);
-                        tracing::info!("InfluxDB sink recovered");
-                        store.record_event(
-                            "sink_recovered",
-                            SINK_NAME,
-                            "InfluxDB accepts writes again",
-                        );
-                    }
+                    health.delivered();
                 }
                 WriteOutcome::Rejected { reason } => {
                     // Sending the same lines again cannot succeed: count them.
@@ -199,16 +187,7 @@ async fn send_loop(
                     retry_after,
                 } => {
                     SinkCounters::add(&counters.errors, 1);
-                    counters.set_last_error(Some(reason.clone()));
-                    if !failing {
-                        failing = true;
-                        tracing::warn!("InfluxDB sink failing, will retry: {reason}");
-                        store.record_event(
-                            "sink_failing",
-                            SINK_NAME,
-                            format!("InfluxDB write failed: {reason}"),
-                        );
-                    }
+                    health.failed(&reason);
                     let dropped = queue.lock().expect("queue poisoned").requeue(batch);
                     SinkCounters::add(&counters.dropped, dropped);
                     let delay = DEFAULT_BACKOFF.delay(attempt, retry_after);

@@ -235,14 +235,7 @@ async fn send_loop(
             _ = ready.notified() => {}
             _ = tokio::time::sleep(FLUSH_INTERVAL) => {}
         }
-        loop {
-            let batch = queue
-                .lock()
-                .expect("queue poisoned")
-                .take_batch(MAX_BATCH_DOCS, MAX_BATCH_BYTES);
-            if batch.is_empty() {
-                break;
-            }
+        while let Some(batch) = next_batch(queue) {
             let (retry, trouble) = send_batch(client, batch, counters, &mut rejections).await;
             let retrying = !retry.is_empty();
             if retrying {
@@ -273,18 +266,23 @@ async fn send_loop(
     }
 }
 
+/// The next batch of documents; `None` when the queue is empty.
+fn next_batch(queue: &DocQueue) -> Option<Vec<PendingDoc>> {
+    let batch = queue
+        .lock()
+        .expect("queue poisoned")
+        .take_batch(MAX_BATCH_DOCS, MAX_BATCH_BYTES);
+    (!batch.is_empty()).then_some(batch)
+}
+
 async fn flush_at_shutdown(client: &EsClient, counters: &SinkCounters, queue: &DocQueue) {
     let deadline = tokio::time::Instant::now() + SHUTDOWN_FLUSH;
     let mut rejections = BTreeMap::new();
     loop {
-        let batch = queue
-            .lock()
-            .expect("queue poisoned")
-            .take_batch(MAX_BATCH_DOCS, MAX_BATCH_BYTES);
-        if batch.is_empty() {
+        let Some(batch) = next_batch(queue) else {
             counters.queued.store(0, Ordering::Relaxed);
             return;
-        }
+        };
         let size = batch.len();
         let left = deadline.saturating_duration_since(tokio::time::Instant::now());
         let outcome =

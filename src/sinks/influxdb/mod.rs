@@ -156,16 +156,7 @@ async fn send_loop(
             _ = ready.notified() => {}
             _ = tokio::time::sleep(FLUSH_INTERVAL) => {}
         }
-        loop {
-            let batch = queue
-                .lock()
-                .expect("queue poisoned")
-                .take_batch(MAX_BATCH_LINES, MAX_BATCH_BYTES);
-            if batch.is_empty() {
-                break;
-            }
-            let records: usize = batch.iter().map(|c| c.records).sum();
-            let body: String = batch.iter().map(|c| c.bytes.as_str()).collect();
+        while let Some((batch, records, body)) = next_batch(queue) {
             match writer.write(&body).await {
                 WriteOutcome::Sent => {
                     SinkCounters::add(&counters.sent, records);
@@ -208,6 +199,21 @@ async fn send_loop(
     }
 }
 
+/// The next batch from the queue with its line count and request body;
+/// `None` when the queue is empty.
+fn next_batch(queue: &Mutex<BoundedQueue>) -> Option<(Vec<Chunk>, usize, String)> {
+    let batch = queue
+        .lock()
+        .expect("queue poisoned")
+        .take_batch(MAX_BATCH_LINES, MAX_BATCH_BYTES);
+    if batch.is_empty() {
+        return None;
+    }
+    let records = batch.iter().map(|c| c.records).sum();
+    let body = batch.iter().map(|c| c.bytes.as_str()).collect();
+    Some((batch, records, body))
+}
+
 async fn flush_at_shutdown(
     writer: &InfluxWriter,
     counters: &SinkCounters,
@@ -215,15 +221,9 @@ async fn flush_at_shutdown(
 ) {
     let deadline = tokio::time::Instant::now() + SHUTDOWN_FLUSH;
     loop {
-        let batch = queue
-            .lock()
-            .expect("queue poisoned")
-            .take_batch(MAX_BATCH_LINES, MAX_BATCH_BYTES);
-        if batch.is_empty() {
+        let Some((_, records, body)) = next_batch(queue) else {
             return;
-        }
-        let records: usize = batch.iter().map(|c| c.records).sum();
-        let body: String = batch.iter().map(|c| c.bytes.as_str()).collect();
+        };
         let left = deadline.saturating_duration_since(tokio::time::Instant::now());
         let sent = matches!(
             tokio::time::timeout(left, writer.write(&body)).await,

@@ -9,7 +9,7 @@ use std::net::TcpListener;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::servers::free_port;
+use common::servers::free_ports;
 use common::*;
 
 fn kafka_pulse() -> Command {
@@ -149,8 +149,8 @@ fn help_documents_every_option() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_exits_zero_within_five_seconds_with_a_live_viewer() {
-    let web_port = free_port();
-    let kafka_port = free_port();
+    let [web_port, kafka_port] = free_ports::<2>();
+    let log = tempfile::NamedTempFile::new().unwrap();
     let mut child = kafka_pulse()
         .args([
             "--listen",
@@ -161,7 +161,7 @@ async fn sigterm_exits_zero_within_five_seconds_with_a_live_viewer() {
             "250ms",
         ])
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stderr(log.reopen().unwrap())
         .spawn()
         .expect("spawn");
     let base = format!("http://127.0.0.1:{web_port}");
@@ -179,7 +179,8 @@ async fn sigterm_exits_zero_within_five_seconds_with_a_live_viewer() {
         );
         assert!(
             child.try_wait().unwrap().is_none(),
-            "kafka-pulse exited early"
+            "kafka-pulse exited early: {}",
+            std::fs::read_to_string(log.path()).unwrap_or_default()
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }

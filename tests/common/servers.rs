@@ -23,13 +23,18 @@ impl Drop for Server {
     }
 }
 
+/// `N` distinct loopback ports nothing listens on right now. All are held
+/// until every one is chosen, so two calls cannot hand out the same port.
+pub fn free_ports<const N: usize>() -> [u16; N] {
+    let listeners: Vec<TcpListener> = (0..N)
+        .map(|_| TcpListener::bind("127.0.0.1:0").unwrap())
+        .collect();
+    std::array::from_fn(|i| listeners[i].local_addr().unwrap().port())
+}
+
 /// A loopback port nothing listens on right now.
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    free_ports::<1>()[0]
 }
 
 fn binary(name: &str) -> Option<PathBuf> {
@@ -131,15 +136,12 @@ mod reqwest {
 pub fn influxd() -> Result<Server, String> {
     let path = binary("influxd").ok_or("influxd not installed (apt-get install influxdb)")?;
     let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
-    let port = free_port();
+    let [port, rpc_port] = free_ports::<2>();
     let mut command = Command::new(path);
     command
         .arg("run")
         .env("INFLUXDB_HTTP_BIND_ADDRESS", format!("127.0.0.1:{port}"))
-        .env(
-            "INFLUXDB_BIND_ADDRESS",
-            format!("127.0.0.1:{}", free_port()),
-        )
+        .env("INFLUXDB_BIND_ADDRESS", format!("127.0.0.1:{rpc_port}"))
         .env("INFLUXDB_META_DIR", dir.path().join("meta"))
         .env("INFLUXDB_DATA_DIR", dir.path().join("data"))
         .env("INFLUXDB_DATA_WAL_DIR", dir.path().join("wal"))

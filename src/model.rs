@@ -65,6 +65,15 @@ pub struct MemberSample {
     pub member_id: String,
     pub client_id: String,
     pub client_host: String,
+    /// Partitions the group leader assigned to this member (consumer
+    /// protocol groups only; empty when unknown).
+    pub assignment: Vec<TopicAssignment>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TopicAssignment {
+    pub topic: String,
+    pub partitions: Vec<i32>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

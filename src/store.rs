@@ -38,10 +38,104 @@ pub struct GroupPoint {
     pub messages_out_per_sec: f64,
 }
 
+/// 24 h at one point per minute, for the 24 h charts.
+pub const MINUTE_HISTORY_POINTS: usize = 1440;
+/// All per-minute rings together hold at most this many points (~16 MiB).
+pub const TOTAL_MINUTE_POINTS: usize = 500_000;
+
+/// A point that can be folded into a per-minute summary.
+pub trait SeriesPoint: Copy {
+    fn time(&self) -> DateTime<Utc>;
+    fn set_time(&mut self, time: DateTime<Utc>);
+    /// Folds `next` into this summary of `samples` earlier points.
+    fn merge(&mut self, next: &Self, samples: u32);
+}
+
+fn running_mean(mean: f64, next: f64, samples: u32) -> f64 {
+    mean + (next - mean) / f64::from(samples + 1)
+}
+
+impl SeriesPoint for TopicPoint {
+    fn time(&self) -> DateTime<Utc> {
+        self.time
+    }
+    fn set_time(&mut self, time: DateTime<Utc>) {
+        self.time = time;
+    }
+    /// Depth is a level (keep the latest); rates are averaged over the minute.
+    fn merge(&mut self, next: &Self, samples: u32) {
+        self.depth = next.depth;
+        self.messages_in_per_sec =
+            running_mean(self.messages_in_per_sec, next.messages_in_per_sec, samples);
+        self.messages_out_per_sec = running_mean(
+            self.messages_out_per_sec,
+            next.messages_out_per_sec,
+            samples,
+        );
+    }
+}
+
+impl SeriesPoint for GroupPoint {
+    fn time(&self) -> DateTime<Utc> {
+        self.time
+    }
+    fn set_time(&mut self, time: DateTime<Utc>) {
+        self.time = time;
+    }
+    /// Lag keeps the minute's worst value, so a short spike is not averaged away.
+    fn merge(&mut self, next: &Self, samples: u32) {
+        self.lag = self.lag.max(next.lag);
+        self.lag_seconds = self.lag_seconds.max(next.lag_seconds);
+        self.messages_out_per_sec = running_mean(
+            self.messages_out_per_sec,
+            next.messages_out_per_sec,
+            samples,
+        );
+    }
+}
+
+/// One minute's summary and how many samples went into it.
+#[derive(Debug, Clone, Copy)]
+struct Minute<P> {
+    point: P,
+    samples: u32,
+}
+
+fn push_minute<P: SeriesPoint>(ring: &mut VecDeque<Minute<P>>, point: P, capacity: usize) {
+    let minute = point.time().timestamp().div_euclid(60);
+    if let Some(last) = ring.back_mut() {
+        if last.point.time().timestamp().div_euclid(60) == minute {
+            last.point.merge(&point, last.samples);
+            last.samples += 1;
+            return;
+        }
+    }
+    let mut start = point;
+    if let Some(time) = DateTime::from_timestamp(minute * 60, 0) {
+        start.set_time(time);
+    }
+    push_bounded(
+        ring,
+        Minute {
+            point: start,
+            samples: 1,
+        },
+        capacity,
+    );
+}
+
+/// The points of `ring` from `since` on (oldest first), walking from the newest.
+fn points_since<P: SeriesPoint>(ring: &VecDeque<P>, since: DateTime<Utc>) -> Vec<P> {
+    let newer = ring.iter().rev().take_while(|p| p.time() >= since).count();
+    ring.iter().skip(ring.len() - newer).copied().collect()
+}
+
 #[derive(Default)]
 struct History {
     topics: HashMap<String, VecDeque<TopicPoint>>,
     groups: HashMap<String, VecDeque<GroupPoint>>,
+    topic_minutes: HashMap<String, VecDeque<Minute<TopicPoint>>>,
+    group_minutes: HashMap<String, VecDeque<Minute<GroupPoint>>>,
 }
 
 /// Bucketed tick durations for the Prometheus histogram.
@@ -188,12 +282,20 @@ impl Store {
                 history
                     .groups
                     .retain(|name, _| groups.contains(name.as_str()));
+                history
+                    .topic_minutes
+                    .retain(|name, _| topics.contains(name.as_str()));
+                history
+                    .group_minutes
+                    .retain(|name, _| groups.contains(name.as_str()));
             }
             let series = (snapshot.topics.len() + snapshot.groups.len()).max(1);
             let per_series = (TOTAL_HISTORY_POINTS / series).clamp(
                 MIN_SERIES_POINTS.min(self.history_points),
                 self.history_points,
             );
+            let per_series_minutes =
+                (TOTAL_MINUTE_POINTS / series).clamp(MIN_SERIES_POINTS, MINUTE_HISTORY_POINTS);
             for topic in &snapshot.topics {
                 let ring = history.topics.entry(topic.name.clone()).or_default();
                 let point = TopicPoint {
@@ -203,6 +305,8 @@ impl Store {
                     messages_out_per_sec: topic.messages_out_per_sec,
                 };
                 push_bounded(ring, point, per_series);
+                let minutes = history.topic_minutes.entry(topic.name.clone()).or_default();
+                push_minute(minutes, point, per_series_minutes);
             }
             for group in &snapshot.groups {
                 let ring = history.groups.entry(group.group.clone()).or_default();
@@ -213,6 +317,11 @@ impl Store {
                     messages_out_per_sec: group.messages_out_per_sec,
                 };
                 push_bounded(ring, point, per_series);
+                let minutes = history
+                    .group_minutes
+                    .entry(group.group.clone())
+                    .or_default();
+                push_minute(minutes, point, per_series_minutes);
             }
         }
         self.latest.send_replace(Arc::new(snapshot));
@@ -259,6 +368,59 @@ impl Store {
             .groups
             .get(group)
             .map(|ring| ring.iter().copied().collect())
+    }
+
+    /// The topic's points from `since` on (per sample, up to 1 h).
+    pub fn topic_series_since(&self, topic: &str, since: DateTime<Utc>) -> Option<Vec<TopicPoint>> {
+        let history = self.history.lock().expect("history poisoned");
+        history
+            .topics
+            .get(topic)
+            .map(|ring| points_since(ring, since))
+    }
+
+    /// The group's points from `since` on (per sample, up to 1 h).
+    pub fn group_series_since(&self, group: &str, since: DateTime<Utc>) -> Option<Vec<GroupPoint>> {
+        let history = self.history.lock().expect("history poisoned");
+        history
+            .groups
+            .get(group)
+            .map(|ring| points_since(ring, since))
+    }
+
+    /// The topic's last `count` in-rates, oldest first: the overview's
+    /// sparklines, without copying the whole hour.
+    pub fn topic_in_rates_tail(&self, topic: &str, count: usize) -> Vec<f64> {
+        let history = self.history.lock().expect("history poisoned");
+        history
+            .topics
+            .get(topic)
+            .map(|ring| {
+                let skip = ring.len().saturating_sub(count);
+                ring.iter()
+                    .skip(skip)
+                    .map(|p| p.messages_in_per_sec)
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// One point per minute for up to 24 h: depth at the minute's end, mean rates.
+    pub fn topic_series_minutes(&self, topic: &str) -> Option<Vec<TopicPoint>> {
+        let history = self.history.lock().expect("history poisoned");
+        history
+            .topic_minutes
+            .get(topic)
+            .map(|ring| ring.iter().map(|m| m.point).collect())
+    }
+
+    /// One point per minute for up to 24 h: the minute's worst lag, mean out-rate.
+    pub fn group_series_minutes(&self, group: &str) -> Option<Vec<GroupPoint>> {
+        let history = self.history.lock().expect("history poisoned");
+        history
+            .group_minutes
+            .get(group)
+            .map(|ring| ring.iter().map(|m| m.point).collect())
     }
 
     pub fn record_event(&self, kind: &str, subject: &str, message: impl Into<String>) {
@@ -375,6 +537,49 @@ mod tests {
         let messages: Vec<&str> = next.iter().map(|(_, e)| e.message.as_str()).collect();
         assert_eq!(messages, ["three", "four"]);
         assert_eq!(missed, 1, "'two' left the log before it was read");
+    }
+
+    #[test]
+    fn minute_history_summarises_each_minute() {
+        let store = Store::new(100, 10);
+        let start = DateTime::from_timestamp(600, 0).unwrap();
+        for (second, depth, lag) in [(0, 10, 5), (30, 20, 50), (59, 30, 7), (60, 40, 1)] {
+            let mut snapshot = snapshot_with(&["a"]);
+            snapshot.taken_at = start + chrono::Duration::seconds(second);
+            snapshot.topics[0].depth = depth;
+            snapshot.topics[0].messages_in_per_sec = depth as f64;
+            snapshot.groups.push(crate::model::GroupView {
+                group: "g".into(),
+                state: String::new(),
+                state_note: None,
+                status: crate::model::GroupStatus::Ok,
+                reason: String::new(),
+                members: None,
+                lag,
+                lag_seconds: lag as f64,
+                time_to_clear_seconds: None,
+                messages_out_per_sec: 0.0,
+                topics: vec![],
+                partitions: vec![],
+                error: None,
+            });
+            store.publish(snapshot);
+        }
+        let topic = store.topic_series_minutes("a").unwrap();
+        assert_eq!(topic.len(), 2);
+        assert_eq!((topic[0].time, topic[0].depth), (start, 30));
+        assert!((topic[0].messages_in_per_sec - 20.0).abs() < 1e-9);
+        let group = store.group_series_minutes("g").unwrap();
+        assert_eq!(
+            (group[0].lag, group[1].lag),
+            (50, 1),
+            "worst lag of the minute"
+        );
+        let recent = store
+            .topic_series_since("a", start + chrono::Duration::seconds(59))
+            .unwrap();
+        assert_eq!(recent.len(), 2);
+        assert_eq!(store.topic_in_rates_tail("a", 2), vec![30.0, 40.0]);
     }
 
     #[tokio::test]

@@ -21,24 +21,41 @@ use kafka_pulse::web::sse::LiveFragment;
 use kafka_pulse::web::{router, AppState};
 
 const HOSTILE: &str = "<img src=x onerror=alert(1)>";
+/// Kafka forbids such topic names, but a non-Kafka broker or a future
+/// version might not: the pages must not trust them either.
+const HOSTILE_TOPIC: &str = "\"><svg onload=alert(2)>";
 
 fn sample(offset_seconds: i64, high: i64, committed: i64) -> Sample {
     Sample {
         taken_at: Utc::now() + chrono::Duration::seconds(offset_seconds),
         kafka_up: true,
         cluster_id: Some("test-cluster".into()),
-        topics: vec![TopicSample {
-            name: "orders".into(),
-            internal: false,
-            partitions: vec![PartitionSample {
-                partition: 0,
-                leader: 1,
-                replicas: vec![1],
-                isr: vec![1],
-                low_watermark: Some(0),
-                high_watermark: Some(high),
-            }],
-        }],
+        topics: vec![
+            TopicSample {
+                name: "orders".into(),
+                internal: false,
+                partitions: vec![PartitionSample {
+                    partition: 0,
+                    leader: 1,
+                    replicas: vec![1],
+                    isr: vec![1],
+                    low_watermark: Some(0),
+                    high_watermark: Some(high),
+                }],
+            },
+            TopicSample {
+                name: HOSTILE_TOPIC.into(),
+                internal: false,
+                partitions: vec![PartitionSample {
+                    partition: 0,
+                    leader: 1,
+                    replicas: vec![1, 2],
+                    isr: vec![1],
+                    low_watermark: Some(0),
+                    high_watermark: Some(7),
+                }],
+            },
+        ],
         groups: vec![
             GroupSample {
                 group: HOSTILE.into(),
@@ -70,11 +87,13 @@ fn state() -> AppState {
     store.publish(analyzer.analyze(&sample(-1, 100, 40)));
     store.publish(analyzer.analyze(&sample(0, 150, 60)));
     store.record_event("test", HOSTILE, format!("hostile {HOSTILE}"));
+    store.record_event("topic_created", HOSTILE_TOPIC, "created");
     let view = OverviewView::build(&store.latest(), &store.events(10));
-    let (_tx, live) = watch::channel(Arc::new(LiveFragment {
-        sequence: 2,
-        html: render_live(&view).unwrap(),
-    }));
+    let (_tx, live) = watch::channel(Arc::new(LiveFragment::new(
+        "overview",
+        2,
+        render_live(&view).unwrap(),
+    )));
     AppState {
         store,
         live,
@@ -129,8 +148,9 @@ async fn live_fragment_is_escaped_too() {
 async fn topics_api_lists_depth_and_rates() {
     let (status, body) = get_json("/api/v1/topics").await;
     assert_eq!(status, StatusCode::OK);
-    let topic = &body["topics"][0];
-    assert_eq!(topic["name"], "orders");
+    let topics = body["topics"].as_array().unwrap();
+    assert!(topics.iter().any(|t| t["name"] == HOSTILE_TOPIC));
+    let topic = topics.iter().find(|t| t["name"] == "orders").unwrap();
     assert_eq!(topic["partitions"], 1);
     assert_eq!(topic["depth"], 150);
     let rate = topic["messages_in_per_sec"].as_f64().unwrap();
@@ -253,4 +273,297 @@ async fn overview_shows_the_top_of_big_clusters_only() {
     assert_eq!(view.groups[0].name, "g000");
     let html = render_live(&view).unwrap();
     assert!(html.contains("100 most urgent of 250"), "{html}");
+}
+
+/// Raw markup of a hostile name must not appear; its escaped text must.
+fn assert_escaped(html: &str, raw: &str) {
+    assert!(!html.contains(raw), "raw {raw:?} in:\n{html}");
+    // askama writes numeric references (&#60;); accept named ones too.
+    let numeric = raw
+        .replace('&', "&#38;")
+        .replace('<', "&#60;")
+        .replace('>', "&#62;")
+        .replace('"', "&#34;");
+    let named = raw
+        .replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;");
+    assert!(
+        html.contains(&numeric) || html.contains(&named),
+        "{raw:?} not shown as text in:\n{html}"
+    );
+}
+
+fn hostile_group_path() -> String {
+    kafka_pulse::web::format::path_segment(HOSTILE)
+}
+
+fn hostile_topic_path() -> String {
+    kafka_pulse::web::format::path_segment(HOSTILE_TOPIC)
+}
+
+async fn get_html(path: &str) -> String {
+    let (status, headers, html) = get(path).await;
+    assert_eq!(status, StatusCode::OK, "{path}: {html}");
+    assert!(
+        headers["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/html"),
+        "{path}"
+    );
+    html
+}
+
+#[tokio::test]
+async fn every_page_renders_with_navigation_and_live_stream() {
+    for (path, live) in [
+        ("/", "/live"),
+        ("/topics", "/live/topics"),
+        ("/topics/orders", "/live/topics/orders"),
+        ("/groups", "/live/groups"),
+        (
+            "/groups/billing%2Feu%20west",
+            "/live/groups/billing%2Feu%20west",
+        ),
+        ("/brokers", "/live/brokers"),
+        ("/events", "/live/events"),
+    ] {
+        let html = get_html(path).await;
+        for nav in [
+            "/topics",
+            "/groups",
+            "/brokers",
+            "/events",
+            "/messages",
+            "/replays",
+        ] {
+            assert!(
+                html.contains(&format!("href=\"{nav}\"")),
+                "{path}: no nav link {nav}"
+            );
+        }
+        assert!(html.contains(&format!("data-live=\"{live}\"")), "{path}");
+        assert!(
+            html.contains("class=\"status-bar\""),
+            "{path}: no status strip"
+        );
+        assert!(html.contains("Kafka up"), "{path}");
+        assert!(
+            !html.contains("<script>") && !html.contains(" style="),
+            "{path}: inline script or style"
+        );
+    }
+}
+
+#[tokio::test]
+async fn topic_pages_show_partitions_groups_and_charts() {
+    let html = get_html("/topics").await;
+    assert!(html.contains("href=\"/topics/orders\""));
+    assert!(html.contains("data-sortable"));
+    assert!(html.contains("data-v=\"150\""), "raw depth for sorting");
+    assert!(
+        html.contains("UNDER-REPLICATED"),
+        "the hostile topic's ISR is short"
+    );
+    assert_escaped(&html, HOSTILE_TOPIC);
+
+    let html = get_html("/topics/orders").await;
+    assert!(html.contains("id=\"partitions\""));
+    assert!(html.contains("data-series=\"/api/v1/series?topic=orders\""));
+    assert!(html.contains("/static/uPlot.iife.min.js"));
+    assert!(html.contains("class=\"chart-point\""));
+    // The group that reads it, linked by its encoded name, shown escaped.
+    assert!(html.contains(&format!("href=\"/groups/{}\"", hostile_group_path())));
+    assert_escaped(&html, HOSTILE);
+    assert!(html.contains(">150<"), "high watermark 150");
+
+    let html = get_html(&format!("/topics/{}", hostile_topic_path())).await;
+    assert_escaped(&html, HOSTILE_TOPIC);
+    assert!(html.contains("No consumer group has committed offsets on this topic yet"));
+}
+
+#[tokio::test]
+async fn group_pages_show_status_lag_and_unknown_members() {
+    let html = get_html("/groups").await;
+    assert!(html.contains("id=\"group-list\""));
+    assert_escaped(&html, HOSTILE);
+    assert!(html.contains(&format!("href=\"/groups/{}\"", hostile_group_path())));
+    assert!(html.contains("data-v=\"90\""), "raw lag for sorting");
+
+    let html = get_html(&format!("/groups/{}", hostile_group_path())).await;
+    assert_escaped(&html, HOSTILE);
+    assert!(html.contains("id=\"group-partitions\""));
+    assert!(html.contains(">90<"), "lag 90 on orders/0");
+    assert!(
+        html.contains("Members and assignments are unknown"),
+        "no DescribeGroups data: say so"
+    );
+    assert!(html.contains("data-series=\"/api/v1/series?group=%3Cimg"));
+}
+
+#[tokio::test]
+async fn events_page_filters_by_kind_topic_and_group() {
+    let html = get_html("/events").await;
+    assert_escaped(&html, HOSTILE);
+    assert_escaped(&html, HOSTILE_TOPIC);
+    let html = get_html("/events?kind=topic_created").await;
+    assert!(html.contains("data-live=\"/live/events?kind=topic_created\""));
+    assert!(
+        !html.contains("hostile &lt;img"),
+        "a test event passed a topic_created filter"
+    );
+    assert_escaped(&html, HOSTILE_TOPIC);
+    let html = get_html("/fragments/events?kind=nothing-like-this").await;
+    assert!(html.contains("No event matches this filter"));
+    // A hostile filter value is echoed escaped.
+    let html = get_html(&format!("/events?group={}", hostile_group_path())).await;
+    assert_escaped(&html, HOSTILE);
+}
+
+#[tokio::test]
+async fn brokers_page_lists_replication_health() {
+    let html = get_html("/brokers").await;
+    assert!(html.contains("Under-replicated"));
+    assert!(html.contains("1 WARN"), "one partition has a short ISR");
+    assert!(
+        html.contains("No brokers known"),
+        "the synthetic sample has no brokers"
+    );
+}
+
+#[tokio::test]
+async fn every_fragment_renders_escaped() {
+    for path in [
+        "/fragments/topics".to_string(),
+        "/fragments/topics/orders".to_string(),
+        format!("/fragments/topics/{}", hostile_topic_path()),
+        "/fragments/groups".to_string(),
+        format!("/fragments/groups/{}", hostile_group_path()),
+        "/fragments/brokers".to_string(),
+        "/fragments/events".to_string(),
+    ] {
+        let html = get_html(&path).await;
+        assert!(html.contains("id=\"live-status\""), "{path}");
+        assert!(
+            !html.contains(HOSTILE) && !html.contains(HOSTILE_TOPIC),
+            "{path}"
+        );
+        assert!(!html.contains("<html"), "{path}: a fragment, not a page");
+    }
+}
+
+#[tokio::test]
+async fn unknown_topic_or_group_is_a_404_page_naming_what_exists() {
+    for (path, exists) in [
+        ("/topics/nope", "href=\"/topics/orders\""),
+        ("/fragments/topics/nope", "href=\"/topics/orders\""),
+        ("/groups/nope", "href=\"/groups/billing%2Feu%20west\""),
+        (
+            "/fragments/groups/nope",
+            "href=\"/groups/billing%2Feu%20west\"",
+        ),
+    ] {
+        let (status, headers, html) = get(path).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{path}");
+        assert!(headers["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/html"));
+        assert!(
+            html.contains("nope") && html.contains(exists),
+            "{path}: {html}"
+        );
+    }
+    let (status, _, html) = get(&format!("/groups/{}x", hostile_group_path())).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert!(!html.contains(HOSTILE), "the unknown name is escaped too");
+}
+
+#[tokio::test]
+async fn live_streams_push_the_current_fragment() {
+    for path in [
+        "/live",
+        "/live/topics",
+        "/live/groups/billing%2Feu%20west",
+        "/live/events?kind=test",
+    ] {
+        let response = router(state())
+            .oneshot(Request::get(path).body(Body::empty()).unwrap())
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::OK, "{path}");
+        assert_eq!(response.headers()["content-type"], "text/event-stream");
+        let mut body = response.into_body();
+        let mut text = String::new();
+        while !text.contains("\n\n") || !text.contains("data:") {
+            let frame = tokio::time::timeout(Duration::from_secs(5), body.frame())
+                .await
+                .expect("an event within 5 s")
+                .expect("stream open")
+                .unwrap();
+            if let Ok(data) = frame.into_data() {
+                text.push_str(&String::from_utf8_lossy(&data));
+            }
+        }
+        assert!(text.starts_with("retry: "), "{path}: {text}");
+        assert!(text.contains("id: 2\n"), "{path}: {text}");
+        assert!(text.contains("data: "), "{path}");
+        assert!(!text.contains(HOSTILE), "{path}");
+    }
+}
+
+#[tokio::test]
+async fn static_assets_have_content_types_and_etags() {
+    for (path, kind) in [
+        ("/static/pulse.js", "text/javascript"),
+        ("/static/charts.js", "text/javascript"),
+        ("/static/uPlot.iife.min.js", "text/javascript"),
+        ("/static/pulse.css", "text/css"),
+        ("/static/uPlot.min.css", "text/css"),
+    ] {
+        let (status, headers, body) = get(path).await;
+        assert_eq!(status, StatusCode::OK, "{path}");
+        assert!(
+            headers["content-type"].to_str().unwrap().starts_with(kind),
+            "{path}"
+        );
+        assert!(!body.is_empty());
+        let etag = headers["etag"].to_str().unwrap().to_string();
+        let response = router(state())
+            .oneshot(
+                Request::get(path)
+                    .header("if-none-match", &etag)
+                    .body(Body::empty())
+                    .unwrap(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::NOT_MODIFIED, "{path}");
+    }
+    let (status, _, _) = get("/static/../Cargo.toml").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, _, _) = get("/static/nope.js").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn series_ranges_are_validated() {
+    let (status, body) = get_json("/api/v1/series?topic=orders&range=5m").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["points"].as_array().unwrap().len(), 2);
+    let (status, body) = get_json("/api/v1/series?topic=orders&range=24h").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(!body["points"].as_array().unwrap().is_empty());
+    let (status, body) = get_json(&format!(
+        "/api/v1/series?group={}&range=1h",
+        hostile_group_path()
+    ))
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["points"][1]["lag"], 90);
+    let (status, body) = get_json("/api/v1/series?topic=orders&range=7d").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(body["error"].as_str().unwrap().contains("5m, 1h or 24h"));
 }

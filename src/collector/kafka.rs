@@ -16,9 +16,9 @@ use bytes::{Bytes, BytesMut};
 use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
 use kafka_protocol::messages::offset_fetch_request::OffsetFetchRequestGroup;
 use kafka_protocol::messages::{
-    ApiKey, ApiVersionsRequest, ApiVersionsResponse, BrokerId, DescribeGroupsRequest,
-    FindCoordinatorRequest, GroupId, ListGroupsRequest, ListOffsetsRequest, MetadataRequest,
-    OffsetFetchRequest, RequestHeader, ResponseHeader, TopicName,
+    ApiKey, ApiVersionsRequest, ApiVersionsResponse, BrokerId, ConsumerProtocolAssignment,
+    DescribeGroupsRequest, FindCoordinatorRequest, GroupId, ListGroupsRequest, ListOffsetsRequest,
+    MetadataRequest, OffsetFetchRequest, RequestHeader, ResponseHeader, TopicName,
 };
 use kafka_protocol::protocol::{
     encode_request_header_into_buffer, Decodable, HeaderVersion, Request, StrBytes,
@@ -28,6 +28,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::Mutex;
 
+use crate::model::TopicAssignment;
 use crate::store::RequestStat;
 
 /// ListOffsets timestamp asking for the high watermark (next offset to be written).
@@ -302,6 +303,32 @@ pub struct DescribedMember {
     pub member_id: String,
     pub client_id: String,
     pub client_host: String,
+    pub assignment: Vec<TopicAssignment>,
+}
+
+/// The partitions in a consumer-protocol member assignment: a big-endian
+/// version, then `ConsumerProtocolAssignment` of that version. Other
+/// protocols (connect, ...) and undecodable bytes give an empty list.
+fn decode_assignment(protocol_type: &str, bytes: &Bytes) -> Vec<TopicAssignment> {
+    if protocol_type != "consumer" || bytes.len() < 2 {
+        return Vec::new();
+    }
+    let mut buf = bytes.clone();
+    let version = i16::from_be_bytes([buf[0], buf[1]]);
+    let _ = buf.split_to(2);
+    // Newer versions only add fields: read them as the newest we know.
+    let version = version.clamp(0, 3);
+    match ConsumerProtocolAssignment::decode(&mut buf, version) {
+        Ok(assignment) => assignment
+            .assigned_partitions
+            .into_iter()
+            .map(|tp| TopicAssignment {
+                topic: tp.topic.0.to_string(),
+                partitions: tp.partitions,
+            })
+            .collect(),
+        Err(_) => Vec::new(),
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -773,6 +800,7 @@ impl KafkaClient {
                         member_id: m.member_id.to_string(),
                         client_id: m.client_id.to_string(),
                         client_host: m.client_host.to_string(),
+                        assignment: decode_assignment(&g.protocol_type, &m.member_assignment),
                     })
                     .collect(),
                 error: error_text(g.error_code),
@@ -784,6 +812,31 @@ impl KafkaClient {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn member_assignments_decode_from_the_consumer_protocol() {
+        use kafka_protocol::messages::consumer_protocol_assignment::TopicPartition;
+        use kafka_protocol::protocol::Encodable;
+        let assignment = ConsumerProtocolAssignment::default().with_assigned_partitions(vec![
+            TopicPartition::default()
+                .with_topic(TopicName(StrBytes::from_static_str("orders")))
+                .with_partitions(vec![0, 2]),
+        ]);
+        let mut bytes = BytesMut::new();
+        bytes.extend_from_slice(&1i16.to_be_bytes());
+        assignment.encode(&mut bytes, 1).unwrap();
+        let bytes = bytes.freeze();
+        let decoded = decode_assignment("consumer", &bytes);
+        assert_eq!(
+            decoded,
+            vec![TopicAssignment {
+                topic: "orders".into(),
+                partitions: vec![0, 2]
+            }]
+        );
+        assert!(decode_assignment("connect", &bytes).is_empty());
+        assert!(decode_assignment("consumer", &Bytes::from_static(b"\x00")).is_empty());
+    }
 
     #[test]
     fn error_text_is_none_for_success_and_names_known_codes() {

@@ -342,6 +342,7 @@ async fn read_groups(
                                 member_id: m.member_id,
                                 client_id: m.client_id,
                                 client_host: m.client_host,
+                                assignment: m.assignment,
                             })
                             .collect(),
                     );

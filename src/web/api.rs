@@ -211,26 +211,64 @@ pub async fn events(
 pub struct SeriesQuery {
     topic: Option<String>,
     group: Option<String>,
+    /// `5m` or `1h` (every sample), `24h` (one point per minute); without
+    /// it, every sample kept (up to 1 h).
+    range: Option<String>,
+}
+
+/// Which history a chart asked for.
+enum SeriesRange {
+    All,
+    Since(chrono::DateTime<chrono::Utc>),
+    Minutes,
+}
+
+fn series_range(
+    range: Option<&str>,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<SeriesRange, ApiError> {
+    match range {
+        None => Ok(SeriesRange::All),
+        Some("5m") => Ok(SeriesRange::Since(now - chrono::Duration::minutes(5))),
+        Some("1h") => Ok(SeriesRange::Since(now - chrono::Duration::hours(1))),
+        Some("24h") => Ok(SeriesRange::Minutes),
+        Some(other) => Err(ApiError::bad_request(format!(
+            "range must be 5m, 1h or 24h, got '{other}'"
+        ))),
+    }
 }
 
 pub async fn series(
     State(state): State<AppState>,
     Query(query): Query<SeriesQuery>,
 ) -> Result<Json<Value>, ApiError> {
+    // Ranges end at the latest sample, so a stalled collector still shows
+    // the last 5 minutes it saw rather than an empty chart.
+    let latest = state.store.latest().taken_at;
+    let range = series_range(query.range.as_deref(), latest)?;
+    let store = &state.store;
     match (query.topic, query.group) {
         (Some(topic), None) => {
-            let points = state
-                .store
-                .topic_series(&topic)
-                .ok_or_else(|| ApiError::not_found(format!("no series for topic '{topic}'")))?;
-            Ok(Json(json!({ "topic": topic, "points": points })))
+            let points = match range {
+                SeriesRange::All => store.topic_series(&topic),
+                SeriesRange::Since(since) => store.topic_series_since(&topic, since),
+                SeriesRange::Minutes => store.topic_series_minutes(&topic),
+            }
+            .ok_or_else(|| ApiError::not_found(format!("no series for topic '{topic}'")))?;
+            Ok(Json(
+                json!({ "topic": topic, "range": query.range, "points": points }),
+            ))
         }
         (None, Some(group)) => {
-            let points = state
-                .store
-                .group_series(&group)
-                .ok_or_else(|| ApiError::not_found(format!("no series for group '{group}'")))?;
-            Ok(Json(json!({ "group": group, "points": points })))
+            let points = match range {
+                SeriesRange::All => store.group_series(&group),
+                SeriesRange::Since(since) => store.group_series_since(&group, since),
+                SeriesRange::Minutes => store.group_series_minutes(&group),
+            }
+            .ok_or_else(|| ApiError::not_found(format!("no series for group '{group}'")))?;
+            Ok(Json(
+                json!({ "group": group, "range": query.range, "points": points }),
+            ))
         }
         _ => Err(ApiError::bad_request(
             "give exactly one of ?topic=NAME or ?group=NAME",

@@ -38,6 +38,35 @@ pub fn duration(seconds: f64) -> String {
     }
 }
 
+/// An offset that may be missing ("—": no commit yet / unknown).
+pub fn offset(value: Option<i64>) -> String {
+    value.map(int).unwrap_or_else(|| "—".to_string())
+}
+
+/// Broker ids as "1, 2, 3".
+pub fn ids(ids: &[i32]) -> String {
+    ids.iter()
+        .map(i32::to_string)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// `name` as one URL path segment or query value: everything but unreserved characters is
+/// percent-encoded, so "/", "?", "#", "<" and spaces in topic or group
+/// names cannot change what a link points to.
+pub fn path_segment(name: &str) -> String {
+    let mut out = String::with_capacity(name.len());
+    for byte in name.bytes() {
+        match byte {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                out.push(byte as char)
+            }
+            _ => out.push_str(&format!("%{byte:02X}")),
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -49,6 +78,16 @@ mod tests {
         assert_eq!(rate(5.0), "5");
         assert_eq!(rate(12345.6), "12,346");
         assert_eq!(rate(f64::NAN), "0");
+    }
+
+    #[test]
+    fn names_cannot_escape_their_path_segment() {
+        assert_eq!(path_segment("orders.v1_a-b~"), "orders.v1_a-b~");
+        assert_eq!(path_segment("a/b c?#"), "a%2Fb%20c%3F%23");
+        assert_eq!(path_segment("<é>"), "%3C%C3%A9%3E");
+        assert_eq!(offset(None), "—");
+        assert_eq!(offset(Some(1234)), "1,234");
+        assert_eq!(ids(&[1, 2]), "1, 2");
     }
 
     #[test]

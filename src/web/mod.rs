@@ -2,6 +2,7 @@
 //! the store only; never talks to Kafka.
 
 pub mod api;
+pub mod assets;
 pub mod error;
 pub mod format;
 pub mod metrics;
@@ -14,7 +15,7 @@ use std::time::Duration;
 use axum::extract::Request;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::middleware::{self, Next};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use axum::routing::get;
 use axum::Router;
 use tokio::sync::watch;
@@ -57,31 +58,6 @@ async fn security_headers(request: Request, next: Next) -> Response {
     response
 }
 
-fn asset(content_type: &'static str, body: &'static str) -> Response {
-    (
-        [
-            (header::CONTENT_TYPE, content_type),
-            (header::CACHE_CONTROL, "no-cache"),
-        ],
-        body,
-    )
-        .into_response()
-}
-
-async fn pulse_js() -> Response {
-    asset(
-        "text/javascript; charset=utf-8",
-        include_str!("../../static/pulse.js"),
-    )
-}
-
-async fn pulse_css() -> Response {
-    asset(
-        "text/css; charset=utf-8",
-        include_str!("../../static/pulse.css"),
-    )
-}
-
 async fn not_found() -> ApiError {
     ApiError {
         status: StatusCode::NOT_FOUND,
@@ -104,8 +80,8 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/groups/{group}", get(api::group))
         .route("/api/v1/events", get(api::events))
         .route("/api/v1/series", get(api::series))
-        .route("/static/pulse.js", get(pulse_js))
-        .route("/static/pulse.css", get(pulse_css))
+        .route("/static/{file}", get(assets::serve))
+        .merge(pages::routes())
         .fallback(not_found)
         .layer(middleware::from_fn(security_headers))
         .with_state(state)

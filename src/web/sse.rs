@@ -1,30 +1,93 @@
-//! Live push: one task renders the overview fragment once per snapshot and
-//! every SSE viewer streams that same rendering (cost per tick does not grow
-//! with viewers). Streams end when the server shuts down.
+//! Live push over Server-Sent Events. Each tick's fragment is rendered once
+//! and serialized once into SSE wire bytes (`Bytes`, shared by reference
+//! count); every viewer's stream only clones those bytes, so the cost per
+//! tick does not grow with viewers. Streams end when the server shuts down.
 
 use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Duration;
 
+use axum::body::{Body, Bytes};
 use axum::extract::State;
-use axum::response::sse::{Event, KeepAlive, Sse};
-use futures::{future, Stream, StreamExt};
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+use futures::{future, stream, Stream, StreamExt};
 use tokio::sync::watch;
 use tokio_stream::wrappers::WatchStream;
 use tokio_util::sync::CancellationToken;
 
-use super::pages::{render_live, sink_rows, OverviewView, OVERVIEW_EVENTS};
+use super::pages::{render_live, OverviewView};
 use super::AppState;
 use crate::store::Store;
+
+/// A comment line every 15 s keeps proxies from closing an idle stream.
+const KEEP_ALIVE: Duration = Duration::from_secs(15);
+/// Sent first: EventSource waits this long before reconnecting after the
+/// server went away (a restart), instead of its 3 s default.
+const RETRY: &[u8] = b"retry: 2000\n\n";
 
 /// What every viewer receives for one tick.
 #[derive(Debug, Default)]
 pub struct LiveFragment {
     pub sequence: u64,
     pub html: String,
+    /// `html` as one SSE event, ready to write.
+    pub wire: Bytes,
 }
 
-/// Renders a fragment for each new snapshot until `shutdown`.
+impl LiveFragment {
+    pub fn new(event: &str, sequence: u64, html: String) -> Self {
+        let wire = sse_event(event, sequence, &html);
+        LiveFragment {
+            sequence,
+            html,
+            wire,
+        }
+    }
+}
+
+/// One SSE event: every line of `data` gets its own `data:` field.
+pub fn sse_event(event: &str, id: u64, data: &str) -> Bytes {
+    let mut out = String::with_capacity(data.len() + data.len() / 16 + 64);
+    out.push_str("event: ");
+    out.push_str(event);
+    out.push_str("\nid: ");
+    out.push_str(&id.to_string());
+    out.push('\n');
+    for line in data.split('\n') {
+        out.push_str("data: ");
+        out.push_str(line.strip_suffix('\r').unwrap_or(line));
+        out.push('\n');
+    }
+    out.push('\n');
+    Bytes::from(out)
+}
+
+/// An SSE response streaming `events` (already serialized), with keep-alive
+/// comments, until `shutdown`.
+pub fn sse_response<S>(events: S, shutdown: CancellationToken) -> Response
+where
+    S: Stream<Item = Bytes> + Send + 'static,
+{
+    let keep_alive = stream::unfold((), |()| async {
+        tokio::time::sleep(KEEP_ALIVE).await;
+        Some((Bytes::from_static(b": keep-alive\n\n"), ()))
+    });
+    let body = stream::iter([Bytes::from_static(RETRY)])
+        .chain(stream::select(events, keep_alive))
+        .take_until(shutdown.cancelled_owned())
+        .map(Ok::<_, Infallible>);
+    (
+        [
+            (header::CONTENT_TYPE, "text/event-stream"),
+            (header::CACHE_CONTROL, "no-cache"),
+        ],
+        Body::from_stream(body),
+    )
+        .into_response()
+}
+
+/// Renders the overview fragment for each new snapshot until `shutdown`.
 pub async fn render_loop(
     store: Arc<Store>,
     live: watch::Sender<Arc<LiveFragment>>,
@@ -33,14 +96,14 @@ pub async fn render_loop(
     let mut snapshots = store.subscribe();
     loop {
         let snapshot = snapshots.borrow_and_update().clone();
-        let mut view = OverviewView::build(&snapshot, &store.events(OVERVIEW_EVENTS));
-        view.sinks = sink_rows(&store.sinks());
+        let view = OverviewView::build_full(&snapshot, &store);
         match render_live(&view) {
             Ok(html) => {
-                live.send_replace(Arc::new(LiveFragment {
-                    sequence: snapshot.sequence,
+                live.send_replace(Arc::new(LiveFragment::new(
+                    "overview",
+                    snapshot.sequence,
                     html,
-                }));
+                )));
             }
             Err(error) => tracing::error!("rendering the live overview failed: {error}"),
         }
@@ -51,17 +114,24 @@ pub async fn render_loop(
     }
 }
 
-pub async fn live(
-    State(state): State<AppState>,
-) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
-    let stream = WatchStream::new(state.live.clone())
+/// `/live`: the overview fragment of every tick.
+pub async fn live(State(state): State<AppState>) -> Response {
+    let events = WatchStream::new(state.live.clone())
         .filter(|fragment| future::ready(fragment.sequence > 0))
-        .map(|fragment| {
-            Ok(Event::default()
-                .event("overview")
-                .id(fragment.sequence.to_string())
-                .data(fragment.html.as_str()))
-        })
-        .take_until(state.shutdown.clone().cancelled_owned());
-    Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
+        .map(|fragment| fragment.wire.clone());
+    sse_response(events, state.shutdown.clone())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_line_becomes_a_data_field() {
+        let wire = sse_event("x", 7, "<p>a</p>\r\n<p>b</p>");
+        assert_eq!(
+            wire,
+            Bytes::from("event: x\nid: 7\ndata: <p>a</p>\ndata: <p>b</p>\n\n")
+        );
+    }
 }

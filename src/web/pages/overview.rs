@@ -1,18 +1,23 @@
-//! Server-rendered HTML (askama escapes every value). The overview's live
-//! part is a fragment the SSE stream pushes on each tick.
+//! The overview: cluster health, totals, groups in trouble first, busiest
+//! topics with a sparkline, recent events. Its live part is rendered once
+//! per tick by `sse::render_loop` and pushed to every viewer.
 
 use askama::Template;
 use axum::extract::State;
 use axum::http::header;
-use axum::response::{Html, IntoResponse, Response};
+use axum::response::{IntoResponse, Response};
 
-use super::error::ApiError;
-use super::{format, AppState};
+use super::events::EventRow;
+use super::{clears_in, html_page, member_count, status_class, Link, StatusView};
 use crate::model::Snapshot;
-use crate::store::{Event, SinkCounters};
+use crate::store::{Event, SinkCounters, Store};
+use crate::web::{format, AppState};
 
 pub struct TopicRow {
     pub name: String,
+    pub href: String,
+    /// Points of an SVG polyline of the in-rate over the last minute.
+    pub spark: String,
     pub partitions: usize,
     pub messages_in_per_sec: String,
     pub messages_out_per_sec: String,
@@ -22,6 +27,7 @@ pub struct TopicRow {
 
 pub struct GroupRow {
     pub name: String,
+    pub href: String,
     pub status: &'static str,
     /// CSS class of the status badge.
     pub status_class: &'static str,
@@ -35,22 +41,9 @@ pub struct GroupRow {
     pub messages_out_per_sec: String,
 }
 
-pub struct EventRow {
-    pub time: String,
-    pub kind: String,
-    pub subject: String,
-    pub message: String,
-}
-
 /// Everything the overview shows, formatted for people.
 pub struct OverviewView {
-    pub has_sample: bool,
-    pub kafka_up: bool,
-    pub taken_at: String,
-    pub taken_at_ms: i64,
-    pub sequence: u64,
-    pub cluster: String,
-    pub brokers: usize,
+    pub status: StatusView,
     pub topic_count: usize,
     pub group_count: usize,
     pub total_in: String,
@@ -101,31 +94,6 @@ pub fn sink_rows(sinks: &[(String, std::sync::Arc<SinkCounters>)]) -> Vec<SinkRo
         .collect()
 }
 
-fn status_class(status: crate::model::GroupStatus) -> &'static str {
-    match status.severity() {
-        0 => "ok",
-        1 => "warn",
-        2 => "bad",
-        _ => "err",
-    }
-}
-
-/// A group whose lag is not shrinking but is only seconds behind while it
-/// consumes is keeping up, not falling behind.
-const KEEPING_UP_SECONDS: f64 = 10.0;
-
-fn clears_in(group: &crate::model::GroupView) -> String {
-    match group.time_to_clear_seconds {
-        Some(seconds) if seconds <= 0.0 => "—".into(),
-        Some(seconds) if seconds < 1.0 => "< 1s".into(),
-        Some(seconds) => format::duration(seconds),
-        None if group.messages_out_per_sec > 0.0 && group.lag_seconds < KEEPING_UP_SECONDS => {
-            "keeping up".into()
-        }
-        None => "not catching up".into(),
-    }
-}
-
 /// Rows per table on the overview: it is rendered every tick, and a wall
 /// screen needs the top of the list, not 50,000 rows (the JSON API has all).
 pub const OVERVIEW_ROWS: usize = 100;
@@ -159,19 +127,7 @@ fn worst_first(snapshot: &Snapshot) -> Vec<&crate::model::GroupView> {
 impl OverviewView {
     pub fn build(snapshot: &Snapshot, events: &[Event]) -> Self {
         OverviewView {
-            has_sample: snapshot.sequence > 0,
-            kafka_up: snapshot.kafka_up,
-            taken_at: snapshot
-                .taken_at
-                .format("%Y-%m-%d %H:%M:%S UTC")
-                .to_string(),
-            taken_at_ms: snapshot.taken_at.timestamp_millis(),
-            sequence: snapshot.sequence,
-            cluster: snapshot
-                .cluster_id
-                .clone()
-                .unwrap_or_else(|| "unknown".into()),
-            brokers: snapshot.brokers.len(),
+            status: StatusView::build(snapshot),
             topic_count: snapshot.topics.len(),
             group_count: snapshot.groups.len(),
             total_in: format::rate(snapshot.total_in_per_sec()),
@@ -183,6 +139,8 @@ impl OverviewView {
                 .take(OVERVIEW_ROWS)
                 .map(|t| TopicRow {
                     name: t.name.clone(),
+                    href: Link::topic(&t.name).href,
+                    spark: String::new(),
                     partitions: t.partitions.len(),
                     messages_in_per_sec: format::rate(t.messages_in_per_sec),
                     messages_out_per_sec: format::rate(t.messages_out_per_sec),
@@ -195,16 +153,13 @@ impl OverviewView {
                 .take(OVERVIEW_ROWS)
                 .map(|g| GroupRow {
                     name: g.group.clone(),
+                    href: Link::group(&g.group).href,
                     status: g.status.as_str(),
                     status_class: status_class(g.status),
                     reason: g.reason.clone(),
                     state: g.state.clone(),
                     state_note: g.state_note.clone().unwrap_or_default(),
-                    members: g
-                        .members
-                        .as_ref()
-                        .map(|m| m.len().to_string())
-                        .unwrap_or_else(|| "?".into()),
+                    members: member_count(g),
                     lag: format::int(g.lag),
                     lag_seconds: format::duration(g.lag_seconds),
                     clears_in: clears_in(g),
@@ -212,30 +167,66 @@ impl OverviewView {
                 })
                 .collect(),
             errors: snapshot.errors.clone(),
-            events: events
-                .iter()
-                .map(|e| EventRow {
-                    time: e.timestamp.format("%H:%M:%S").to_string(),
-                    kind: e.kind.clone(),
-                    subject: e.subject.clone(),
-                    message: e.message.clone(),
-                })
-                .collect(),
+            events: events.iter().map(EventRow::from_event).collect(),
             sinks: Vec::new(),
         }
     }
+
+    /// The view with what only the store has: recent events, sink health
+    /// and each shown topic's sparkline.
+    pub fn build_full(snapshot: &Snapshot, store: &Store) -> Self {
+        let mut view = OverviewView::build(snapshot, &store.events(OVERVIEW_EVENTS));
+        view.sinks = sink_rows(&store.sinks());
+        for topic in &mut view.topics {
+            topic.spark = sparkline(&store.topic_in_rates_tail(&topic.name, SPARK_POINTS));
+        }
+        view
+    }
+}
+
+/// Samples in a sparkline: a minute at the default interval.
+pub const SPARK_POINTS: usize = 60;
+
+/// SVG polyline points for `values` in a 100 × 24 box, scaled to the
+/// largest value (a flat zero line when all are zero); empty below 2 points.
+pub fn sparkline(values: &[f64]) -> String {
+    if values.len() < 2 {
+        return String::new();
+    }
+    let max = values
+        .iter()
+        .copied()
+        .filter(|v| v.is_finite())
+        .fold(0.0, f64::max);
+    let step = 100.0 / (values.len() - 1) as f64;
+    values
+        .iter()
+        .enumerate()
+        .map(|(i, v)| {
+            let level = if max > 0.0 && v.is_finite() {
+                v.max(0.0) / max
+            } else {
+                0.0
+            };
+            format!("{:.1},{:.1}", i as f64 * step, 23.0 - level * 22.0)
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 #[derive(Template)]
 #[template(path = "overview_live.html")]
 pub struct OverviewLive<'a> {
     pub view: &'a OverviewView,
+    pub status: &'a StatusView,
 }
 
 #[derive(Template)]
 #[template(path = "overview.html")]
 pub struct OverviewPage<'a> {
     pub view: &'a OverviewView,
+    /// The included live template reads the status strip from here.
+    pub status: &'a StatusView,
     pub interval_ms: u128,
 }
 
@@ -243,21 +234,22 @@ pub struct OverviewPage<'a> {
 pub const OVERVIEW_EVENTS: usize = 10;
 
 pub fn render_live(view: &OverviewView) -> Result<String, askama::Error> {
-    OverviewLive { view }.render()
+    OverviewLive {
+        view,
+        status: &view.status,
+    }
+    .render()
 }
 
-pub async fn overview(State(state): State<AppState>) -> Result<Response, ApiError> {
+pub async fn overview(State(state): State<AppState>) -> Response {
     let snapshot = state.store.latest();
-    let mut view = OverviewView::build(&snapshot, &state.store.events(OVERVIEW_EVENTS));
-    view.sinks = sink_rows(&state.store.sinks());
+    let view = OverviewView::build_full(&snapshot, &state.store);
     let page = OverviewPage {
         view: &view,
+        status: &view.status,
         interval_ms: state.interval.as_millis(),
     };
-    let html = page
-        .render()
-        .map_err(|e| ApiError::internal(format!("rendering the overview failed: {e}")))?;
-    Ok(Html(html).into_response())
+    html_page("the overview", page.render())
 }
 
 pub async fn overview_fragment(State(state): State<AppState>) -> Response {
@@ -267,4 +259,16 @@ pub async fn overview_fragment(State(state): State<AppState>) -> Response {
         live.html.clone(),
     )
         .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sparklines_scale_to_the_largest_value() {
+        assert_eq!(sparkline(&[1.0]), "");
+        assert_eq!(sparkline(&[0.0, 10.0, 5.0]), "0.0,23.0 50.0,1.0 100.0,12.0");
+        assert_eq!(sparkline(&[0.0, 0.0]), "0.0,23.0 100.0,23.0");
+    }
 }

@@ -1,0 +1,172 @@
+//! Live fragments of the pages other than the overview, rendered on demand:
+//! a subject (the topic list, one topic, one group, ...) is rendered at
+//! most once per tick, by the first viewer that needs it, and every other
+//! viewer of that tick gets the same serialized bytes. A subject nobody
+//! watches costs nothing; its cache slot is dropped after a few ticks.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use axum::response::Response;
+use futures::{future, StreamExt};
+use tokio_stream::wrappers::WatchStream;
+
+use super::{brokers, events, groups, topics};
+use crate::model::Snapshot;
+use crate::store::Store;
+use crate::web::sse::{sse_response, LiveFragment};
+use crate::web::AppState;
+
+/// What a live fragment shows.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Subject {
+    Topics,
+    Topic(String),
+    Groups,
+    Group(String),
+    Brokers,
+    Events(events::EventFilter),
+}
+
+/// The SSE event name the page script listens for.
+const LIVE_EVENT: &str = "fragment";
+
+type Slot = Arc<tokio::sync::Mutex<Option<Arc<LiveFragment>>>>;
+
+/// Slots kept before unwatched ones are dropped.
+const KEEP_SLOTS: usize = 64;
+/// A slot not rendered for this many ticks is unwatched.
+const STALE_TICKS: u64 = 5;
+
+/// The render cache, one per router; cloning shares it.
+#[derive(Clone, Default)]
+pub struct LiveCache {
+    slots: Arc<Mutex<HashMap<Subject, Slot>>>,
+}
+
+impl LiveCache {
+    fn slot(&self, subject: &Subject, sequence: u64) -> Slot {
+        let mut slots = self.slots.lock().expect("live cache poisoned");
+        if slots.len() > KEEP_SLOTS && !slots.contains_key(subject) {
+            // Drop slots nobody rendered lately (a slot being rendered right
+            // now is locked and kept).
+            slots.retain(|_, slot| match slot.try_lock() {
+                Ok(cached) => cached
+                    .as_ref()
+                    .is_some_and(|f| f.sequence + STALE_TICKS >= sequence),
+                Err(_) => true,
+            });
+        }
+        slots.entry(subject.clone()).or_default().clone()
+    }
+
+    /// The fragment of `subject` for `snapshot`, rendered once per tick.
+    pub async fn fragment(
+        &self,
+        subject: &Subject,
+        snapshot: &Snapshot,
+        store: &Store,
+    ) -> Arc<LiveFragment> {
+        let slot = self.slot(subject, snapshot.sequence);
+        // Viewers of the same subject wait here while the first renders.
+        let mut cached = slot.lock().await;
+        if let Some(fragment) = cached.as_ref() {
+            if fragment.sequence == snapshot.sequence {
+                return fragment.clone();
+            }
+        }
+        let html = render(subject, snapshot, store).unwrap_or_else(|error| {
+            tracing::error!("rendering the live fragment of {subject:?} failed: {error}");
+            format!(
+                "<p class=\"badge err\">rendering this page failed: {}</p>",
+                askama_escape(&error.to_string())
+            )
+        });
+        let fragment = Arc::new(LiveFragment::new(LIVE_EVENT, snapshot.sequence, html));
+        *cached = Some(fragment.clone());
+        fragment
+    }
+}
+
+/// Escapes an error text by hand (it can quote a name).
+fn askama_escape(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+fn render(subject: &Subject, snapshot: &Snapshot, store: &Store) -> Result<String, askama::Error> {
+    match subject {
+        Subject::Topics => topics::list_live(snapshot, store),
+        Subject::Topic(name) => topics::detail_live(snapshot, name),
+        Subject::Groups => groups::list_live(snapshot),
+        Subject::Group(name) => groups::detail_live(snapshot, name),
+        Subject::Brokers => brokers::live(snapshot),
+        Subject::Events(filter) => events::live(snapshot, store, filter),
+    }
+}
+
+/// An SSE stream of `subject`'s fragment, one event per tick.
+pub fn stream(state: AppState, cache: LiveCache, subject: Subject) -> Response {
+    let store = state.store.clone();
+    let events = WatchStream::new(state.store.subscribe())
+        .filter(|snapshot| future::ready(snapshot.sequence > 0))
+        .then(move |snapshot| {
+            let (cache, store, subject) = (cache.clone(), store.clone(), subject.clone());
+            async move {
+                cache
+                    .fragment(&subject, &snapshot, &store)
+                    .await
+                    .wire
+                    .clone()
+            }
+        });
+    sse_response(events, state.shutdown.clone())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::TopicView;
+
+    #[tokio::test]
+    async fn one_render_per_tick_is_shared() {
+        let store = Store::new(10, 10);
+        let snapshot = Snapshot {
+            sequence: 3,
+            kafka_up: true,
+            topics: vec![TopicView {
+                name: "orders".into(),
+                ..TopicView::default()
+            }],
+            ..Snapshot::default()
+        };
+        let cache = LiveCache::default();
+        let first = cache.fragment(&Subject::Topics, &snapshot, &store).await;
+        let second = cache.fragment(&Subject::Topics, &snapshot, &store).await;
+        assert!(Arc::ptr_eq(&first, &second), "rendered twice in one tick");
+        assert!(first.html.contains("orders"));
+        let next = Snapshot {
+            sequence: 4,
+            ..snapshot.clone()
+        };
+        let third = cache.fragment(&Subject::Topics, &next, &store).await;
+        assert_eq!(third.sequence, 4);
+    }
+
+    #[tokio::test]
+    async fn unwatched_subjects_leave_the_cache() {
+        let store = Store::new(10, 10);
+        let cache = LiveCache::default();
+        let mut snapshot = Snapshot::default();
+        for i in 0..(KEEP_SLOTS as u64 + 10) {
+            snapshot.sequence = i + 1;
+            cache
+                .fragment(&Subject::Topic(format!("t{i}")), &snapshot, &store)
+                .await;
+        }
+        let slots = cache.slots.lock().unwrap().len();
+        assert!(slots <= KEEP_SLOTS + 1, "{slots} slots kept");
+    }
+}

@@ -168,6 +168,13 @@ pub async fn start(config: Config) -> Result<RunningApp, AppError> {
     });
 
     let demo_task = config.demo.then(|| {
+        if config.brokers.is_some() {
+            tracing::warn!(
+                kafka = %kafka_bootstrap,
+                "--demo: producing demo traffic into this cluster (topics {})",
+                crate::demo::TOPIC_NAMES.join(", ")
+            );
+        }
         let bootstrap = kafka_bootstrap.clone();
         let shutdown = shutdown.clone();
         tokio::spawn(async move {

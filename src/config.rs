@@ -69,6 +69,18 @@ pub struct Cli {
     )]
     pub no_demo: Option<bool>,
 
+    /// Produce the demo traffic (topics orders, payments, page-views and their
+    /// consumer groups) into the --brokers cluster too; for test clusters only
+    #[arg(
+        long,
+        env = "KAFKA_PULSE_DEMO",
+        num_args = 0..=1,
+        default_missing_value = "true",
+        value_parser = clap::builder::BoolishValueParser::new(),
+        value_name = "BOOL"
+    )]
+    pub demo: Option<bool>,
+
     /// Timeout of each Kafka request [default: 5s]
     #[arg(long, env = "KAFKA_PULSE_REQUEST_TIMEOUT", value_name = "DURATION")]
     pub request_timeout: Option<String>,
@@ -309,6 +321,7 @@ pub struct FileConfig {
     pub data_dir: Option<PathBuf>,
     pub interval: Option<String>,
     pub no_demo: Option<bool>,
+    pub demo: Option<bool>,
     pub request_timeout: Option<String>,
     pub status_window: Option<usize>,
     pub lag_threshold_messages: Option<i64>,
@@ -390,6 +403,8 @@ pub enum ConfigError {
     Influx(String),
     #[error("{0}")]
     Elasticsearch(String),
+    #[error("{0}: they contradict each other, keep only one")]
+    DemoConflict(&'static str),
     #[error("--data-dir {path} is not usable: {reason}")]
     BadDataDir { path: String, reason: String },
 }
@@ -403,7 +418,8 @@ pub struct Config {
     pub kafka_listen: SocketAddr,
     pub data_dir: Option<PathBuf>,
     pub interval: Duration,
-    /// Demo traffic; only ever on with the embedded broker.
+    /// Demo traffic: on by default with the embedded broker, with --brokers
+    /// only when asked for (--demo).
     pub demo: bool,
     pub request_timeout: Duration,
     pub status_window: usize,
@@ -598,9 +614,22 @@ impl Config {
             .cluster_name
             .or(file.cluster_name)
             .filter(|n| !n.trim().is_empty());
-        let no_demo = cli.no_demo.or(file.no_demo).unwrap_or(false);
+        // Flags and environment win over the file as a whole: `--demo` beats
+        // `no_demo = true` in the file, but both on the same level is a mistake.
+        let demo = demo_choice(
+            cli.demo,
+            cli.no_demo,
+            "--demo and --no-demo are both on (flags or KAFKA_PULSE_DEMO / KAFKA_PULSE_NO_DEMO)",
+        )?
+        .or(demo_choice(
+            file.demo,
+            file.no_demo,
+            "the config file sets both demo = true and no_demo = true",
+        )?)
+        // By default only the embedded broker gets demo traffic.
+        .unwrap_or(brokers.is_none());
         Ok(Config {
-            demo: brokers.is_none() && !no_demo,
+            demo,
             brokers,
             listen,
             kafka_listen,
@@ -615,6 +644,21 @@ impl Config {
             influx,
             elasticsearch: es,
         })
+    }
+}
+
+/// What one level (flags and environment, or the file) says about the demo:
+/// `Some(true)` on, `Some(false)` off, `None` nothing.
+fn demo_choice(
+    demo: Option<bool>,
+    no_demo: Option<bool>,
+    both: &'static str,
+) -> Result<Option<bool>, ConfigError> {
+    match (demo, no_demo) {
+        (Some(true), Some(true)) => Err(ConfigError::DemoConflict(both)),
+        (Some(on), _) => Ok(Some(on)),
+        (None, Some(true)) => Ok(Some(false)),
+        (None, _) => Ok(None),
     }
 }
 
@@ -888,6 +932,51 @@ mod tests {
             Config::merge(cli(&["--brokers", "a:9092, b:9093"]), FileConfig::default()).unwrap();
         assert_eq!(config.brokers.unwrap(), vec!["a:9092", "b:9093"]);
         assert!(!config.demo);
+    }
+
+    #[test]
+    fn demo_flag_turns_the_demo_on_for_external_brokers() {
+        let config = Config::merge(
+            cli(&["--brokers", "kafka:9092", "--demo"]),
+            FileConfig::default(),
+        )
+        .unwrap();
+        assert!(config.demo);
+        assert_eq!(config.brokers.unwrap(), vec!["kafka:9092"]);
+        let config = Config::merge(
+            cli(&["--brokers", "kafka:9092", "--demo", "false"]),
+            FileConfig::default(),
+        )
+        .unwrap();
+        assert!(!config.demo);
+        // `--demo false` also turns the embedded broker's demo off.
+        assert!(
+            !Config::merge(cli(&["--demo", "no"]), FileConfig::default())
+                .unwrap()
+                .demo
+        );
+        let file: FileConfig = toml::from_str("brokers = \"kafka:9092\"\ndemo = true").unwrap();
+        assert!(Config::merge(cli(&[]), file).unwrap().demo);
+    }
+
+    #[test]
+    fn demo_and_no_demo_together_are_refused() {
+        let error = Config::merge(cli(&["--demo", "--no-demo"]), FileConfig::default())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains("--demo and --no-demo") && error.contains("keep only one"),
+            "{error}"
+        );
+        let file: FileConfig = toml::from_str("demo = true\nno_demo = true").unwrap();
+        let error = Config::merge(cli(&[]), file).unwrap_err().to_string();
+        assert!(error.contains("demo = true and no_demo = true"), "{error}");
+        // Flags win over the file as a whole, in either direction.
+        let file: FileConfig = toml::from_str("no_demo = true").unwrap();
+        let config = Config::merge(cli(&["--brokers", "k:9092", "--demo"]), file).unwrap();
+        assert!(config.demo);
+        let file: FileConfig = toml::from_str("demo = true").unwrap();
+        assert!(!Config::merge(cli(&["--no-demo"]), file).unwrap().demo);
     }
 
     #[test]

@@ -1,4 +1,5 @@
-//! Demo traffic for the embedded broker, shaped to tell a story within the
+//! Demo traffic (for the embedded broker, or with `--demo` for the
+//! `--brokers` cluster), shaped to tell a story within the
 //! first minute: bursty producers (quiet stretches, ×10 bursts, a 3-minute
 //! wave), a consumer that keeps up, one that falls behind in bursts and
 //! recovers, one that stalls now and then, and one that left long ago.
@@ -110,6 +111,9 @@ const TOPICS: [DemoTopic; 3] = [
     },
 ];
 
+/// The topics the demo creates and produces to.
+pub const TOPIC_NAMES: [&str; 3] = [TOPICS[0].name, TOPICS[1].name, TOPICS[2].name];
+
 /// A demo consumer group.
 struct DemoGroup {
     name: &'static str,
@@ -218,16 +222,10 @@ async fn create_topic(
 /// `shutdown`. Returns once everything has stopped.
 pub async fn run(bootstrap: String, shutdown: CancellationToken) -> Result<(), DemoError> {
     for topic in &TOPICS {
-        create_topic(
-            &bootstrap,
-            topic.name,
-            topic.partitions,
-            &[
-                ("cleanup.policy", "delete"),
-                ("retention.ms", DEMO_RETENTION_MS),
-            ],
-        )
-        .await?;
+        let created = create_topic_retrying(&bootstrap, topic, &shutdown).await;
+        if !created {
+            return Ok(());
+        }
     }
     let producer: FutureProducer = client_config(&bootstrap)
         // Bigger batches: each produce is a sqlite transaction in the embedded broker.
@@ -258,6 +256,45 @@ pub async fn run(bootstrap: String, shutdown: CancellationToken) -> Result<(), D
     );
     while tasks.join_next().await.is_some() {}
     Ok(())
+}
+
+/// Time between attempts to create a demo topic.
+const CREATE_RETRY: Duration = Duration::from_secs(3);
+
+/// Creates a demo topic, trying again until it works: an external cluster
+/// (`--brokers` with `--demo`) may still be starting, and the demo should
+/// begin as soon as it answers. False when shut down first.
+async fn create_topic_retrying(
+    bootstrap: &str,
+    topic: &DemoTopic,
+    shutdown: &CancellationToken,
+) -> bool {
+    let configs = [
+        ("cleanup.policy", "delete"),
+        ("retention.ms", DEMO_RETENTION_MS),
+    ];
+    for attempt in 1u32.. {
+        let result = tokio::select! {
+            _ = shutdown.cancelled() => return false,
+            result = create_topic(bootstrap, topic.name, topic.partitions, &configs) => result,
+        };
+        match result {
+            Ok(()) => return true,
+            // The first failure and then one a minute or so: enough to see
+            // why the demo has not started without flooding the log.
+            Err(error) if attempt == 1 || attempt % 20 == 0 => tracing::warn!(
+                attempt,
+                "{error}; demo traffic waits for Kafka at {bootstrap} and tries again every {}s",
+                CREATE_RETRY.as_secs()
+            ),
+            Err(_) => {}
+        }
+        tokio::select! {
+            _ = shutdown.cancelled() => return false,
+            _ = tokio::time::sleep(CREATE_RETRY) => {}
+        }
+    }
+    false
 }
 
 async fn produce(

@@ -230,3 +230,149 @@ async fn sigterm_exits_zero_within_five_seconds_with_a_live_viewer() {
     .await;
     assert!(rest.is_ok(), "SSE stream still open after exit");
 }
+
+#[test]
+fn demo_and_no_demo_together_are_refused() {
+    let mut child = kafka_pulse()
+        .env("KAFKA_PULSE_DEMO", "true")
+        .args(["--no-demo", "--brokers", "127.0.0.1:1"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while child.try_wait().unwrap().is_none() {
+        if Instant::now() > deadline {
+            child.kill().ok();
+            panic!("kafka-pulse with --demo and --no-demo did not exit");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let output = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("--demo and --no-demo") && stderr.contains("keep only one"),
+        "{stderr}"
+    );
+}
+
+/// A child process killed when the test ends, passing or not.
+struct Running {
+    child: std::process::Child,
+    /// Its stdout (the log) and stderr.
+    output: [tempfile::NamedTempFile; 2],
+}
+
+impl Running {
+    fn start(args: &[&str]) -> Running {
+        let output = [(); 2].map(|_| tempfile::NamedTempFile::new().unwrap());
+        let child = kafka_pulse()
+            .args(args)
+            .stdout(output[0].reopen().unwrap())
+            .stderr(output[1].reopen().unwrap())
+            .spawn()
+            .expect("spawn");
+        Running { child, output }
+    }
+
+    fn log(&self) -> String {
+        self.output
+            .iter()
+            .map(|file| std::fs::read_to_string(file.path()).unwrap_or_default())
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
+    /// Waits until /api/v1/health says Kafka is up.
+    async fn wait_kafka_up(&mut self, base: &str) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Ok(response) = reqwest::get(format!("{base}/api/v1/health")).await {
+                let body: serde_json::Value = response.json().await.unwrap_or_default();
+                if body["kafka_up"] == true {
+                    return;
+                }
+            }
+            assert!(
+                self.child.try_wait().unwrap().is_none(),
+                "kafka-pulse exited early: {}",
+                self.log()
+            );
+            assert!(
+                Instant::now() < deadline,
+                "kafka-pulse at {base} never saw Kafka up: {}",
+                self.log()
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.child.kill().ok();
+        self.child.wait().ok();
+    }
+}
+
+/// `--demo` with `--brokers`: kafka-pulse B produces the demo traffic into
+/// the embedded broker of kafka-pulse A (started with --no-demo, so any demo
+/// topic there comes from B) and shows it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn demo_flag_sends_demo_traffic_to_the_brokers_cluster() {
+    let [a_web, a_kafka, b_web] = free_ports::<3>();
+    let a_kafka = format!("127.0.0.1:{a_kafka}");
+    let a_base = format!("http://127.0.0.1:{a_web}");
+    let b_base = format!("http://127.0.0.1:{b_web}");
+    let mut a = Running::start(&[
+        "--listen",
+        &format!("127.0.0.1:{a_web}"),
+        "--kafka-listen",
+        &a_kafka,
+        "--no-demo",
+        "--interval",
+        "250ms",
+    ]);
+    a.wait_kafka_up(&a_base).await;
+    let mut b = Running::start(&[
+        "--listen",
+        &format!("127.0.0.1:{b_web}"),
+        "--brokers",
+        &a_kafka,
+        "--demo",
+        "--interval",
+        "250ms",
+    ]);
+    b.wait_kafka_up(&b_base).await;
+    let demo_topics = kafka_pulse::demo::TOPIC_NAMES;
+    let topics = wait_for_json(&b_base, "/api/v1/topics", Duration::from_secs(60), |body| {
+        demo_topics.iter().all(|name| {
+            body["topics"].as_array().is_some_and(|list| {
+                list.iter()
+                    .any(|t| t["name"] == *name && t["depth"].as_i64().is_some_and(|d| d > 0))
+            })
+        })
+    })
+    .await;
+    // Traffic really went to A's broker: A (no demo of its own) sees it too.
+    wait_for_json(&a_base, "/api/v1/topics", Duration::from_secs(30), |body| {
+        body["topics"]
+            .as_array()
+            .is_some_and(|list| list.iter().any(|t| t["name"] == "orders"))
+    })
+    .await;
+    // And the demo's consumers commit there.
+    wait_for_json(&b_base, "/api/v1/groups", Duration::from_secs(60), |body| {
+        body["groups"]
+            .as_array()
+            .is_some_and(|list| list.iter().any(|g| g["group"] == "order-service"))
+    })
+    .await;
+    assert!(
+        b.log()
+            .contains("--demo: producing demo traffic into this cluster"),
+        "B does not say where its demo traffic goes: {}\n{topics}",
+        b.log()
+    );
+}

@@ -182,6 +182,13 @@
     };
   }
   connect();
+  // Close the stream when leaving the page: browsers allow only 6
+  // connections per host, and a page kept in the back/forward cache would
+  // otherwise hold one open. Reconnect if the page is shown again.
+  window.addEventListener("pagehide", function () { source.close(); });
+  window.addEventListener("pageshow", function (event) {
+    if (event.persisted) connect();
+  });
   setInterval(refreshAge, 1000);
   refreshAge();
 })();

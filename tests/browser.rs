@@ -1,0 +1,464 @@
+//! The dashboard in a real browser: headless Chromium driven over WebDriver
+//! (chromedriver, raw JSON over HTTP with reqwest) against kafka-pulse with
+//! the embedded broker and demo traffic. Checks that every page loads
+//! without console errors (CSP violations included), that the overview
+//! updates itself, that a hostile consumer group id created through Kafka
+//! shows as text and runs nothing, and that a 360 px wide screen never
+//! scrolls sideways. Screenshots go to $CARGO_TARGET_DIR/screenshots.
+//!
+//! Needs Debian's chromium and chromium-driver; skips with a printed reason
+//! without them, fails instead when KAFKA_PULSE_REQUIRE_EXTERNAL=1.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+use common::servers::free_port;
+use common::*;
+use kafka_pulse::app;
+
+const CHROMIUM: &str = "/usr/bin/chromium";
+const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
+/// A group id that would run script if any page inserted it as markup.
+const HOSTILE_GROUP: &str = "<img src=x onerror=\"window.__xss=1\">";
+const INTERVAL: Duration = Duration::from_secs(1);
+/// Whole-test bound: a hung browser must not hang the suite.
+const TEST_BUDGET: Duration = Duration::from_secs(120);
+
+/// chromedriver (and the Chromium it starts), ended on drop even when an
+/// assertion failed: the session is closed, then every process still
+/// using our private profile directory is killed by its pid.
+struct Browser {
+    http: reqwest::Client,
+    driver_url: String,
+    session: String,
+    driver: Child,
+    profile: tempfile::TempDir,
+}
+
+impl Drop for Browser {
+    fn drop(&mut self) {
+        let _ = blocking_delete(&format!("{}/session/{}", self.driver_url, self.session));
+        let _ = self.driver.kill();
+        let _ = self.driver.wait();
+        kill_processes_using(self.profile.path());
+    }
+}
+
+/// Kills processes whose command line names `dir` (Chromium and its
+/// helpers started for this test only), by pid.
+fn kill_processes_using(dir: &Path) {
+    let needle = dir.to_string_lossy().to_string();
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
+        if String::from_utf8_lossy(&cmdline).contains(&needle) {
+            let _ = Command::new("kill").arg("-9").arg(pid.to_string()).status();
+        }
+    }
+}
+
+/// DELETE without a runtime (Drop cannot await).
+fn blocking_delete(url: &str) -> std::io::Result<()> {
+    use std::io::{Read, Write};
+    let rest = url.trim_start_matches("http://");
+    let (host, path) = rest.split_once('/').unwrap_or((rest, ""));
+    let mut stream = std::net::TcpStream::connect(host)?;
+    stream.set_read_timeout(Some(Duration::from_secs(5)))?;
+    write!(
+        stream,
+        "DELETE /{path} HTTP/1.1\r\nHost: {host}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+    )?;
+    let mut answer = Vec::new();
+    let _ = stream.read_to_end(&mut answer);
+    Ok(())
+}
+
+impl Browser {
+    async fn start() -> Result<Browser, String> {
+        for path in [CHROMIUM, CHROMEDRIVER] {
+            if !Path::new(path).is_file() {
+                return Err(format!(
+                    "{path} not installed (apt-get install chromium chromium-driver)"
+                ));
+            }
+        }
+        let port = free_port();
+        let driver = Command::new(CHROMEDRIVER)
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .map_err(|e| format!("cannot start chromedriver: {e}"))?;
+        let profile = tempfile::tempdir().map_err(|e| e.to_string())?;
+        let driver_url = format!("http://127.0.0.1:{port}");
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(30))
+            .build()
+            .unwrap();
+        let mut browser = Browser {
+            http,
+            driver_url,
+            session: String::new(),
+            driver,
+            profile,
+        };
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            let ready = browser
+                .http
+                .get(format!("{}/status", browser.driver_url))
+                .send()
+                .await
+                .ok()
+                .map(|r| r.status().is_success())
+                .unwrap_or(false);
+            if ready {
+                break;
+            }
+            if Instant::now() > deadline {
+                return Err("chromedriver did not answer /status within 15 s".into());
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let args = [
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--window-size=1280,900",
+            &format!("--user-data-dir={}", browser.profile.path().display()),
+        ];
+        let capabilities = json!({"capabilities": {"alwaysMatch": {
+            "browserName": "chrome",
+            // Do not wait for subresources beyond the DOM: an open SSE
+            // stream must not count as loading.
+            "pageLoadStrategy": "eager",
+            "goog:chromeOptions": {"binary": CHROMIUM, "args": args},
+            "goog:loggingPrefs": {"browser": "ALL"},
+        }}});
+        let answer = browser.call("POST", "/session", capabilities).await?;
+        browser.session = answer["sessionId"]
+            .as_str()
+            .ok_or_else(|| format!("no session id in {answer}"))?
+            .to_string();
+        Ok(browser)
+    }
+
+    /// One WebDriver command; `path` is relative to the driver (or, when it
+    /// does not start with "/session", to this session).
+    async fn call(&self, method: &str, path: &str, body: Value) -> Result<Value, String> {
+        let url = if path.starts_with("/session") && !self.session.is_empty() {
+            format!("{}/session/{}{}", self.driver_url, self.session, &path[8..])
+        } else {
+            format!("{}{}", self.driver_url, path)
+        };
+        let request = match method {
+            "GET" => self.http.get(&url),
+            _ => self.http.post(&url).json(&body),
+        };
+        let response = request.send().await.map_err(|e| format!("{url}: {e}"))?;
+        let answer: Value = response.json().await.map_err(|e| format!("{url}: {e}"))?;
+        if answer["value"]["error"].is_string() {
+            return Err(format!("{method} {path}: {}", answer["value"]));
+        }
+        Ok(answer["value"].clone())
+    }
+
+    async fn run(&self, script: &str) -> Value {
+        self.call(
+            "POST",
+            "/session/execute/sync",
+            json!({"script": script, "args": []}),
+        )
+        .await
+        .expect("script")
+    }
+
+    async fn goto(&self, url: &str) {
+        eprintln!("opening {url}");
+        self.call("POST", "/session/url", json!({ "url": url }))
+            .await
+            .unwrap_or_else(|e| panic!("navigate to {url}: {e}"));
+        self.wait_for(
+            "return document.readyState === 'complete'",
+            Duration::from_secs(10),
+        )
+        .await;
+    }
+
+    /// Polls `script` until it returns true; panics after `timeout`.
+    async fn wait_for(&self, script: &str, timeout: Duration) {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if self.run(script).await == Value::Bool(true) {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "`{script}` not true within {timeout:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    async fn resize(&self, width: u32, height: u32) {
+        self.call(
+            "POST",
+            "/session/window/rect",
+            json!({"width": width, "height": height}),
+        )
+        .await
+        .expect("resize");
+    }
+
+    /// Browser console entries since the last call (warnings and errors).
+    async fn console_problems(&self) -> Vec<String> {
+        let entries = self
+            .call("POST", "/session/se/log", json!({"type": "browser"}))
+            .await
+            .expect("browser log");
+        entries
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|e| e["level"] == "SEVERE" || e["level"] == "WARNING")
+            .map(|e| e["message"].as_str().unwrap_or_default().to_string())
+            .collect()
+    }
+
+    async fn screenshot(&self, name: &str) {
+        let data = self
+            .call("GET", "/session/screenshot", Value::Null)
+            .await
+            .expect("screenshot");
+        let png = base64_decode(data.as_str().unwrap_or_default());
+        let dir = screenshot_dir();
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join(format!("{name}.png")), png).unwrap();
+    }
+}
+
+fn screenshot_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("target"))
+        .join("screenshots")
+}
+
+/// Standard base64 (WebDriver screenshots), without a dependency for it.
+fn base64_decode(text: &str) -> Vec<u8> {
+    let value = |c: u8| match c {
+        b'A'..=b'Z' => Some(c - b'A'),
+        b'a'..=b'z' => Some(c - b'a' + 26),
+        b'0'..=b'9' => Some(c - b'0' + 52),
+        b'+' => Some(62),
+        b'/' => Some(63),
+        _ => None,
+    };
+    let sextets: Vec<u8> = text.bytes().filter_map(value).collect();
+    sextets
+        .chunks(4)
+        .flat_map(|chunk| {
+            let bits = chunk
+                .iter()
+                .enumerate()
+                .fold(0u32, |acc, (i, &s)| acc | (u32::from(s) << (18 - 6 * i)));
+            let bytes = [(bits >> 16) as u8, (bits >> 8) as u8, bits as u8];
+            bytes.into_iter().take(chunk.len().saturating_sub(1))
+        })
+        .collect()
+}
+
+/// A real consumer group with a hostile id: one message read and committed.
+async fn create_hostile_group(bootstrap: &str) {
+    kafka_pulse::demo::ensure_topic(bootstrap, "xss-check", 1)
+        .await
+        .expect("create topic");
+    produce_split(bootstrap, "xss-check", &[(0, 3)]).await;
+    consume_and_commit(bootstrap, HOSTILE_GROUP, "xss-check", &[(0, 1)]).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dashboard_in_a_real_browser() {
+    let browser = match Browser::start().await {
+        Ok(browser) => browser,
+        Err(reason) => {
+            if std::env::var("KAFKA_PULSE_REQUIRE_EXTERNAL").as_deref() == Ok("1") {
+                panic!("KAFKA_PULSE_REQUIRE_EXTERNAL=1 but {reason}");
+            }
+            eprintln!("skipping: {reason}");
+            return;
+        }
+    };
+    let mut config = test_config(None, None);
+    config.demo = true;
+    config.interval = INTERVAL;
+    let running = app::start(config).await.expect("start kafka-pulse");
+    let base = format!("http://{}", running.web_addr);
+    let checks = tokio::time::timeout(
+        TEST_BUDGET,
+        check_pages(&browser, &base, &running.kafka_bootstrap),
+    );
+    let outcome = checks.await;
+    running.stop().await.expect("clean stop");
+    drop(browser);
+    outcome.expect("the browser checks finished within the budget");
+}
+
+async fn check_pages(browser: &Browser, base: &str, bootstrap: &str) {
+    create_hostile_group(bootstrap).await;
+    let groups = wait_for_json(base, "/api/v1/groups", Duration::from_secs(30), |body| {
+        let names: Vec<&str> = body["groups"]
+            .as_array()
+            .map(|g| g.iter().filter_map(|g| g["group"].as_str()).collect())
+            .unwrap_or_default();
+        names.contains(&HOSTILE_GROUP) && names.contains(&"order-service")
+    })
+    .await;
+    assert!(groups["groups"].as_array().unwrap().len() >= 2);
+    let hostile_path = kafka_pulse::web::format::path_segment(HOSTILE_GROUP);
+    let pages = [
+        ("overview", "/".to_string()),
+        ("topics", "/topics".to_string()),
+        ("topic", "/topics/orders".to_string()),
+        ("groups", "/groups".to_string()),
+        ("group", "/groups/order-service".to_string()),
+        ("group-hostile", format!("/groups/{hostile_path}")),
+        ("brokers", "/brokers".to_string()),
+        ("events", "/events".to_string()),
+    ];
+
+    // The console check itself works: a logged error is seen.
+    browser.goto(&format!("{base}/brokers")).await;
+    browser.run("console.error('probe-123'); return true").await;
+    let probe = browser.console_problems().await;
+    assert!(
+        probe.iter().any(|m| m.contains("probe-123")),
+        "the browser log does not report console errors: {probe:?}"
+    );
+
+    // Wide screen: no console errors, nothing injected, one live update
+    // applied, charts drawn where there are charts.
+    browser.resize(1280, 900).await;
+    for (name, path) in &pages {
+        browser.goto(&format!("{base}{path}")).await;
+        let sequence = "return Number(document.querySelector('[data-sequence]').getAttribute('data-sequence'))";
+        let before = browser.run(sequence).await.as_f64().unwrap_or(0.0);
+        browser
+            .wait_for(&format!("{sequence} > {before}"), INTERVAL * 4)
+            .await;
+        if path.starts_with("/topics/") || path.starts_with("/groups/") {
+            browser
+                .wait_for(
+                    "return document.querySelectorAll('.uplot canvas').length >= 2",
+                    Duration::from_secs(5),
+                )
+                .await;
+        }
+        assert_eq!(
+            browser.run("return typeof window.__xss").await,
+            "undefined",
+            "{path}: the hostile group id ran script"
+        );
+        let problems = browser.console_problems().await;
+        assert!(problems.is_empty(), "{path}: console errors: {problems:?}");
+        browser.screenshot(name).await;
+    }
+
+    // The hostile id is on the groups page as text.
+    browser.goto(&format!("{base}/groups")).await;
+    let shown = browser
+        .run(&format!(
+            "return document.body.innerText.includes({})",
+            serde_json::to_string(HOSTILE_GROUP).unwrap()
+        ))
+        .await;
+    assert_eq!(shown, true, "the hostile group id is not shown as text");
+    assert_eq!(browser.run("return document.images.length").await, 0);
+
+    // The overview updates itself: a number changes within 3 intervals,
+    // and the page was not reloaded (a marker set now survives).
+    browser.goto(&format!("{base}/")).await;
+    browser.run("window.__marker = 1; return true").await;
+    let before = browser
+        .run("return document.querySelector('.status-bar .seq').textContent")
+        .await;
+    browser
+        .wait_for(
+            &format!(
+                "return window.__marker === 1 && document.querySelector('.status-bar .seq').textContent !== {before}"
+            ),
+            INTERVAL * 3,
+        )
+        .await;
+
+    // Sorting survives live updates.
+    browser.goto(&format!("{base}/groups")).await;
+    browser
+        .run("document.querySelector('#group-list th button[data-col=\"0\"]').click(); return true")
+        .await;
+    let first_name =
+        "return document.querySelector('#group-list tbody tr td').getAttribute('data-v')";
+    let sorted_first = browser.run(first_name).await;
+    let seq = browser
+        .run("return document.querySelector('[data-sequence]').getAttribute('data-sequence')")
+        .await;
+    browser
+        .wait_for(
+            &format!("return document.querySelector('[data-sequence]').getAttribute('data-sequence') !== {seq}"),
+            INTERVAL * 4,
+        )
+        .await;
+    assert_eq!(
+        browser.run(first_name).await,
+        sorted_first,
+        "sort lost on update"
+    );
+    assert!(browser
+        .run("return location.hash")
+        .await
+        .as_str()
+        .unwrap()
+        .contains("sort-group-list=0-asc"));
+
+    // Phone width: nothing scrolls sideways; tables scroll in their box.
+    browser.resize(360, 800).await;
+    let width = browser.run("return window.innerWidth").await;
+    assert!(
+        width.as_f64().unwrap() <= 400.0,
+        "window did not shrink: {width}"
+    );
+    for (name, path) in &pages {
+        browser.goto(&format!("{base}{path}")).await;
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let overflow = browser
+            .run("return [document.documentElement.scrollWidth, document.documentElement.clientWidth]")
+            .await;
+        let (scroll, client) = (overflow[0].as_f64().unwrap(), overflow[1].as_f64().unwrap());
+        assert!(
+            scroll <= client,
+            "{path} scrolls sideways at 360 px: scrollWidth {scroll} > clientWidth {client}"
+        );
+        let problems = browser.console_problems().await;
+        assert!(
+            problems.is_empty(),
+            "{path} (360 px): console errors: {problems:?}"
+        );
+        if ["overview", "group-hostile", "topic"].contains(name) {
+            browser.screenshot(&format!("{name}-360")).await;
+        }
+    }
+}

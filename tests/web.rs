@@ -14,7 +14,10 @@ use tokio_util::sync::CancellationToken;
 use tower::ServiceExt;
 
 use kafka_pulse::analysis::{Analyzer, AnalyzerSettings};
-use kafka_pulse::model::{CommittedOffset, GroupSample, PartitionSample, Sample, TopicSample};
+use kafka_pulse::model::{
+    CommittedOffset, GroupSample, MemberSample, PartitionSample, Sample, TopicAssignment,
+    TopicSample,
+};
 use kafka_pulse::store::Store;
 use kafka_pulse::web::pages::{render_live, OverviewView};
 use kafka_pulse::web::sse::LiveFragment;
@@ -24,6 +27,7 @@ const HOSTILE: &str = "<img src=x onerror=alert(1)>";
 /// Kafka forbids such topic names, but a non-Kafka broker or a future
 /// version might not: the pages must not trust them either.
 const HOSTILE_TOPIC: &str = "\"><svg onload=alert(2)>";
+const HOSTILE_CLIENT: &str = "<script>alert(3)</script>";
 
 fn sample(offset_seconds: i64, high: i64, committed: i64) -> Sample {
     Sample {
@@ -69,6 +73,16 @@ fn sample(offset_seconds: i64, high: i64, committed: i64) -> Sample {
             },
             GroupSample {
                 group: "billing/eu west".into(),
+                state: Some("Stable".into()),
+                members: Some(vec![MemberSample {
+                    member_id: "m-1".into(),
+                    client_id: HOSTILE_CLIENT.into(),
+                    client_host: "/10.0.0.7".into(),
+                    assignment: vec![TopicAssignment {
+                        topic: "orders".into(),
+                        partitions: vec![0],
+                    }],
+                }]),
                 offsets: vec![CommittedOffset {
                     topic: "orders".into(),
                     partition: 0,
@@ -401,6 +415,14 @@ async fn group_pages_show_status_lag_and_unknown_members() {
         "no DescribeGroups data: say so"
     );
     assert!(html.contains("data-series=\"/api/v1/series?group=%3Cimg"));
+
+    // A described group lists its members, client ids escaped, with assignments.
+    let html = get_html("/groups/billing%2Feu%20west").await;
+    assert!(html.contains("id=\"members\""));
+    assert_escaped(&html, HOSTILE_CLIENT);
+    assert!(html.contains("orders [0]"), "assignment shown");
+    let (_, detail) = get_json("/api/v1/groups/billing%2Feu%20west").await;
+    assert_eq!(detail["members"][0]["assignment"][0]["topic"], "orders");
 }
 
 #[tokio::test]

@@ -4,8 +4,10 @@
 pub mod api;
 pub mod error;
 pub mod format;
+pub mod messages;
 pub mod metrics;
 pub mod pages;
+pub mod replays;
 pub mod sse;
 
 use std::sync::Arc;
@@ -33,6 +35,10 @@ pub struct AppState {
     pub request_timeout: Duration,
     pub metrics: MetricsOptions,
     pub shutdown: CancellationToken,
+    /// Replays and the message browser (the only parts of the web layer
+    /// that reach Kafka, through the replay module); None in tests of pages
+    /// that don't need it.
+    pub replays: Option<Arc<crate::replay::service::ReplayService>>,
 }
 
 /// No inline script or style anywhere: everything comes from /static.
@@ -82,6 +88,13 @@ async fn pulse_css() -> Response {
     )
 }
 
+async fn replays_js() -> Response {
+    asset(
+        "text/javascript; charset=utf-8",
+        include_str!("../../static/replays.js"),
+    )
+}
+
 async fn not_found() -> ApiError {
     ApiError {
         status: StatusCode::NOT_FOUND,
@@ -104,6 +117,18 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/groups/{group}", get(api::group))
         .route("/api/v1/events", get(api::events))
         .route("/api/v1/series", get(api::series))
+        .route("/api/v1/topics/{topic}/messages", get(messages::api))
+        .route(
+            "/api/v1/replays",
+            axum::routing::post(replays::start).get(replays::list),
+        )
+        .route(
+            "/api/v1/replays/{id}",
+            get(replays::get).delete(replays::cancel),
+        )
+        .route("/messages", get(messages::page))
+        .route("/replays", get(replays::page))
+        .route("/static/replays.js", get(replays_js))
         .route("/static/pulse.js", get(pulse_js))
         .route("/static/pulse.css", get(pulse_css))
         .fallback(not_found)

@@ -138,6 +138,12 @@ pub async fn start(config: Config) -> Result<RunningApp, AppError> {
         request_timeout: config.request_timeout,
         metrics: config.metrics,
         shutdown: shutdown.clone(),
+        replays: Some(Arc::new(crate::replay::service::ReplayService::new(
+            kafka_bootstrap.clone(),
+            config.request_timeout,
+            store.clone(),
+            shutdown.clone(),
+        ))),
     };
     let router = web::router(state);
     let web_shutdown = shutdown.clone();

@@ -33,9 +33,15 @@ pub const MIN_INTERVAL: Duration = Duration::from_millis(100);
         so the dashboard at http://127.0.0.1:8080 shows something at once.\n\n\
         Every option can also be set by its KAFKA_PULSE_* environment variable or as a key \
         (the option name with underscores) in the TOML file given by --config. \
-        Flags win over environment variables, which win over the file."
+        Flags win over environment variables, which win over the file.\n\n\
+        `kafka-pulse replay|export|import --help` describes the replay and capture commands.",
+    args_conflicts_with_subcommands = true
 )]
 pub struct Cli {
+    /// Replay or capture topic data instead of running the dashboard.
+    #[command(subcommand)]
+    pub command: Option<crate::replay::cli::Command>,
+
     /// Kafka bootstrap servers to watch (HOST:PORT,...). Without it kafka-pulse
     /// runs its own embedded broker.
     #[arg(long, env = "KAFKA_PULSE_BROKERS", value_name = "HOST:PORT,...")]

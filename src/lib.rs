@@ -11,6 +11,7 @@ pub mod config;
 pub mod demo;
 pub mod filter;
 pub mod model;
+pub mod replay;
 pub mod sinks;
 pub mod store;
 pub mod web;

@@ -16,7 +16,10 @@ fn main() -> ExitCode {
         .with_target(false)
         .init();
 
-    let cli = Cli::parse();
+    let mut cli = Cli::parse();
+    if let Some(command) = cli.command.take() {
+        return run_tool(command);
+    }
     let config = match Config::load(cli) {
         Ok(config) => config,
         Err(error) => {
@@ -42,6 +45,24 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("kafka-pulse: {error}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// `replay`, `export` and `import` run to completion without the dashboard.
+fn run_tool(command: kafka_pulse::replay::cli::Command) -> ExitCode {
+    match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => {
+            let code = runtime.block_on(kafka_pulse::replay::cli::run(command));
+            runtime.shutdown_timeout(std::time::Duration::from_secs(1));
+            code
+        }
+        Err(error) => {
+            eprintln!("kafka-pulse: cannot start the async runtime: {error}");
             ExitCode::from(1)
         }
     }

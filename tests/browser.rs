@@ -378,6 +378,52 @@ async fn check_pages(browser: &Browser, base: &str, bootstrap: &str) {
         browser.screenshot(name).await;
     }
 
+    // The message browser shows messages as text; the replays page starts a
+    // replay through its form and shows it finish.
+    browser
+        .goto(&format!("{base}/messages?topic=orders&partition=0&limit=5"))
+        .await;
+    browser
+        .wait_for(
+            "return document.querySelectorAll('article.message').length === 5",
+            Duration::from_secs(5),
+        )
+        .await;
+    let problems = browser.console_problems().await;
+    assert!(
+        problems.is_empty(),
+        "/messages: console errors: {problems:?}"
+    );
+    browser.screenshot("messages").await;
+    browser.goto(&format!("{base}/replays")).await;
+    browser
+        .run(
+            "const f = document.getElementById('replay-form');\
+             f.from.value = 'orders'; f.to.value = 'orders-replay'; f.speed.value = 'max';\
+             f.count.value = '50'; f.requestSubmit(); return true",
+        )
+        .await;
+    browser
+        .wait_for(
+            "const b = document.querySelector('#replay-list tbody tr .badge');\
+             return b !== null && b.textContent === 'FINISHED'",
+            Duration::from_secs(20),
+        )
+        .await;
+    let written = browser
+        .run("return document.querySelector('#replay-list tbody tr td.num').textContent")
+        .await;
+    assert!(
+        written.as_str().unwrap_or("").starts_with("50"),
+        "the replay row shows 50 written: {written}"
+    );
+    let problems = browser.console_problems().await;
+    assert!(
+        problems.is_empty(),
+        "/replays: console errors: {problems:?}"
+    );
+    browser.screenshot("replays").await;
+
     // The hostile id is on the groups page as text.
     browser.goto(&format!("{base}/groups")).await;
     let shown = browser
@@ -441,7 +487,14 @@ async fn check_pages(browser: &Browser, base: &str, bootstrap: &str) {
         width.as_f64().unwrap() <= 400.0,
         "window did not shrink: {width}"
     );
-    for (name, path) in &pages {
+    let tool_pages = [
+        (
+            "messages",
+            "/messages?topic=orders&partition=0&limit=5".to_string(),
+        ),
+        ("replays", "/replays".to_string()),
+    ];
+    for (name, path) in pages.iter().chain(&tool_pages) {
         browser.goto(&format!("{base}{path}")).await;
         tokio::time::sleep(Duration::from_millis(300)).await;
         let overflow = browser

@@ -115,6 +115,7 @@ fn state() -> AppState {
         request_timeout: Duration::from_secs(5),
         metrics: Default::default(),
         shutdown: CancellationToken::new(),
+        replays: None,
     }
 }
 

@@ -29,6 +29,11 @@ pub const ASSETS: &[Asset] = &[
         body: include_bytes!("../../static/pulse.js"),
     },
     Asset {
+        name: "replays.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_bytes!("../../static/replays.js"),
+    },
+    Asset {
         name: "charts.js",
         content_type: "text/javascript; charset=utf-8",
         body: include_bytes!("../../static/charts.js"),

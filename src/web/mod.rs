@@ -5,8 +5,10 @@ pub mod api;
 pub mod assets;
 pub mod error;
 pub mod format;
+pub mod messages;
 pub mod metrics;
 pub mod pages;
+pub mod replays;
 pub mod sse;
 
 use std::sync::Arc;
@@ -34,6 +36,10 @@ pub struct AppState {
     pub request_timeout: Duration,
     pub metrics: MetricsOptions,
     pub shutdown: CancellationToken,
+    /// Replays and the message browser (the only parts of the web layer
+    /// that reach Kafka, through the replay module); None in tests of pages
+    /// that don't need it.
+    pub replays: Option<Arc<crate::replay::service::ReplayService>>,
 }
 
 /// No inline script or style anywhere: everything comes from /static.
@@ -80,6 +86,17 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/groups/{group}", get(api::group))
         .route("/api/v1/events", get(api::events))
         .route("/api/v1/series", get(api::series))
+        .route("/api/v1/topics/{topic}/messages", get(messages::api))
+        .route(
+            "/api/v1/replays",
+            axum::routing::post(replays::start).get(replays::list),
+        )
+        .route(
+            "/api/v1/replays/{id}",
+            get(replays::get).delete(replays::cancel),
+        )
+        .route("/messages", get(messages::page))
+        .route("/replays", get(replays::page))
         .route("/static/{file}", get(assets::serve))
         .merge(pages::routes())
         .fallback(not_found)

@@ -1,0 +1,250 @@
+//! Replays started through the API: a bounded set running at once, a
+//! bounded list of finished ones kept for the page, cancel by id, events
+//! when one starts and ends, and the message browser's reads. The web layer
+//! talks to Kafka only through this.
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use tokio_util::sync::CancellationToken;
+
+use super::record::Record;
+use super::run::{Progress, ProgressView, Report};
+use super::spec::{ReplayRequest, ReplaySpec, StartAt};
+use super::ReplayError;
+use crate::store::Store;
+
+/// More at once would compete with the collector for the broker.
+pub const MAX_RUNNING: usize = 4;
+/// Finished replays kept for GET /api/v1/replays.
+const KEEP_FINISHED: usize = 50;
+
+pub struct ReplayService {
+    bootstrap: String,
+    timeout: Duration,
+    store: Arc<Store>,
+    shutdown: CancellationToken,
+    replays: Mutex<VecDeque<Arc<Entry>>>,
+    next_id: std::sync::atomic::AtomicU64,
+}
+
+struct Entry {
+    id: String,
+    request: ReplayRequest,
+    created_at: DateTime<Utc>,
+    progress: Arc<Progress>,
+    cancel: CancellationToken,
+    warnings: Vec<String>,
+    finished: Mutex<Option<(DateTime<Utc>, Report)>>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ReplayView {
+    pub id: String,
+    pub from: String,
+    pub to: String,
+    pub speed: String,
+    pub partitions: Option<Vec<i32>>,
+    pub keep_timestamps: bool,
+    pub keep_partition: bool,
+    /// running | finished | failed | cancelled
+    pub state: &'static str,
+    pub created_at: DateTime<Utc>,
+    pub finished_at: Option<DateTime<Utc>>,
+    pub progress: ProgressView,
+    pub warnings: Vec<String>,
+    pub report: Option<Report>,
+    pub error: Option<String>,
+}
+
+impl Entry {
+    fn view(&self) -> ReplayView {
+        let finished = self.finished.lock().expect("replay poisoned").clone();
+        let state = match &finished {
+            None => "running",
+            Some((_, report)) if report.error.is_some() => "failed",
+            Some((_, report)) if report.cancelled => "cancelled",
+            Some(_) => "finished",
+        };
+        ReplayView {
+            id: self.id.clone(),
+            from: self.request.from.clone(),
+            to: self.request.to.clone(),
+            speed: self.request.speed.clone().unwrap_or_else(|| "1".into()),
+            partitions: self.request.partitions.clone(),
+            keep_timestamps: self.request.keep_timestamps,
+            keep_partition: self.request.keep_partition,
+            state,
+            created_at: self.created_at,
+            finished_at: finished.as_ref().map(|(at, _)| *at),
+            progress: self.progress.view(),
+            warnings: self.warnings.clone(),
+            error: finished.as_ref().and_then(|(_, r)| r.error.clone()),
+            report: finished.map(|(_, report)| report),
+        }
+    }
+
+    fn running(&self) -> bool {
+        self.finished.lock().expect("replay poisoned").is_none()
+    }
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum StartError {
+    #[error("{0}")]
+    Invalid(String),
+    #[error("{0}")]
+    Busy(String),
+    #[error("{0}")]
+    Kafka(String),
+}
+
+impl ReplayService {
+    pub fn new(
+        bootstrap: String,
+        timeout: Duration,
+        store: Arc<Store>,
+        shutdown: CancellationToken,
+    ) -> Self {
+        ReplayService {
+            bootstrap,
+            timeout,
+            store,
+            shutdown,
+            replays: Mutex::new(VecDeque::new()),
+            next_id: std::sync::atomic::AtomicU64::new(1),
+        }
+    }
+
+    /// Checks the request and both topics, then runs it in the background.
+    pub async fn start(self: &Arc<Self>, request: ReplayRequest) -> Result<ReplayView, StartError> {
+        let spec = ReplaySpec::from_request(&request).map_err(|e| StartError::Invalid(e.0))?;
+        let running = self.list().iter().filter(|r| r.state == "running").count();
+        if running >= MAX_RUNNING {
+            return Err(StartError::Busy(format!(
+                "{running} replays are running (the limit is {MAX_RUNNING}); wait for one to finish or cancel one with DELETE /api/v1/replays/{{id}}"
+            )));
+        }
+        let prepared =
+            super::prepare_replay(&self.bootstrap, &spec, request.create_target, self.timeout)
+                .await
+                .map_err(|error| match error {
+                    ReplayError::Invalid(message) => StartError::Invalid(message),
+                    other => StartError::Kafka(other.to_string()),
+                })?;
+        let id = format!(
+            "r{}",
+            self.next_id
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+        );
+        let progress = Arc::new(Progress::default());
+        progress
+            .planned
+            .store(prepared.planned, std::sync::atomic::Ordering::Relaxed);
+        let entry = Arc::new(Entry {
+            id: id.clone(),
+            request: request.clone(),
+            created_at: Utc::now(),
+            progress,
+            cancel: self.shutdown.child_token(),
+            warnings: prepared.warnings.clone(),
+            finished: Mutex::new(None),
+        });
+        {
+            let mut replays = self.replays.lock().expect("replays poisoned");
+            replays.push_back(entry.clone());
+            while replays.len() > KEEP_FINISHED + MAX_RUNNING {
+                match replays.iter().position(|e| !e.running()) {
+                    Some(oldest_finished) => {
+                        replays.remove(oldest_finished);
+                    }
+                    None => break,
+                }
+            }
+        }
+        self.store.record_event(
+            "replay_started",
+            &id,
+            format!(
+                "replay {id} started: {} → {} at speed {}, up to {} messages",
+                request.from,
+                request.to,
+                spec.target.speed,
+                crate::analysis::status::group_digits(prepared.planned as i64)
+            ),
+        );
+        let store = self.store.clone();
+        let task_entry = entry.clone();
+        tokio::spawn(async move {
+            let report = prepared.run(&task_entry.progress, &task_entry.cancel).await;
+            let outcome = match (&report.error, report.cancelled) {
+                (Some(error), _) => format!("failed: {error}"),
+                (None, true) => "cancelled".to_string(),
+                (None, false) => "finished".to_string(),
+            };
+            let resume = if report.error.is_some() || report.cancelled {
+                report
+                    .resume_hint()
+                    .map(|hint| format!("; continue with {hint}"))
+                    .unwrap_or_default()
+            } else {
+                String::new()
+            };
+            store.record_event(
+                "replay_finished",
+                &task_entry.id,
+                format!(
+                    "replay {} {outcome}: {} messages written in {:.1}s{resume}",
+                    task_entry.id,
+                    crate::analysis::status::group_digits(report.messages_written as i64),
+                    report.elapsed_seconds
+                ),
+            );
+            *task_entry.finished.lock().expect("replay poisoned") = Some((Utc::now(), report));
+        });
+        Ok(entry.view())
+    }
+
+    /// Newest first.
+    pub fn list(&self) -> Vec<ReplayView> {
+        let replays = self.replays.lock().expect("replays poisoned");
+        replays.iter().rev().map(|entry| entry.view()).collect()
+    }
+
+    pub fn get(&self, id: &str) -> Option<ReplayView> {
+        self.find(id).map(|entry| entry.view())
+    }
+
+    /// Asks a running replay to stop; it ends within a few seconds.
+    pub fn cancel(&self, id: &str) -> Option<ReplayView> {
+        let entry = self.find(id)?;
+        entry.cancel.cancel();
+        Some(entry.view())
+    }
+
+    fn find(&self, id: &str) -> Option<Arc<Entry>> {
+        let replays = self.replays.lock().expect("replays poisoned");
+        replays.iter().find(|entry| entry.id == id).cloned()
+    }
+
+    pub async fn read_messages(
+        &self,
+        topic: &str,
+        partition: i32,
+        start: StartAt,
+        limit: u64,
+    ) -> Result<Vec<Record>, ReplayError> {
+        super::read_messages(
+            &self.bootstrap,
+            topic,
+            partition,
+            start,
+            limit,
+            self.timeout,
+        )
+        .await
+    }
+}

@@ -1,0 +1,101 @@
+//! /api/v1/replays (start, list with progress, cancel) and the /replays
+//! page. Starting needs `Content-Type: application/json`, which a browser
+//! sends cross-site only after a CORS preflight this server never grants,
+//! so another web page cannot start a replay behind a user's back.
+
+use std::sync::Arc;
+
+use askama::Template;
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{Html, IntoResponse, Response};
+use axum::Json;
+
+use super::error::ApiError;
+use super::AppState;
+use crate::replay::service::{ReplayService, StartError};
+use crate::replay::spec::ReplayRequest;
+
+fn service(state: &AppState) -> Result<&Arc<ReplayService>, ApiError> {
+    state.replays.as_ref().ok_or_else(|| ApiError {
+        status: StatusCode::SERVICE_UNAVAILABLE,
+        message: "replays are not available in this process (no Kafka connection)".into(),
+    })
+}
+
+pub async fn start(
+    State(state): State<AppState>,
+    body: Result<Json<ReplayRequest>, JsonRejection>,
+) -> Result<Response, ApiError> {
+    let service = service(&state)?;
+    let Json(request) = body.map_err(|rejection| ApiError {
+        status: rejection.status(),
+        message: format!(
+            "{}; send a JSON object like {{\"from\":\"orders\",\"to\":\"orders-replay\",\"speed\":1}} \
+             with Content-Type: application/json",
+            rejection.body_text()
+        ),
+    })?;
+    match service.start(request).await {
+        Ok(view) => Ok((StatusCode::CREATED, Json(view)).into_response()),
+        Err(StartError::Invalid(message)) => Err(ApiError::bad_request(message)),
+        Err(StartError::Busy(message)) => Err(ApiError {
+            status: StatusCode::TOO_MANY_REQUESTS,
+            message,
+        }),
+        Err(StartError::Kafka(message)) => Err(ApiError {
+            status: StatusCode::BAD_GATEWAY,
+            message,
+        }),
+    }
+}
+
+pub async fn list(State(state): State<AppState>) -> Result<Response, ApiError> {
+    let replays = service(&state)?.list();
+    Ok(Json(serde_json::json!({ "replays": replays })).into_response())
+}
+
+fn unknown(id: &str) -> ApiError {
+    ApiError::not_found(format!(
+        "no replay {id:?}; GET /api/v1/replays lists the ones this process knows"
+    ))
+}
+
+pub async fn get(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let view = service(&state)?.get(&id).ok_or_else(|| unknown(&id))?;
+    Ok(Json(view).into_response())
+}
+
+/// 202: the replay stops between two records and confirms what is in
+/// flight; GET shows "cancelled" a moment later.
+pub async fn cancel(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let view = service(&state)?.cancel(&id).ok_or_else(|| unknown(&id))?;
+    Ok((StatusCode::ACCEPTED, Json(view)).into_response())
+}
+
+#[derive(Template)]
+#[template(path = "replays.html")]
+struct ReplaysPage {
+    topics: Vec<String>,
+    interval_ms: u128,
+}
+
+pub async fn page(State(state): State<AppState>) -> Response {
+    let snapshot = state.store.latest();
+    let page = ReplaysPage {
+        topics: snapshot.topics.iter().map(|t| t.name.clone()).collect(),
+        interval_ms: state.interval.as_millis(),
+    };
+    match page.render() {
+        Ok(html) => Html(html).into_response(),
+        Err(error) => ApiError::internal(format!("rendering the replays page failed: {error}"))
+            .into_response(),
+    }
+}

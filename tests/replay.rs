@@ -360,6 +360,82 @@ async fn original_gaps_are_reproduced_at_speed_1_and_scaled_at_speed_10() {
     running.stop().await.expect("clean stop");
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_merge_stays_exact_when_partitions_run_ahead_and_are_paused() {
+    use kafka_pulse::replay::source::{BufferLimits, KafkaRangeReader};
+    use kafka_pulse::replay::spec::{EndAt, SourceRange, StartAt};
+    let running = start().await;
+    let bootstrap = running.kafka_bootstrap.clone();
+    ensure_topic(&bootstrap, "skewed", 3).await.unwrap();
+    // Partition 0 is all early, 1 all late, 2 spread across both: the merge
+    // must hold 1 back while 0 and 2 drain, and 0 back while 2 catches up.
+    let base = now_ms() - 100_000;
+    let mut source = Vec::new();
+    for i in 0..200i64 {
+        for (partition, at) in [(0, i), (1, 50_000 + i), (2, i * 400)] {
+            source.push(Msg {
+                partition,
+                offset: i,
+                timestamp: base + at,
+                key: None,
+                value: Some(vec![7; 100]),
+                headers: vec![],
+            });
+        }
+    }
+    produce(&bootstrap, "skewed", &source).await;
+    let mut expected: Vec<(i64, i32, i64)> = source
+        .iter()
+        .map(|m| (m.timestamp, m.partition, m.offset))
+        .collect();
+    expected.sort();
+    let range = SourceRange {
+        topic: "skewed".into(),
+        partitions: None,
+        start: StartAt::Earliest,
+        end: EndAt::Latest,
+    };
+    let tight = [
+        BufferLimits {
+            records_per_partition: 60,
+            bytes_per_partition: 1 << 20,
+            total_bytes: 1 << 20,
+        },
+        BufferLimits {
+            records_per_partition: 100_000,
+            bytes_per_partition: 1 << 20,
+            total_bytes: 12_000,
+        },
+    ];
+    for limits in tight {
+        let mut reader = KafkaRangeReader::open(&bootstrap, &range, Duration::from_secs(5))
+            .await
+            .expect("reader")
+            .with_limits(limits);
+        let mut got = Vec::new();
+        let started = Instant::now();
+        while let Some(record) = reader.next().await.expect("read") {
+            got.push((
+                record.timestamp_ms.unwrap(),
+                record.partition,
+                record.offset,
+            ));
+        }
+        eprintln!(
+            "{limits:?}: {} pauses, {:?}",
+            reader.pauses,
+            started.elapsed()
+        );
+        assert!(
+            reader.pauses > 0,
+            "{limits:?}: the pause path was not exercised"
+        );
+        assert_eq!(got.len(), expected.len(), "{limits:?}: record count");
+        assert!(got == expected, "{limits:?}: not merged by timestamp");
+    }
+    running.stop().await.expect("clean stop");
+}
+
 async fn post_json(base: &str, path: &str, body: &Value) -> (u16, Value) {
     let response = reqwest::Client::new()
         .post(format!("{base}{path}"))

@@ -1,6 +1,10 @@
 //! Reads a range of one topic, partitions merged by timestamp, with bounded
-//! memory: each partition buffers at most a few hundred records (or a few
-//! MB) and is paused at the broker until the merge has taken them.
+//! memory: a partition that runs ahead of the others (its buffer or all
+//! buffers together past a limit) is paused at the broker until the merge
+//! has taken its records. The limits are generous on purpose: librdkafka
+//! drops a paused partition's prefetched data and fetches it again on
+//! resume, so pausing every few hundred records cut throughput tenfold
+//! (1.5k vs 19k msg/s measured on the embedded broker).
 
 use std::collections::{BTreeMap, VecDeque};
 use std::time::Duration;
@@ -14,8 +18,24 @@ use super::record::{Record, RecordHeader};
 use super::spec::{EndAt, SourceRange, StartAt};
 use super::ReplayError;
 
-const BUFFER_RECORDS: usize = 500;
-const BUFFER_BYTES: usize = 8 * 1024 * 1024;
+/// How much the merge may hold before pausing a partition.
+#[derive(Debug, Clone, Copy)]
+pub struct BufferLimits {
+    pub records_per_partition: usize,
+    pub bytes_per_partition: usize,
+    /// All partitions' buffers together.
+    pub total_bytes: usize,
+}
+
+impl Default for BufferLimits {
+    fn default() -> Self {
+        BufferLimits {
+            records_per_partition: 20_000,
+            bytes_per_partition: 16 * 1024 * 1024,
+            total_bytes: 64 * 1024 * 1024,
+        }
+    }
+}
 
 /// Partitions of a topic and their watermarks at one moment.
 pub struct TopicShape {
@@ -40,9 +60,13 @@ pub struct KafkaRangeReader {
     start_time_ms: Option<i64>,
     end_time_ms: Option<i64>,
     idle_timeout: Duration,
+    buffered_bytes: usize,
+    limits: BufferLimits,
     /// Upper bound of what will be read (exact unless time bounds or gaps
     /// make it less).
     pub planned: u64,
+    /// How often a partition was paused (it ran ahead of the merge).
+    pub pauses: u64,
     /// Things the user should know (e.g. offsets already deleted by retention).
     pub warnings: Vec<String>,
     pub partition_count: usize,
@@ -165,10 +189,19 @@ impl KafkaRangeReader {
                 _ => None,
             },
             idle_timeout: timeout.max(Duration::from_secs(10)) * 3,
+            buffered_bytes: 0,
+            limits: BufferLimits::default(),
+            pauses: 0,
             planned,
             warnings,
             partition_count,
         })
+    }
+
+    /// Smaller limits make the pause/resume paths testable with few records.
+    pub fn with_limits(mut self, limits: BufferLimits) -> Self {
+        self.limits = limits;
+        self
     }
 
     pub fn topic(&self) -> &str {
@@ -228,7 +261,16 @@ impl KafkaRangeReader {
                 .expect("partition chosen from the map");
             let record = state.buffer.pop_front().expect("non-empty buffer");
             state.buffered_bytes -= record.payload_bytes() as usize;
-            if state.paused && !state.finished && state.buffer.len() < BUFFER_RECORDS / 2 {
+            self.buffered_bytes -= record.payload_bytes() as usize;
+            // An empty partition is resumed whatever the others hold: the
+            // merge cannot go on without its next record.
+            if state.paused
+                && !state.finished
+                && (state.buffer.is_empty()
+                    || (state.buffer.len() < self.limits.records_per_partition / 2
+                        && state.buffered_bytes < self.limits.bytes_per_partition / 2
+                        && self.buffered_bytes < self.limits.total_bytes / 2))
+            {
                 state.paused = false;
                 let _ = self.consumer.resume(&single(&self.topic, partition));
             }
@@ -269,6 +311,7 @@ impl KafkaRangeReader {
             matches!((self.start_time_ms, timestamp_ms), (Some(start), Some(ts)) if ts < start);
         if !before_start {
             state.buffered_bytes += record.payload_bytes() as usize;
+            self.buffered_bytes += record.payload_bytes() as usize;
             state.buffer.push_back(record);
         }
         if offset >= state.last {
@@ -277,9 +320,12 @@ impl KafkaRangeReader {
         }
         let state = self.partitions.get_mut(&partition).expect("checked above");
         if !state.paused
-            && (state.buffer.len() >= BUFFER_RECORDS || state.buffered_bytes >= BUFFER_BYTES)
+            && (state.buffer.len() >= self.limits.records_per_partition
+                || state.buffered_bytes >= self.limits.bytes_per_partition
+                || self.buffered_bytes >= self.limits.total_bytes)
         {
             state.paused = true;
+            self.pauses += 1;
             let _ = self.consumer.pause(&single(&self.topic, partition));
         }
     }

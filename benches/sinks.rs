@@ -61,6 +61,7 @@ fn snapshot() -> Snapshot {
                         high_watermark: Some(13_345),
                         lag: 45,
                         lag_seconds: 0.75,
+                        lag_seconds_exact: false,
                         messages_out_per_sec: 1.5,
                     })
                     .collect(),

@@ -30,6 +30,8 @@ pub enum AppError {
     NoEmbeddedBroker,
     #[error("server error: {0}")]
     Serve(String),
+    #[error("{0}")]
+    Collector(String),
 }
 
 /// A started kafka-pulse; `stop` shuts it down.
@@ -116,12 +118,20 @@ pub async fn start(config: Config) -> Result<RunningApp, AppError> {
         status_window: config.status_window,
         ..AnalyzerSettings::default()
     });
+    let exact_times = match config.exact_lag_fetches {
+        0 => None,
+        per_tick => Some(
+            collector::exact::ExactTimes::start(&kafka_bootstrap, per_tick, config.request_timeout)
+                .map_err(AppError::Collector)?,
+        ),
+    };
     let collector_task = tokio::spawn(collector::run(
         KafkaSource::new(client, unreachable_hint, config.filters.clone()),
         analyzer,
         store.clone(),
         config.interval,
         config.lag_thresholds.clone(),
+        exact_times,
         shutdown.clone(),
     ));
 

@@ -22,6 +22,9 @@ use url::Url;
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 pub const DEFAULT_KAFKA_LISTEN: &str = "127.0.0.1:9092";
 pub const MIN_INTERVAL: Duration = Duration::from_millis(100);
+/// More exact-lag fetches per sample than this would turn the option into a
+/// second consumer of the whole cluster.
+pub const MAX_EXACT_LAG_FETCHES: usize = 10_000;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -94,6 +97,12 @@ pub struct Cli {
     /// Samples in the sliding window that decides a group's status [default: 10]
     #[arg(long, env = "KAFKA_PULSE_STATUS_WINDOW", value_name = "SAMPLES")]
     pub status_window: Option<usize>,
+
+    /// Read the real timestamp of the message at the committed offset for up
+    /// to N lagging partitions per sample (cached per offset), so lag_seconds
+    /// is exact there instead of interpolated; 0 turns it off [default: 0]
+    #[arg(long, env = "KAFKA_PULSE_EXACT_LAG_FETCHES", value_name = "N")]
+    pub exact_lag_fetches: Option<usize>,
 
     /// Raise an event when a group's lag goes above this many messages
     #[arg(
@@ -330,6 +339,7 @@ pub struct FileConfig {
     pub demo: Option<bool>,
     pub request_timeout: Option<String>,
     pub status_window: Option<usize>,
+    pub exact_lag_fetches: Option<usize>,
     pub lag_threshold_messages: Option<i64>,
     pub lag_threshold_seconds: Option<String>,
     pub include_topics: Option<String>,
@@ -393,6 +403,8 @@ pub enum ConfigError {
     BadRequestTimeout(String),
     #[error("--status-window must be between 2 and 1000 samples, got {0}")]
     BadStatusWindow(usize),
+    #[error("--exact-lag-fetches must be between 0 (off) and {MAX_EXACT_LAG_FETCHES} partitions per sample, got {0}")]
+    BadExactLagFetches(usize),
     #[error("--brokers is empty: give at least one HOST:PORT, or leave it out to run the embedded broker")]
     NoBrokers,
     #[error("cannot read config file {path}: {reason} (check --config / KAFKA_PULSE_CONFIG)")]
@@ -429,6 +441,9 @@ pub struct Config {
     pub demo: bool,
     pub request_timeout: Duration,
     pub status_window: usize,
+    /// Lagging partitions per sample whose committed message's timestamp is
+    /// fetched (0: time lag is interpolated only).
+    pub exact_lag_fetches: usize,
     pub lag_thresholds: LagThresholds,
     pub filters: Filters,
     pub metrics: MetricsOptions,
@@ -464,6 +479,7 @@ impl Default for Config {
             demo: true,
             request_timeout: Duration::from_secs(5),
             status_window: 10,
+            exact_lag_fetches: 0,
             lag_thresholds: LagThresholds::default(),
             filters: Filters::default(),
             metrics: MetricsOptions::default(),
@@ -542,6 +558,13 @@ impl Config {
             .unwrap_or(defaults.status_window);
         if !(2..=1000).contains(&status_window) {
             return Err(ConfigError::BadStatusWindow(status_window));
+        }
+        let exact_lag_fetches = cli
+            .exact_lag_fetches
+            .or(file.exact_lag_fetches)
+            .unwrap_or(defaults.exact_lag_fetches);
+        if exact_lag_fetches > MAX_EXACT_LAG_FETCHES {
+            return Err(ConfigError::BadExactLagFetches(exact_lag_fetches));
         }
         let data_dir = cli.data_dir.or(file.data_dir);
         if let Some(dir) = &data_dir {
@@ -643,6 +666,7 @@ impl Config {
             interval,
             request_timeout,
             status_window,
+            exact_lag_fetches,
             lag_thresholds,
             filters,
             metrics,
@@ -921,6 +945,27 @@ mod tests {
         let mut all = vec!["kafka-pulse"];
         all.extend_from_slice(args);
         Cli::try_parse_from(all).expect("flags parse")
+    }
+
+    #[test]
+    fn exact_lag_fetches_default_off_and_are_bounded() {
+        let config = Config::merge(cli(&[]), FileConfig::default()).unwrap();
+        assert_eq!(config.exact_lag_fetches, 0);
+        let config =
+            Config::merge(cli(&["--exact-lag-fetches", "50"]), FileConfig::default()).unwrap();
+        assert_eq!(config.exact_lag_fetches, 50);
+        let file: FileConfig = toml::from_str("exact_lag_fetches = 7").unwrap();
+        assert_eq!(Config::merge(cli(&[]), file).unwrap().exact_lag_fetches, 7);
+        let error = Config::merge(
+            cli(&["--exact-lag-fetches", "20000"]),
+            FileConfig::default(),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            error.contains("--exact-lag-fetches") && error.contains("20000"),
+            "{error}"
+        );
     }
 
     #[test]

@@ -20,6 +20,18 @@ pub struct Sample {
     pub groups: Vec<GroupSample>,
     /// Parts of the tick that failed; the rest of the sample is still valid.
     pub errors: Vec<String>,
+    /// Real timestamps of messages at committed offsets, when
+    /// --exact-lag-fetches is on (collector/exact.rs); analysis prefers them
+    /// to the interpolated estimate.
+    pub exact_timestamps: Vec<ExactTimestamp>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExactTimestamp {
+    pub topic: String,
+    pub partition: i32,
+    pub offset: i64,
+    pub timestamp_ms: i64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -255,6 +267,9 @@ pub struct GroupPartitionView {
     pub high_watermark: Option<i64>,
     pub lag: i64,
     pub lag_seconds: f64,
+    /// lag_seconds comes from the real timestamp of the message at the
+    /// committed offset, not from the interpolated estimate.
+    pub lag_seconds_exact: bool,
     pub messages_out_per_sec: f64,
 }
 

@@ -71,6 +71,11 @@ impl Analyzer {
     pub fn analyze(&mut self, sample: &Sample) -> Snapshot {
         self.sequence += 1;
         let now = sample.taken_at.timestamp_millis() as f64 / 1000.0;
+        let exact: HashMap<(&str, i32, i64), i64> = sample
+            .exact_timestamps
+            .iter()
+            .map(|e| ((e.topic.as_str(), e.partition, e.offset), e.timestamp_ms))
+            .collect();
         let previous = self.previous.take();
         let elapsed = previous.as_ref().map(|p| now - p.time).unwrap_or(0.0);
 
@@ -154,8 +159,15 @@ impl Analyzer {
                     continue;
                 };
                 let lag = lag_messages(commit.offset, low, high);
-                let lag_seconds = match (commit.offset.or(low), high) {
-                    (Some(position), Some(high)) => self
+                let exact_time = match (commit.offset, high) {
+                    (Some(position), Some(high)) if position < high => exact
+                        .get(&(commit.topic.as_str(), commit.partition, position))
+                        .map(|ms| *ms as f64 / 1000.0),
+                    _ => None,
+                };
+                let lag_seconds = match (exact_time, commit.offset.or(low), high) {
+                    (Some(produced), _, _) => (now - produced).max(0.0),
+                    (None, Some(position), Some(high)) => self
                         .time_tables
                         .get(&key)
                         .and_then(|table| table.lag_seconds(position, high, now))
@@ -208,6 +220,7 @@ impl Analyzer {
                     high_watermark: high,
                     lag,
                     lag_seconds,
+                    lag_seconds_exact: exact_time.is_some(),
                     messages_out_per_sec: rates::per_second(
                         previous_commit,
                         commit.offset,
@@ -505,6 +518,37 @@ mod tests {
         let topic = after.topic("orders").unwrap();
         assert_eq!(topic.messages_in_per_sec, 0.0);
         assert_eq!(after.group("billing").unwrap().lag, 0);
+    }
+
+    #[test]
+    fn exact_timestamps_win_over_interpolation_only_where_they_match() {
+        let mut analyzer = Analyzer::new(AnalyzerSettings::default());
+        analyzer.analyze(&sample_at(0, &[100, 100], &[Some(50), Some(60)]));
+        let mut sample = sample_at(1, &[100, 100], &[Some(50), Some(60)]);
+        // Partition 0's committed message was produced 2 hours before the
+        // sample; partition 1's known timestamp is for another offset.
+        let taken_ms = sample.taken_at.timestamp_millis();
+        sample.exact_timestamps = vec![
+            crate::model::ExactTimestamp {
+                topic: "orders".into(),
+                partition: 0,
+                offset: 50,
+                timestamp_ms: taken_ms - 7_200_000,
+            },
+            crate::model::ExactTimestamp {
+                topic: "orders".into(),
+                partition: 1,
+                offset: 59,
+                timestamp_ms: taken_ms - 9_000_000,
+            },
+        ];
+        let snapshot = analyzer.analyze(&sample);
+        let group = &snapshot.groups[0];
+        assert_eq!(group.partitions[0].lag_seconds, 7_200.0);
+        assert!(group.partitions[0].lag_seconds_exact);
+        assert!(!group.partitions[1].lag_seconds_exact);
+        assert!(group.partitions[1].lag_seconds < 7_200.0);
+        assert_eq!(group.lag_seconds, 7_200.0);
     }
 
     #[test]

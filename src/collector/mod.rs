@@ -3,6 +3,7 @@
 //! publish the `Snapshot`. A failing request degrades its part of the sample
 //! and is listed in `Sample::errors`; it never drops the whole tick.
 
+pub mod exact;
 pub mod kafka;
 
 use std::collections::{BTreeMap, HashMap};
@@ -386,6 +387,7 @@ pub async fn run(
     store: Arc<Store>,
     interval: Duration,
     thresholds: LagThresholds,
+    exact: Option<exact::ExactTimes>,
     shutdown: CancellationToken,
 ) {
     let mut previous = store.latest();
@@ -397,10 +399,13 @@ pub async fn run(
             _ = shutdown.cancelled() => break,
             _ = ticker.tick() => {}
         }
-        let sample = tokio::select! {
+        let mut sample = tokio::select! {
             _ = shutdown.cancelled() => break,
             sample = source.sample() => sample,
         };
+        if let Some(exact) = &exact {
+            exact.annotate(&mut sample);
+        }
         if sample.kafka_up != was_up {
             if sample.kafka_up {
                 tracing::info!("Kafka is reachable again");

@@ -676,6 +676,7 @@ mod tests {
                     high_watermark: Some(50),
                     lag: 7,
                     lag_seconds: 1.5,
+                    lag_seconds_exact: false,
                     messages_out_per_sec: 0.0,
                 }],
                 error: None,

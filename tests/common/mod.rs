@@ -24,13 +24,7 @@ pub fn test_config(brokers: Option<String>, data_dir: Option<PathBuf>) -> Config
         interval: Duration::from_millis(250),
         demo: false,
         request_timeout: Duration::from_secs(5),
-        status_window: 10,
-        lag_thresholds: Default::default(),
-        filters: Default::default(),
-        metrics: Default::default(),
-        cluster_name: None,
-        influx: None,
-        elasticsearch: None,
+        ..Config::default()
     }
 }
 

@@ -31,6 +31,7 @@ pub fn test_config(brokers: Option<String>, data_dir: Option<PathBuf>) -> Config
         cluster_name: None,
         influx: None,
         elasticsearch: None,
+        notify: None,
     }
 }
 

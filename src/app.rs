@@ -46,6 +46,7 @@ pub struct RunningApp {
     demo_task: Option<JoinHandle<()>>,
     influx_task: Option<JoinHandle<Result<(), crate::sinks::influxdb::service::InfluxError>>>,
     es_task: Option<JoinHandle<Result<(), crate::sinks::elasticsearch::service::EsError>>>,
+    notify_task: Option<JoinHandle<Result<(), crate::sinks::webhook::sender::WebhookError>>>,
     collector_task: JoinHandle<()>,
     render_task: JoinHandle<()>,
     #[cfg(feature = "embedded-broker")]
@@ -183,6 +184,15 @@ pub async fn start(config: Config) -> Result<RunningApp, AppError> {
         ))
     });
 
+    let notify_task = config.notify.clone().map(|notify| {
+        tokio::spawn(crate::sinks::webhook::run(
+            notify,
+            config.cluster_name.clone(),
+            store.clone(),
+            shutdown.clone(),
+        ))
+    });
+
     let demo_task = config.demo.then(|| {
         if config.brokers.is_some() {
             tracing::warn!(
@@ -209,6 +219,7 @@ pub async fn start(config: Config) -> Result<RunningApp, AppError> {
         demo_task,
         influx_task,
         es_task,
+        notify_task,
         collector_task,
         render_task,
         #[cfg(feature = "embedded-broker")]
@@ -251,6 +262,11 @@ impl RunningApp {
         if let Some(task) = self.es_task {
             if let Some(Err(error)) = wait_bounded("Elasticsearch sink", task).await {
                 tracing::error!("Elasticsearch sink: {error}");
+            }
+        }
+        if let Some(task) = self.notify_task {
+            if let Some(Err(error)) = wait_bounded("webhook notifier", task).await {
+                tracing::error!("webhook notifier: {error}");
             }
         }
         wait_bounded("live renderer", self.render_task).await;

@@ -17,6 +17,7 @@ use crate::sinks::elasticsearch::config::{
 };
 use crate::sinks::influxdb::config::{InfluxApi, InfluxConfig, DEFAULT_QUEUE_LINES};
 use crate::sinks::influxdb::encoder::Precision;
+use crate::sinks::webhook::config::WebhookConfig;
 use url::Url;
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
@@ -319,6 +320,40 @@ pub struct Cli {
     )]
     pub es_queue_docs: Option<usize>,
 
+    /// POST a JSON document for each status change, lag threshold crossing and
+    /// Kafka/broker up or down to this http(s) URL (Slack/Mattermost
+    /// incoming webhooks show its `text`); the URL is never logged
+    #[arg(
+        long,
+        env = "KAFKA_PULSE_NOTIFY_WEBHOOK",
+        value_name = "URL",
+        hide_env_values = true,
+        help_heading = "Notifications"
+    )]
+    pub notify_webhook: Option<String>,
+
+    /// Event kinds to post, comma-separated [default: group_status_changed,
+    /// lag_threshold_crossed, lag_recovered, lag_seconds_threshold_crossed,
+    /// lag_seconds_recovered, kafka_down, kafka_up, broker_down, broker_up]
+    #[arg(
+        long,
+        env = "KAFKA_PULSE_NOTIFY_KINDS",
+        value_name = "KIND,...",
+        help_heading = "Notifications"
+    )]
+    pub notify_kinds: Option<String>,
+
+    /// Extra header on every POST, e.g. "Authorization: Bearer TOKEN";
+    /// repeatable (the environment variable holds one); never logged
+    #[arg(
+        long,
+        env = "KAFKA_PULSE_NOTIFY_HEADER",
+        value_name = "NAME: VALUE",
+        hide_env_values = true,
+        help_heading = "Notifications"
+    )]
+    pub notify_header: Vec<String>,
+
     /// TOML file with any of the options above (keys with underscores), plus
     /// per-group thresholds in tables like [group_thresholds.billing] with
     /// keys messages and seconds
@@ -367,6 +402,11 @@ pub struct FileConfig {
     pub es_ca_cert: Option<PathBuf>,
     pub es_metrics_interval: Option<String>,
     pub es_queue_docs: Option<usize>,
+    pub notify_webhook: Option<String>,
+    /// A comma-separated string or an array of kinds.
+    pub notify_kinds: Option<BrokerList>,
+    /// One header or an array of them.
+    pub notify_header: Option<BrokerList>,
     #[serde(default)]
     pub group_thresholds: BTreeMap<String, GroupThreshold>,
 }
@@ -379,7 +419,8 @@ pub struct GroupThreshold {
     pub seconds: Option<String>,
 }
 
-/// `brokers = "a:9092,b:9092"` or `brokers = ["a:9092", "b:9092"]`.
+/// `brokers = "a:9092,b:9092"` or `brokers = ["a:9092", "b:9092"]`; also
+/// the shape of other list keys (`notify_kinds`, `notify_header`).
 #[derive(Debug, Deserialize)]
 #[serde(untagged)]
 pub enum BrokerList {
@@ -421,6 +462,8 @@ pub enum ConfigError {
     Influx(String),
     #[error("{0}")]
     Elasticsearch(String),
+    #[error("{0}")]
+    Notify(String),
     #[error("{0}: they contradict each other, keep only one")]
     DemoConflict(&'static str),
     #[error("--data-dir {path} is not usable: {reason}")]
@@ -450,6 +493,8 @@ pub struct Config {
     pub cluster_name: Option<String>,
     pub influx: Option<InfluxConfig>,
     pub elasticsearch: Option<EsConfig>,
+    /// `--notify-webhook`: POST events of chosen kinds.
+    pub notify: Option<WebhookConfig>,
 }
 
 /// What /metrics exports besides the kafka_pulse_* families.
@@ -486,6 +531,7 @@ impl Default for Config {
             cluster_name: None,
             influx: None,
             elasticsearch: None,
+            notify: None,
         }
     }
 }
@@ -639,6 +685,17 @@ impl Config {
             cli.es_metrics_interval.or(file.es_metrics_interval),
             cli.es_queue_docs.or(file.es_queue_docs),
         )?;
+        let notify = notify_config(
+            cli.notify_webhook.or(file.notify_webhook),
+            cli.notify_kinds.map(BrokerList::Text).or(file.notify_kinds),
+            // Headers from flags/environment replace the file's, like any option.
+            if cli.notify_header.is_empty() {
+                file.notify_header
+            } else {
+                Some(BrokerList::List(cli.notify_header))
+            },
+            request_timeout,
+        )?;
         let cluster_name = cli
             .cluster_name
             .or(file.cluster_name)
@@ -673,6 +730,7 @@ impl Config {
             cluster_name,
             influx,
             elasticsearch: es,
+            notify,
         })
     }
 }
@@ -763,6 +821,76 @@ fn es_config(
         metrics_interval,
         queue_docs,
     }))
+}
+
+fn notify_config(
+    url: Option<String>,
+    kinds: Option<BrokerList>,
+    headers: Option<BrokerList>,
+    request_timeout: Duration,
+) -> Result<Option<WebhookConfig>, ConfigError> {
+    let err = |text: String| Err(ConfigError::Notify(text));
+    let Some(url_text) = url else {
+        if kinds.is_some() {
+            return err("--notify-kinds needs --notify-webhook (the URL to POST to)".into());
+        }
+        if headers.is_some() {
+            return err("--notify-header needs --notify-webhook (the URL to POST to)".into());
+        }
+        return Ok(None);
+    };
+    // The URL is a secret (incoming-webhook URLs carry their token), so
+    // messages say what is wrong with it without repeating it.
+    let url = match Url::parse(url_text.trim()) {
+        Ok(url) if (url.scheme() == "http" || url.scheme() == "https") && url.has_host() => url,
+        Ok(url) => {
+            return err(format!(
+                "--notify-webhook must be an http:// or https:// URL such as https://hooks.example.com/kafka, got a {}: URL",
+                url.scheme()
+            ))
+        }
+        Err(error) => {
+            return err(format!(
+                "--notify-webhook must be an http:// or https:// URL such as https://hooks.example.com/kafka; the value given is not a URL ({error})"
+            ))
+        }
+    };
+    let mut config = WebhookConfig::new(url, request_timeout);
+    if let Some(kinds) = kinds {
+        let list = match kinds {
+            BrokerList::Text(text) => split_brokers(&text),
+            BrokerList::List(list) => list.iter().map(|k| k.trim().to_string()).collect(),
+        };
+        if list.is_empty() || list.iter().any(String::is_empty) {
+            return err("--notify-kinds is empty: list event kinds such as lag_threshold_crossed,kafka_down, or leave it out for the defaults".into());
+        }
+        for kind in &list {
+            if !crate::analysis::events::KNOWN_KINDS.contains(&kind.as_str()) {
+                return err(format!(
+                    "--notify-kinds: unknown event kind '{kind}'; known kinds: {}",
+                    crate::analysis::events::KNOWN_KINDS.join(", ")
+                ));
+            }
+        }
+        config.kinds = list.into_iter().collect();
+    }
+    let headers = match headers {
+        None => Vec::new(),
+        Some(BrokerList::Text(one)) => vec![one],
+        Some(BrokerList::List(list)) => list,
+    };
+    for header in headers {
+        let Some((name, value)) = header.split_once(':') else {
+            return err("--notify-header must look like 'Name: value', e.g. 'Authorization: Bearer TOKEN' (the value given has no ':')".into());
+        };
+        if let Err(reason) = crate::sinks::webhook::sender::header_pair(name, value) {
+            return err(format!("--notify-header: {reason}"));
+        }
+        config
+            .headers
+            .push((name.trim().to_string(), value.trim().to_string()));
+    }
+    Ok(Some(config))
 }
 
 /// The InfluxDB options as given, before validation.
@@ -1235,6 +1363,152 @@ mod tests {
                 .to_string();
             assert!(error.contains(needle), "{args:?}: {error}");
         }
+    }
+
+    #[test]
+    fn notify_webhook_defaults_kinds_headers_and_file_keys() {
+        let config = Config::merge(
+            cli(&[
+                "--notify-webhook",
+                "https://hooks.example.com/services/T0/B0/tok",
+                "--request-timeout",
+                "2s",
+            ]),
+            FileConfig::default(),
+        )
+        .unwrap();
+        let notify = config.notify.unwrap();
+        assert_eq!(notify.url.path(), "/services/T0/B0/tok");
+        assert_eq!(notify.timeout, Duration::from_secs(2));
+        assert!(notify.wants("lag_threshold_crossed") && notify.wants("kafka_down"));
+        assert!(notify.wants("group_status_changed") && notify.wants("broker_up"));
+        assert!(!notify.wants("topic_created") && !notify.wants("leader_changed"));
+        assert!(notify.headers.is_empty());
+
+        let config = Config::merge(
+            cli(&[
+                "--notify-webhook",
+                "http://127.0.0.1:9000/hook",
+                "--notify-kinds",
+                "kafka_down, topic_created",
+                "--notify-header",
+                "Authorization: Bearer s3cret",
+                "--notify-header",
+                "X-Team:kafka",
+            ]),
+            FileConfig::default(),
+        )
+        .unwrap();
+        let notify = config.notify.unwrap();
+        assert_eq!(
+            notify.kinds.iter().collect::<Vec<_>>(),
+            ["kafka_down", "topic_created"]
+        );
+        assert_eq!(
+            notify.headers,
+            [
+                ("Authorization".to_string(), "Bearer s3cret".to_string()),
+                ("X-Team".to_string(), "kafka".to_string())
+            ]
+        );
+        assert!(!format!("{notify:?}").contains("s3cret"));
+
+        let file: FileConfig = toml::from_str(
+            "notify_webhook = \"https://h.example/x\"\nnotify_kinds = [\"lag_recovered\"]\nnotify_header = \"X-Key: k1\"\n",
+        )
+        .unwrap();
+        let notify = Config::merge(cli(&[]), file).unwrap().notify.unwrap();
+        assert_eq!(notify.kinds.iter().collect::<Vec<_>>(), ["lag_recovered"]);
+        assert_eq!(notify.headers[0].1, "k1");
+        // A flag replaces the file's headers rather than adding to them.
+        let file: FileConfig = toml::from_str(
+            "notify_webhook = \"https://h.example/x\"\nnotify_header = [\"X-Key: k1\"]\n",
+        )
+        .unwrap();
+        let notify = Config::merge(cli(&["--notify-header", "X-Other: 2"]), file)
+            .unwrap()
+            .notify
+            .unwrap();
+        assert_eq!(notify.headers.len(), 1);
+        assert_eq!(notify.headers[0].0, "X-Other");
+    }
+
+    #[test]
+    fn help_lists_the_notify_options_with_their_environment_variables() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+        let help = Cli::command().render_long_help().to_string();
+        for needle in [
+            "Notifications:",
+            "--notify-webhook <URL>",
+            "KAFKA_PULSE_NOTIFY_WEBHOOK",
+            "--notify-kinds <KIND,...>",
+            "--notify-header <NAME: VALUE>",
+            "KAFKA_PULSE_NOTIFY_HEADER",
+        ] {
+            assert!(help.contains(needle), "{needle} missing from --help");
+        }
+    }
+
+    #[test]
+    fn notify_mistakes_name_the_option_and_hide_secrets() {
+        for (args, needle) in [
+            (
+                vec!["--notify-kinds", "kafka_down"],
+                "--notify-kinds needs --notify-webhook",
+            ),
+            (
+                vec!["--notify-header", "X: y"],
+                "--notify-header needs --notify-webhook",
+            ),
+            (
+                vec!["--notify-webhook", "ftp://h.example/secret-path"],
+                "--notify-webhook must be an http:// or https:// URL",
+            ),
+            (
+                vec!["--notify-webhook", "hooks.example.com/secret-path"],
+                "is not a URL",
+            ),
+            (
+                vec![
+                    "--notify-webhook",
+                    "http://h/x",
+                    "--notify-kinds",
+                    "lag_crosed",
+                ],
+                "unknown event kind 'lag_crosed'",
+            ),
+            (
+                vec!["--notify-webhook", "http://h/x", "--notify-kinds", ","],
+                "--notify-kinds is empty",
+            ),
+            (
+                vec![
+                    "--notify-webhook",
+                    "http://h/x",
+                    "--notify-header",
+                    "Bearer secret-token",
+                ],
+                "'Name: value'",
+            ),
+            (
+                vec![
+                    "--notify-webhook",
+                    "http://h/x",
+                    "--notify-header",
+                    "Bad Name: secret-token",
+                ],
+                "--notify-header: the part before ':'",
+            ),
+        ] {
+            let error = Config::merge(cli(&args), FileConfig::default())
+                .unwrap_err()
+                .to_string();
+            assert!(error.contains(needle), "{args:?}: {error}");
+            assert!(!error.contains("secret"), "{args:?}: {error}");
+        }
+        let error = toml::from_str::<FileConfig>("notify_webhok = \"http://h/x\"").unwrap_err();
+        assert!(error.to_string().contains("notify_webhok"), "{error}");
     }
 
     #[test]

@@ -25,6 +25,37 @@ impl LagThresholds {
     }
 }
 
+/// Every kind the analysis and the app record: offered in the events page's
+/// filter before one happened, and what `--notify-kinds` accepts (so a typo
+/// is refused instead of silently matching nothing).
+pub const KNOWN_KINDS: &[&str] = &[
+    "broker_down",
+    "broker_restart_failed",
+    "broker_restarted",
+    "broker_started",
+    "broker_up",
+    "controller_changed",
+    "group_created",
+    "group_deleted",
+    "group_state_changed",
+    "group_status_changed",
+    "isr_changed",
+    "kafka_down",
+    "kafka_up",
+    "lag_recovered",
+    "lag_seconds_recovered",
+    "lag_seconds_threshold_crossed",
+    "lag_threshold_crossed",
+    "leader_changed",
+    "partitions_added",
+    "replay_finished",
+    "replay_started",
+    "sink_failing",
+    "sink_recovered",
+    "topic_created",
+    "topic_deleted",
+];
+
 /// At most this many partitions are named in one leader/ISR event; the rest
 /// are counted, so a broker restart on a big cluster is one line per topic.
 const NAMED_PARTITIONS: usize = 5;

@@ -6,6 +6,7 @@ pub mod elasticsearch;
 pub mod influxdb;
 pub mod queue;
 pub mod retry;
+pub mod webhook;
 
 use crate::store::{SinkCounters, Store};
 
@@ -13,7 +14,7 @@ use crate::store::{SinkCounters, Store};
 /// log line and one event when it starts failing and when it recovers (not
 /// one per failed attempt).
 pub struct SinkHealth<'a> {
-    /// Name in events (`influxdb`, `elasticsearch`).
+    /// Name in events (`influxdb`, `elasticsearch`, `webhook`).
     sink: &'static str,
     /// Name in log lines and messages (`InfluxDB`, `Elasticsearch`).
     label: &'static str,

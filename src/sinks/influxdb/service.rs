@@ -271,7 +271,7 @@ impl InfluxWriter {
 }
 
 /// reqwest errors print the URL, which may carry credentials.
-fn without_url(error: &reqwest::Error) -> String {
+pub fn without_url(error: &reqwest::Error) -> String {
     let mut source: Option<&dyn std::error::Error> = std::error::Error::source(error);
     let mut text = if error.is_timeout() {
         "timed out".to_string()

@@ -10,6 +10,7 @@ use axum::response::Response;
 use serde::Deserialize;
 
 use super::{html_page, Link, StatusView};
+use crate::analysis::events::KNOWN_KINDS;
 use crate::model::{Event, Snapshot};
 use crate::store::Store;
 use crate::web::{format, AppState};
@@ -18,33 +19,6 @@ use crate::web::{format, AppState};
 pub const EVENT_ROWS: usize = 200;
 /// Events searched for matches (the whole default log).
 const EVENT_SCAN: usize = crate::store::DEFAULT_EVENT_CAPACITY;
-
-/// Kinds the analysis and the app record, offered in the filter even
-/// before one happened.
-const KNOWN_KINDS: &[&str] = &[
-    "broker_down",
-    "broker_restarted",
-    "broker_started",
-    "broker_up",
-    "controller_changed",
-    "group_created",
-    "group_deleted",
-    "group_state_changed",
-    "group_status_changed",
-    "isr_changed",
-    "kafka_down",
-    "kafka_up",
-    "lag_recovered",
-    "lag_seconds_recovered",
-    "lag_seconds_threshold_crossed",
-    "lag_threshold_crossed",
-    "leader_changed",
-    "partitions_added",
-    "sink_failing",
-    "sink_recovered",
-    "topic_created",
-    "topic_deleted",
-];
 
 /// `kind` matches exactly; `topic` and `group` match part of the event's
 /// topic, group or subject (typing "pay" finds "payments").

@@ -1,90 +1,365 @@
-//! Cost of turning one sample into a snapshot (rates, lag, time lag, status,
-//! events) for synthetic clusters, without any I/O. Prints milliseconds per
-//! tick and the process's resident memory, in one run, so ratios between the
-//! sizes are meaningful on a noisy machine.
+//! Cost of one collector tick without I/O (analysis, events, publishing to
+//! the store) and the memory a process needs to run it, for synthetic
+//! clusters of 1,000 / 10,000 / 40,000 partitions.
+//!
+//! Each size runs in its own child process (the bench re-executes itself),
+//! so the resident memory of one size is not left over from another. A
+//! child does what the app does: analyzer + a Store fed with every
+//! snapshot, the previous snapshot kept for the event diff, one Sample in
+//! flight; it warms up until time tables, status windows and the store's
+//! history rings are full (steady state), then times a few ticks.
+//! A counting allocator attributes the live heap to each part.
 
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::process::Command;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::Instant;
 
 use chrono::{TimeZone, Utc};
 use kafka_pulse::analysis::events::{diff, LagThresholds};
 use kafka_pulse::analysis::{Analyzer, AnalyzerSettings};
-use kafka_pulse::model::{CommittedOffset, GroupSample, PartitionSample, Sample, TopicSample};
+use kafka_pulse::model::{
+    CommittedOffset, GroupSample, PartitionSample, Sample, Snapshot, TopicSample,
+};
+use kafka_pulse::store::{Store, DEFAULT_EVENT_CAPACITY, DEFAULT_HISTORY_POINTS};
 
+/// Counts live heap bytes so the report can say which part holds what.
+struct Counting;
+
+static LIVE: AtomicUsize = AtomicUsize::new(0);
+
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        LIVE.fetch_add(layout.size(), Ordering::Relaxed);
+        System.alloc(layout)
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        LIVE.fetch_sub(layout.size(), Ordering::Relaxed);
+        System.dealloc(ptr, layout)
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        LIVE.fetch_add(new_size, Ordering::Relaxed);
+        LIVE.fetch_sub(layout.size(), Ordering::Relaxed);
+        System.realloc(ptr, layout, new_size)
+    }
+}
+
+#[global_allocator]
+static ALLOCATOR: Counting = Counting;
+
+fn live_mib() -> f64 {
+    LIVE.load(Ordering::Relaxed) as f64 / MIB
+}
+
+const MIB: f64 = 1024.0 * 1024.0;
 const PARTITIONS_PER_TOPIC: usize = 4;
+/// The issue's targets: 40,000 partitions / 50,000 groups in ≤ 5 s and
+/// ≤ 200 MiB; 10,000 partitions / 500 groups within a 1 s interval.
+const BIG_RSS_TARGET_MIB: f64 = 200.0;
+const SIZES: [(usize, usize, f64); 3] =
+    [(1_000, 100, 1.0), (10_000, 500, 1.0), (40_000, 50_000, 5.0)];
+/// Ticks that are timed once the steady state is reached.
+const TIMED_TICKS: i64 = 5;
+/// Seconds between warm-up samples: one per minute fills the per-minute
+/// history rings as fast as the per-sample ones.
+const WARMUP_SPACING: i64 = 60;
 
-/// `partitions` partitions in topics of 4; each group reads one topic.
-fn sample(tick: i64, partitions: usize, groups: usize) -> Sample {
-    let topics = partitions / PARTITIONS_PER_TOPIC;
-    Sample {
-        taken_at: Utc.timestamp_opt(1_700_000_000 + tick, 0).unwrap(),
-        kafka_up: true,
-        topics: (0..topics)
-            .map(|t| TopicSample {
-                name: format!("topic-{t:05}"),
-                internal: false,
-                partitions: (0..PARTITIONS_PER_TOPIC as i32)
-                    .map(|p| PartitionSample {
-                        partition: p,
-                        leader: p % 3,
-                        replicas: vec![0, 1, 2],
-                        isr: vec![0, 1, 2],
-                        low_watermark: Some(0),
-                        high_watermark: Some(1000 + tick * (10 + t as i64 % 7)),
+/// Cheap deterministic noise, so watermarks move irregularly (bursts) and
+/// the time tables keep their full number of points, as on a real cluster.
+fn noise(a: u64, b: u64) -> u64 {
+    let mut x = a.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ b.wrapping_mul(0xC2B2_AE3D_27D4_EB4F);
+    x ^= x >> 29;
+    x = x.wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    x ^ (x >> 32)
+}
+
+/// A synthetic cluster: `partitions` partitions in topics of 4, each group
+/// reads one topic and commits a bit behind the high watermark.
+struct Cluster {
+    topics: Vec<String>,
+    groups: Vec<String>,
+    /// High watermark per partition, advanced in bursts each tick.
+    highs: Vec<i64>,
+}
+
+impl Cluster {
+    fn new(partitions: usize, groups: usize) -> Self {
+        Cluster {
+            topics: (0..partitions / PARTITIONS_PER_TOPIC)
+                .map(|t| format!("topic-{t:05}"))
+                .collect(),
+            groups: (0..groups).map(|g| format!("group-{g:05}")).collect(),
+            highs: vec![1_000; partitions],
+        }
+    }
+
+    fn advance(&mut self, tick: i64) {
+        for (i, high) in self.highs.iter_mut().enumerate() {
+            *high += (noise(tick as u64, i as u64) % 200) as i64;
+        }
+    }
+
+    fn sample(&self, tick: i64, time: i64, with_groups: bool) -> Sample {
+        let topics = self.topics.len();
+        Sample {
+            taken_at: Utc.timestamp_opt(1_700_000_000 + time, 0).unwrap(),
+            kafka_up: true,
+            topics: self
+                .topics
+                .iter()
+                .enumerate()
+                .map(|(t, name)| TopicSample {
+                    name: name.as_str().into(),
+                    internal: false,
+                    partitions: (0..PARTITIONS_PER_TOPIC)
+                        .map(|p| PartitionSample {
+                            partition: p as i32,
+                            leader: p as i32 % 3,
+                            replicas: vec![0, 1, 2],
+                            isr: vec![0, 1, 2],
+                            low_watermark: Some(0),
+                            high_watermark: Some(self.highs[t * PARTITIONS_PER_TOPIC + p]),
+                        })
+                        .collect(),
+                })
+                .collect(),
+            groups: if with_groups {
+                self.groups
+                    .iter()
+                    .enumerate()
+                    .map(|(g, name)| {
+                        let topic = g % topics;
+                        GroupSample {
+                            group: name.as_str().into(),
+                            offsets: (0..PARTITIONS_PER_TOPIC)
+                                .map(|p| {
+                                    let high = self.highs[topic * PARTITIONS_PER_TOPIC + p];
+                                    let behind = noise(tick as u64, (g * 8 + p) as u64) % 500;
+                                    CommittedOffset {
+                                        topic: self.topics[topic].as_str().into(),
+                                        partition: p as i32,
+                                        offset: Some((high - behind as i64).max(0)),
+                                    }
+                                })
+                                .collect(),
+                            ..GroupSample::default()
+                        }
                     })
-                    .collect(),
-            })
-            .collect(),
-        groups: (0..groups)
-            .map(|g| GroupSample {
-                group: format!("group-{g:05}"),
-                offsets: (0..PARTITIONS_PER_TOPIC as i32)
-                    .map(|p| CommittedOffset {
-                        topic: format!("topic-{:05}", g % topics),
-                        partition: p,
-                        offset: Some(900 + tick * 9),
-                    })
-                    .collect(),
-                ..GroupSample::default()
-            })
-            .collect(),
-        ..Sample::default()
+                    .collect()
+            } else {
+                Vec::new()
+            },
+            ..Sample::default()
+        }
     }
 }
 
 fn rss_mib() -> f64 {
-    std::fs::read_to_string("/proc/self/statm")
+    status_kib("VmRSS:") / 1024.0
+}
+
+fn peak_rss_mib() -> f64 {
+    status_kib("VmHWM:") / 1024.0
+}
+
+fn status_kib(field: &str) -> f64 {
+    std::fs::read_to_string("/proc/self/status")
         .ok()
-        .and_then(|s| s.split_whitespace().nth(1)?.parse::<f64>().ok())
-        .map(|pages| pages * 4096.0 / (1024.0 * 1024.0))
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with(field))?
+                .split_whitespace()
+                .nth(1)?
+                .parse::<f64>()
+                .ok()
+        })
         .unwrap_or(f64::NAN)
 }
 
-fn main() {
-    println!("partitions  groups  group-partitions  ms/tick (analyze+events)  RSS MiB");
-    for (partitions, groups) in [(1_000, 100), (10_000, 500), (40_000, 50_000)] {
-        let mut analyzer = Analyzer::new(AnalyzerSettings::default());
-        let thresholds = LagThresholds::default();
-        let mut previous = analyzer.analyze(&sample(0, partitions, groups));
-        // Fill the status windows and time tables as a long run would.
-        let warmup = 12;
-        for tick in 1..warmup {
-            previous = analyzer.analyze(&sample(tick, partitions, groups));
+/// What the app keeps between ticks, fed by the synthetic cluster.
+struct Process {
+    cluster: Cluster,
+    analyzer: Analyzer,
+    store: Store,
+    previous: Arc<Snapshot>,
+    thresholds: LagThresholds,
+}
+
+/// One tick's cost and the memory at its peak.
+struct Tick {
+    analyse_seconds: f64,
+    publish_seconds: f64,
+    rss_mib: f64,
+    live_mib: f64,
+}
+
+impl Process {
+    /// One tick as `collector::run` does it, minus the Kafka requests.
+    fn tick(&mut self, tick: i64, time: i64) -> Tick {
+        self.cluster.advance(tick);
+        let sample = self.cluster.sample(tick, time, true);
+        let begun = Instant::now();
+        let snapshot = self.analyzer.analyze(&sample);
+        let events = diff(&self.previous, &snapshot, &self.thresholds);
+        let analyse_seconds = begun.elapsed().as_secs_f64();
+        // The peak of a tick: sample in flight, previous and new snapshot.
+        let (rss_mib, live_mib) = (rss_mib(), live_mib());
+        drop(sample);
+        let begun = Instant::now();
+        self.store.publish(snapshot);
+        self.store.push_events(events);
+        self.previous = self.store.latest();
+        Tick {
+            analyse_seconds,
+            publish_seconds: begun.elapsed().as_secs_f64(),
+            rss_mib,
+            live_mib,
         }
-        let samples: Vec<Sample> = (warmup..warmup + 5)
-            .map(|tick| sample(tick, partitions, groups))
-            .collect();
-        let started = Instant::now();
-        for s in &samples {
-            let next = analyzer.analyze(s);
-            std::hint::black_box(diff(&previous, &next, &thresholds));
-            previous = next;
-        }
-        let per_tick = started.elapsed().as_secs_f64() * 1000.0 / samples.len() as f64;
-        drop(samples);
+    }
+}
+
+/// One size, in this process; prints one result line and a breakdown.
+fn run_size(partitions: usize, groups: usize, budget_seconds: f64) {
+    let rss_start = rss_mib();
+    let live_start = live_mib();
+    let store = Store::new(DEFAULT_HISTORY_POINTS, DEFAULT_EVENT_CAPACITY);
+    let mut process = Process {
+        cluster: Cluster::new(partitions, groups),
+        analyzer: Analyzer::new(AnalyzerSettings::default()),
+        previous: store.latest(),
+        store,
+        thresholds: LagThresholds::default(),
+    };
+    let table_points = AnalyzerSettings::default().time_table_points as i64;
+    let started = Instant::now();
+
+    // Fill the time tables: watermarks only (no groups), one per second.
+    let mut tick = 0;
+    while tick < table_points + 2 {
+        process.cluster.advance(tick);
+        let sample = process.cluster.sample(tick, tick, false);
+        process.analyzer.analyze(&sample);
+        tick += 1;
+    }
+    // Fill status windows and history rings: full samples, a minute apart,
+    // published like the app does.
+    let series = partitions / PARTITIONS_PER_TOPIC + groups;
+    let (per_sample, per_minute) = process.store.ring_points(series);
+    let warmup = per_sample.max(per_minute) as i64 + 1;
+    let mut time = tick;
+    for _ in 0..warmup {
+        time += WARMUP_SPACING;
+        process.tick(tick, time);
+        tick += 1;
+    }
+    let warmed = started.elapsed().as_secs_f64();
+    let (mut analyse, mut publish, mut rss_peak, mut live_peak) = (0.0, 0.0, 0.0f64, 0.0f64);
+    for _ in 0..TIMED_TICKS {
+        time += 1;
+        let t = process.tick(tick, time);
+        analyse += t.analyse_seconds;
+        publish += t.publish_seconds;
+        rss_peak = rss_peak.max(t.rss_mib);
+        live_peak = live_peak.max(t.live_mib);
+        tick += 1;
+    }
+    let analyse_ms = analyse * 1000.0 / TIMED_TICKS as f64;
+    let publish_ms = publish * 1000.0 / TIMED_TICKS as f64;
+
+    // Attribute the steady-state heap: one part at a time.
+    let Process {
+        cluster,
+        analyzer,
+        store,
+        previous,
+        ..
+    } = process;
+    let before = live_mib();
+    let sample = cluster.sample(tick, time + 1, true);
+    let sample_mib = live_mib() - before;
+    drop(sample);
+    drop(cluster);
+    let before = live_mib();
+    drop(previous);
+    let latest = store.latest();
+    drop(store);
+    let history_mib = before - live_mib();
+    let before = live_mib();
+    drop(latest);
+    let snapshot_mib = before - live_mib();
+    let parts = analyzer.memory();
+    let before = live_mib();
+    drop(analyzer);
+    let analyzer_mib = before - live_mib();
+
+    let tick_ms = analyse_ms + publish_ms;
+    let verdict = if tick_ms / 1000.0 <= budget_seconds {
+        format!("yes (≤ {budget_seconds} s)")
+    } else {
+        format!("NO (> {budget_seconds} s)")
+    };
+    println!(
+        "{partitions:>10}  {groups:>6}  {:>10}  {analyse_ms:>10.1}  {publish_ms:>10.1}  {:>8.0}  {rss_peak:>7.0}  {:>8.0}  {:>8.0}  {verdict}",
+        groups * PARTITIONS_PER_TOPIC,
+        rss_peak - rss_start,
+        peak_rss_mib(),
+        live_peak - live_start,
+    );
+    println!(
+        "            heap: sample {sample_mib:.1} MiB, snapshot {snapshot_mib:.1} MiB (x2 at the peak), \
+         store history {history_mib:.1} MiB, analyzer {analyzer_mib:.1} MiB \
+         (time tables {:.1}, group windows {:.1}, group-partition windows {:.1}); \
+         warm-up {warmup} ticks in {warmed:.0} s",
+        parts.time_tables as f64 / MIB,
+        parts.group_windows as f64 / MIB,
+        parts.partition_windows as f64 / MIB,
+    );
+    if partitions == 40_000 {
         println!(
-            "{partitions:>10}  {groups:>6}  {:>16}  {per_tick:>24.1}  {:>7.0}",
-            groups * PARTITIONS_PER_TOPIC,
-            rss_mib()
+            "            200 MiB target at 40k/50k: {} (peak RSS {:.0} MiB)",
+            if peak_rss_mib() <= BIG_RSS_TARGET_MIB {
+                "met"
+            } else {
+                "NOT met"
+            },
+            peak_rss_mib()
         );
+    }
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    if let Some(i) = args.iter().position(|a| a == "--size") {
+        let partitions = args[i + 1].parse().expect("partitions");
+        let groups = args[i + 2].parse().expect("groups");
+        let budget = args[i + 3].parse().expect("budget");
+        run_size(partitions, groups, budget);
+        return;
+    }
+    println!(
+        "Per tick without I/O: analyse = analysis + event diff, publish = store history + latest."
+    );
+    println!(
+        "RSS: growth over the child's start and absolute at the tick's peak (sample in flight,"
+    );
+    println!(
+        "previous and new snapshot, analyzer, store at steady state); heap = live allocations."
+    );
+    println!(
+        "partitions  groups  group-part  analyse ms  publish ms  RSS +MiB  RSS MiB  peak MiB  heap MiB  tick within interval"
+    );
+    let me = std::env::current_exe().expect("own path");
+    for (partitions, groups, budget) in SIZES {
+        let status = Command::new(&me)
+            .args([
+                "--size",
+                &partitions.to_string(),
+                &groups.to_string(),
+                &budget.to_string(),
+            ])
+            .status()
+            .expect("run one size");
+        assert!(status.success(), "size {partitions}/{groups} failed");
     }
 }

@@ -14,12 +14,15 @@ use crate::model::Snapshot;
 
 /// 1 h at the default 1 s interval.
 pub const DEFAULT_HISTORY_POINTS: usize = 3600;
-/// All history rings together hold at most this many points (~32 bytes
-/// each, ~64 MiB): on a cluster with 50,000 groups each series keeps fewer
-/// points instead of memory growing with groups × 3600.
-pub const TOTAL_HISTORY_POINTS: usize = 2_000_000;
+/// All per-sample rings together hold at most this many points (32 bytes
+/// each, ~31 MiB): a full hour for up to 277 series; on a cluster with
+/// 50,000 groups each series keeps fewer points instead of memory growing
+/// with groups × 3600 (the whole process must stay within 200 MiB there).
+pub const TOTAL_HISTORY_POINTS: usize = 1_000_000;
 /// A series keeps at least this many points however many series exist.
-const MIN_SERIES_POINTS: usize = 30;
+const MIN_SERIES_POINTS: usize = 10;
+/// Likewise for the per-minute rings.
+const MIN_MINUTE_POINTS: usize = 4;
 pub const DEFAULT_EVENT_CAPACITY: usize = 10_000;
 
 #[derive(Debug, Clone, Copy, Serialize, PartialEq)]
@@ -40,8 +43,9 @@ pub struct GroupPoint {
 
 /// 24 h at one point per minute, for the 24 h charts.
 pub const MINUTE_HISTORY_POINTS: usize = 1440;
-/// All per-minute rings together hold at most this many points (~16 MiB).
-pub const TOTAL_MINUTE_POINTS: usize = 500_000;
+/// All per-minute rings together hold at most this many points (40 bytes
+/// each, ~10 MiB).
+pub const TOTAL_MINUTE_POINTS: usize = 250_000;
 
 /// A point that can be folded into a per-minute summary.
 pub trait SeriesPoint: Copy {
@@ -49,6 +53,28 @@ pub trait SeriesPoint: Copy {
     fn set_time(&mut self, time: DateTime<Utc>);
     /// Folds `next` into this summary of `samples` earlier points.
     fn merge(&mut self, next: &Self, samples: u32);
+    fn pack(&self) -> Packed;
+    fn unpack(packed: &Packed) -> Self;
+}
+
+/// A point as the rings keep it: 32 bytes instead of 40 (a `DateTime` is
+/// 12 bytes plus padding), and every ring exactly as long as its share of
+/// the budget. Times keep their nanoseconds.
+#[derive(Debug, Clone, Copy)]
+pub struct Packed {
+    nanos: i64,
+    level: i64,
+    first_rate: f64,
+    second_rate: f64,
+}
+
+fn to_nanos(time: DateTime<Utc>) -> i64 {
+    time.timestamp_nanos_opt()
+        .unwrap_or(if time.timestamp() < 0 {
+            i64::MIN
+        } else {
+            i64::MAX
+        })
 }
 
 fn running_mean(mean: f64, next: f64, samples: u32) -> f64 {
@@ -61,6 +87,22 @@ impl SeriesPoint for TopicPoint {
     }
     fn set_time(&mut self, time: DateTime<Utc>) {
         self.time = time;
+    }
+    fn pack(&self) -> Packed {
+        Packed {
+            nanos: to_nanos(self.time),
+            level: self.depth,
+            first_rate: self.messages_in_per_sec,
+            second_rate: self.messages_out_per_sec,
+        }
+    }
+    fn unpack(packed: &Packed) -> Self {
+        TopicPoint {
+            time: DateTime::from_timestamp_nanos(packed.nanos),
+            depth: packed.level,
+            messages_in_per_sec: packed.first_rate,
+            messages_out_per_sec: packed.second_rate,
+        }
     }
     /// Depth is a level (keep the latest); rates are averaged over the minute.
     fn merge(&mut self, next: &Self, samples: u32) {
@@ -82,6 +124,22 @@ impl SeriesPoint for GroupPoint {
     fn set_time(&mut self, time: DateTime<Utc>) {
         self.time = time;
     }
+    fn pack(&self) -> Packed {
+        Packed {
+            nanos: to_nanos(self.time),
+            level: self.lag,
+            first_rate: self.lag_seconds,
+            second_rate: self.messages_out_per_sec,
+        }
+    }
+    fn unpack(packed: &Packed) -> Self {
+        GroupPoint {
+            time: DateTime::from_timestamp_nanos(packed.nanos),
+            lag: packed.level,
+            lag_seconds: packed.first_rate,
+            messages_out_per_sec: packed.second_rate,
+        }
+    }
     /// Lag keeps the minute's worst value, so a short spike is not averaged away.
     fn merge(&mut self, next: &Self, samples: u32) {
         self.lag = self.lag.max(next.lag);
@@ -96,46 +154,84 @@ impl SeriesPoint for GroupPoint {
 
 /// One minute's summary and how many samples went into it.
 #[derive(Debug, Clone, Copy)]
-struct Minute<P> {
-    point: P,
+struct Minute {
+    point: Packed,
     samples: u32,
 }
 
-fn push_minute<P: SeriesPoint>(ring: &mut VecDeque<Minute<P>>, point: P, capacity: usize) {
-    let minute = point.time().timestamp().div_euclid(60);
-    if let Some(last) = ring.back_mut() {
-        if last.point.time().timestamp().div_euclid(60) == minute {
-            last.point.merge(&point, last.samples);
-            last.samples += 1;
-            return;
-        }
-    }
-    let mut start = point;
-    if let Some(time) = DateTime::from_timestamp(minute * 60, 0) {
-        start.set_time(time);
-    }
-    push_bounded(
-        ring,
-        Minute {
-            point: start,
-            samples: 1,
-        },
-        capacity,
-    );
+/// The per-sample and per-minute rings of one topic or group.
+struct Series<P> {
+    recent: VecDeque<Packed>,
+    minutes: VecDeque<Minute>,
+    kind: std::marker::PhantomData<P>,
 }
 
-/// The points of `ring` from `since` on (oldest first), walking from the newest.
-fn points_since<P: SeriesPoint>(ring: &VecDeque<P>, since: DateTime<Utc>) -> Vec<P> {
-    let newer = ring.iter().rev().take_while(|p| p.time() >= since).count();
-    ring.iter().skip(ring.len() - newer).copied().collect()
+impl<P> Default for Series<P> {
+    fn default() -> Self {
+        Series {
+            recent: VecDeque::new(),
+            minutes: VecDeque::new(),
+            kind: std::marker::PhantomData,
+        }
+    }
+}
+
+impl<P: SeriesPoint> Series<P> {
+    fn push(&mut self, point: P, per_sample: usize, per_minute: usize) {
+        push_bounded(&mut self.recent, point.pack(), per_sample);
+        let minute = point.time().timestamp().div_euclid(60);
+        if let Some(last) = self.minutes.back_mut() {
+            let mut summary = P::unpack(&last.point);
+            if summary.time().timestamp().div_euclid(60) == minute {
+                summary.merge(&point, last.samples);
+                last.point = summary.pack();
+                last.samples += 1;
+                return;
+            }
+        }
+        let mut start = point;
+        if let Some(time) = DateTime::from_timestamp(minute * 60, 0) {
+            start.set_time(time);
+        }
+        push_bounded(
+            &mut self.minutes,
+            Minute {
+                point: start.pack(),
+                samples: 1,
+            },
+            per_minute,
+        );
+    }
+
+    fn recent(&self) -> Vec<P> {
+        self.recent.iter().map(P::unpack).collect()
+    }
+
+    /// The points from `since` on (oldest first), walking from the newest.
+    fn since(&self, since: DateTime<Utc>) -> Vec<P> {
+        let since = to_nanos(since);
+        let newer = self
+            .recent
+            .iter()
+            .rev()
+            .take_while(|p| p.nanos >= since)
+            .count();
+        self.recent
+            .iter()
+            .skip(self.recent.len() - newer)
+            .map(P::unpack)
+            .collect()
+    }
+
+    fn minutes(&self) -> Vec<P> {
+        self.minutes.iter().map(|m| P::unpack(&m.point)).collect()
+    }
 }
 
 #[derive(Default)]
 struct History {
-    topics: HashMap<String, VecDeque<TopicPoint>>,
-    groups: HashMap<String, VecDeque<GroupPoint>>,
-    topic_minutes: HashMap<String, VecDeque<Minute<TopicPoint>>>,
-    group_minutes: HashMap<String, VecDeque<Minute<GroupPoint>>>,
+    topics: HashMap<String, Series<TopicPoint>>,
+    groups: HashMap<String, Series<GroupPoint>>,
 }
 
 /// Bucketed tick durations for the Prometheus histogram.
@@ -228,11 +324,31 @@ pub struct Store {
     event_capacity: usize,
 }
 
+/// Appends to a ring of at most `capacity` items. The ring grows in steps
+/// up to exactly `capacity` (VecDeque's doubling would leave up to half of
+/// each of 60,000 rings unused) and gives back room when its share shrinks.
 fn push_bounded<T>(ring: &mut VecDeque<T>, item: T, capacity: usize) {
-    ring.push_back(item);
-    while ring.len() > capacity {
+    let capacity = capacity.max(1);
+    while ring.len() >= capacity {
         ring.pop_front();
     }
+    if ring.capacity() > capacity + capacity / 4 {
+        ring.shrink_to(capacity);
+    }
+    if ring.len() == ring.capacity() {
+        let target = (ring.len() * 2).max(8).min(capacity);
+        ring.reserve_exact(target.saturating_sub(ring.len()).max(1));
+    }
+    ring.push_back(item);
+}
+
+/// The series of `name`, created when new (without cloning the name on
+/// every tick).
+fn series_of<'a, P>(map: &'a mut HashMap<String, Series<P>>, name: &str) -> &'a mut Series<P> {
+    if !map.contains_key(name) {
+        map.insert(name.to_string(), Series::default());
+    }
+    map.get_mut(name).expect("inserted above")
 }
 
 impl Store {
@@ -282,49 +398,51 @@ impl Store {
                 history
                     .groups
                     .retain(|name, _| groups.contains(name.as_str()));
-                history
-                    .topic_minutes
-                    .retain(|name, _| topics.contains(name.as_str()));
-                history
-                    .group_minutes
-                    .retain(|name, _| groups.contains(name.as_str()));
             }
-            let series = (snapshot.topics.len() + snapshot.groups.len()).max(1);
-            let per_series = (TOTAL_HISTORY_POINTS / series).clamp(
-                MIN_SERIES_POINTS.min(self.history_points),
-                self.history_points,
-            );
-            let per_series_minutes =
-                (TOTAL_MINUTE_POINTS / series).clamp(MIN_SERIES_POINTS, MINUTE_HISTORY_POINTS);
+            let (per_series, per_series_minutes) =
+                self.ring_points(snapshot.topics.len() + snapshot.groups.len());
+            let history = &mut *history;
             for topic in &snapshot.topics {
-                let ring = history.topics.entry(topic.name.clone()).or_default();
                 let point = TopicPoint {
                     time: snapshot.taken_at,
                     depth: topic.depth,
                     messages_in_per_sec: topic.messages_in_per_sec,
                     messages_out_per_sec: topic.messages_out_per_sec,
                 };
-                push_bounded(ring, point, per_series);
-                let minutes = history.topic_minutes.entry(topic.name.clone()).or_default();
-                push_minute(minutes, point, per_series_minutes);
+                series_of(&mut history.topics, &topic.name).push(
+                    point,
+                    per_series,
+                    per_series_minutes,
+                );
             }
             for group in &snapshot.groups {
-                let ring = history.groups.entry(group.group.clone()).or_default();
                 let point = GroupPoint {
                     time: snapshot.taken_at,
                     lag: group.lag,
                     lag_seconds: group.lag_seconds,
                     messages_out_per_sec: group.messages_out_per_sec,
                 };
-                push_bounded(ring, point, per_series);
-                let minutes = history
-                    .group_minutes
-                    .entry(group.group.clone())
-                    .or_default();
-                push_minute(minutes, point, per_series_minutes);
+                series_of(&mut history.groups, &group.group).push(
+                    point,
+                    per_series,
+                    per_series_minutes,
+                );
             }
         }
         self.latest.send_replace(Arc::new(snapshot));
+    }
+
+    /// Points each series keeps (per sample, per minute) when `series`
+    /// topics and groups share the history budget.
+    pub fn ring_points(&self, series: usize) -> (usize, usize) {
+        let series = series.max(1);
+        let per_sample = (TOTAL_HISTORY_POINTS / series).clamp(
+            MIN_SERIES_POINTS.min(self.history_points),
+            self.history_points,
+        );
+        let per_minute =
+            (TOTAL_MINUTE_POINTS / series).clamp(MIN_MINUTE_POINTS, MINUTE_HISTORY_POINTS);
+        (per_sample, per_minute)
     }
 
     pub fn sample_durations(&self) -> DurationHistogram {
@@ -356,36 +474,24 @@ impl Store {
 
     pub fn topic_series(&self, topic: &str) -> Option<Vec<TopicPoint>> {
         let history = self.history.lock().expect("history poisoned");
-        history
-            .topics
-            .get(topic)
-            .map(|ring| ring.iter().copied().collect())
+        history.topics.get(topic).map(Series::recent)
     }
 
     pub fn group_series(&self, group: &str) -> Option<Vec<GroupPoint>> {
         let history = self.history.lock().expect("history poisoned");
-        history
-            .groups
-            .get(group)
-            .map(|ring| ring.iter().copied().collect())
+        history.groups.get(group).map(Series::recent)
     }
 
     /// The topic's points from `since` on (per sample, up to 1 h).
     pub fn topic_series_since(&self, topic: &str, since: DateTime<Utc>) -> Option<Vec<TopicPoint>> {
         let history = self.history.lock().expect("history poisoned");
-        history
-            .topics
-            .get(topic)
-            .map(|ring| points_since(ring, since))
+        history.topics.get(topic).map(|series| series.since(since))
     }
 
     /// The group's points from `since` on (per sample, up to 1 h).
     pub fn group_series_since(&self, group: &str, since: DateTime<Utc>) -> Option<Vec<GroupPoint>> {
         let history = self.history.lock().expect("history poisoned");
-        history
-            .groups
-            .get(group)
-            .map(|ring| points_since(ring, since))
+        history.groups.get(group).map(|series| series.since(since))
     }
 
     /// The topic's last `count` in-rates, oldest first: the overview's
@@ -395,11 +501,13 @@ impl Store {
         history
             .topics
             .get(topic)
-            .map(|ring| {
-                let skip = ring.len().saturating_sub(count);
-                ring.iter()
+            .map(|series| {
+                let skip = series.recent.len().saturating_sub(count);
+                series
+                    .recent
+                    .iter()
                     .skip(skip)
-                    .map(|p| p.messages_in_per_sec)
+                    .map(|p| p.first_rate)
                     .collect()
             })
             .unwrap_or_default()
@@ -408,19 +516,13 @@ impl Store {
     /// One point per minute for up to 24 h: depth at the minute's end, mean rates.
     pub fn topic_series_minutes(&self, topic: &str) -> Option<Vec<TopicPoint>> {
         let history = self.history.lock().expect("history poisoned");
-        history
-            .topic_minutes
-            .get(topic)
-            .map(|ring| ring.iter().map(|m| m.point).collect())
+        history.topics.get(topic).map(Series::minutes)
     }
 
     /// One point per minute for up to 24 h: the minute's worst lag, mean out-rate.
     pub fn group_series_minutes(&self, group: &str) -> Option<Vec<GroupPoint>> {
         let history = self.history.lock().expect("history poisoned");
-        history
-            .group_minutes
-            .get(group)
-            .map(|ring| ring.iter().map(|m| m.point).collect())
+        history.groups.get(group).map(Series::minutes)
     }
 
     pub fn record_event(&self, kind: &str, subject: &str, message: impl Into<String>) {
@@ -501,13 +603,13 @@ mod tests {
     #[test]
     fn many_series_share_the_history_budget() {
         let store = Store::new(DEFAULT_HISTORY_POINTS, 10);
-        let names: Vec<String> = (0..100_000).map(|i| format!("t{i}")).collect();
+        let names: Vec<String> = (0..150_000).map(|i| format!("t{i}")).collect();
         let refs: Vec<&str> = names.iter().map(String::as_str).collect();
         let snapshot = snapshot_with(&refs);
         for _ in 0..(MIN_SERIES_POINTS + 5) {
             store.publish(snapshot.clone());
         }
-        // 2,000,000 / 100,000 = 20 points, raised to the 30-point floor.
+        // 1,000,000 / 150,000 = 6 points, raised to the 10-point floor.
         assert_eq!(store.topic_series("t7").unwrap().len(), MIN_SERIES_POINTS);
     }
 

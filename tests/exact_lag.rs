@@ -10,7 +10,7 @@ use std::time::Duration;
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::ClientConfig;
 
-use common::{consume_and_commit, get_json, test_config, wait_for_json};
+use common::{consume_and_commit, test_config, wait_for_json};
 use kafka_pulse::app;
 
 const WAIT: Duration = Duration::from_secs(30);
@@ -71,8 +71,10 @@ async fn exact_fetches_give_the_real_age_of_the_committed_message() {
     );
     assert!((detail["lag_seconds"].as_f64().unwrap() - lag_seconds).abs() < 2.0);
 
-    let (_, fresh) = get_json(&base, "/api/v1/groups/fresh-reader").await;
-    assert_eq!(fresh["partitions"][0]["lag"], 0, "{fresh}");
+    let fresh = wait_for_json(&base, "/api/v1/groups/fresh-reader", WAIT, |body| {
+        body["partitions"][0]["lag"] == 0
+    })
+    .await;
     assert_eq!(fresh["partitions"][0]["lag_seconds"], 0.0);
     assert_eq!(fresh["partitions"][0]["lag_seconds_exact"], false);
     running.stop().await.expect("clean stop");

@@ -3,10 +3,12 @@
 
 pub mod events;
 pub mod lag;
+pub mod packed;
 pub mod rates;
 pub mod status;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::sync::Arc;
 
 use crate::model::{
     CommittedOffset, GroupPartitionView, GroupStatus, GroupTopicView, GroupView, PartitionView,
@@ -33,27 +35,70 @@ impl Default for AnalyzerSettings {
     }
 }
 
-type PartitionKey = (String, i32);
+/// (low, high, time table) of a partition in the current sample.
+type Watermarks<'a> = (Option<i64>, Option<i64>, Option<&'a OffsetTimeTable>);
 
-/// What the previous sample said, for rates.
+/// What the analyzer remembers of one partition.
+#[derive(Debug)]
+struct PartitionState {
+    partition: i32,
+    table: OffsetTimeTable,
+    /// Sequence of the last sample that listed the partition.
+    listed: u64,
+    /// Sequence of the last sample that recorded a high watermark: when it
+    /// is the previous good sample, the table's newest point is the
+    /// previous watermark (rates need no map of their own).
+    recorded: u64,
+}
+
+/// Partitions of one topic, sorted by partition.
 #[derive(Debug, Default)]
-struct Previous {
-    time: f64,
-    high_watermarks: HashMap<PartitionKey, i64>,
-    committed: HashMap<(String, String, i32), i64>,
+struct TopicState {
+    partitions: Vec<PartitionState>,
+}
+
+/// What the analyzer remembers of one group on one partition.
+#[derive(Debug)]
+struct GroupPartitionState {
+    /// Shared with the topic's key: one allocation per topic name.
+    topic: Arc<str>,
+    partition: i32,
+    /// Sequence of the last sample that pushed to the window: when it is
+    /// the previous good sample, the window's newest point holds the
+    /// previous commit.
+    pushed: u64,
+    /// Burrow evaluates partitions, so one stuck or rewound partition
+    /// shows even while the others move.
+    window: GroupWindow,
+}
+
+#[derive(Debug)]
+struct GroupState {
+    window: GroupWindow,
+    /// Sorted by (topic, partition).
+    partitions: Vec<GroupPartitionState>,
 }
 
 /// Turns each sample into a snapshot, keeping the little state rates, time
-/// lag and status need between samples.
+/// lag and status need between samples. State is per topic and per group
+/// (not per string key): at 50,000 groups × 4 partitions it is what the
+/// process mostly holds.
 pub struct Analyzer {
     settings: AnalyzerSettings,
     sequence: u64,
-    previous: Option<Previous>,
-    time_tables: HashMap<PartitionKey, OffsetTimeTable>,
-    windows: HashMap<String, GroupWindow>,
-    /// Per (group, topic, partition): Burrow evaluates partitions, so one
-    /// stuck or rewound partition shows even while the others move.
-    partition_windows: HashMap<(String, String, i32), GroupWindow>,
+    /// Sequence and time (s) of the last sample that reached Kafka; rates
+    /// compare with it, so an outage tick does not count as zero.
+    previous: Option<(u64, f64)>,
+    topics: HashMap<Arc<str>, TopicState>,
+    groups: HashMap<Arc<str>, GroupState>,
+}
+
+/// Heap held by the analyzer's state, by part (estimated from capacities).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct AnalyzerMemory {
+    pub time_tables: usize,
+    pub group_windows: usize,
+    pub partition_windows: usize,
 }
 
 impl Analyzer {
@@ -62,49 +107,86 @@ impl Analyzer {
             settings,
             sequence: 0,
             previous: None,
-            time_tables: HashMap::new(),
-            windows: HashMap::new(),
-            partition_windows: HashMap::new(),
+            topics: HashMap::new(),
+            groups: HashMap::new(),
         }
+    }
+
+    /// Where the state's memory is, for the benchmark's breakdown.
+    pub fn memory(&self) -> AnalyzerMemory {
+        use std::mem::size_of;
+        let mut memory = AnalyzerMemory {
+            time_tables: self.topics.capacity() * (size_of::<(Arc<str>, TopicState)>() + 1),
+            group_windows: self.groups.capacity() * (size_of::<(Arc<str>, GroupState)>() + 1),
+            partition_windows: 0,
+        };
+        for (name, topic) in &self.topics {
+            memory.time_tables += name.len()
+                + topic.partitions.capacity() * size_of::<PartitionState>()
+                + topic
+                    .partitions
+                    .iter()
+                    .map(|p| p.table.heap_bytes())
+                    .sum::<usize>();
+        }
+        for (name, group) in &self.groups {
+            memory.group_windows += name.len() + group.window.heap_bytes();
+            memory.partition_windows += group.partitions.capacity()
+                * size_of::<GroupPartitionState>()
+                + group
+                    .partitions
+                    .iter()
+                    .map(|p| p.window.heap_bytes())
+                    .sum::<usize>();
+        }
+        memory
     }
 
     pub fn analyze(&mut self, sample: &Sample) -> Snapshot {
         self.sequence += 1;
+        let sequence = self.sequence;
         let now = sample.taken_at.timestamp_millis() as f64 / 1000.0;
         let exact: HashMap<(&str, i32, i64), i64> = sample
             .exact_timestamps
             .iter()
             .map(|e| ((e.topic.as_str(), e.partition, e.offset), e.timestamp_ms))
             .collect();
-        let previous = self.previous.take();
-        let elapsed = previous.as_ref().map(|p| now - p.time).unwrap_or(0.0);
-
-        let mut next = Previous {
-            time: now,
-            ..Previous::default()
+        let (previous_sequence, elapsed) = match self.previous {
+            Some((previous_sequence, time)) => (previous_sequence, now - time),
+            None => (0, 0.0),
         };
-        let mut watermarks: HashMap<PartitionKey, (Option<i64>, Option<i64>)> = HashMap::new();
+        // Only a good sample becomes the reference for the next rates.
+        let current = if sample.kafka_up { sequence } else { 0 };
+
         let mut topics: Vec<TopicView> = sample
             .topics
             .iter()
             .map(|topic| {
+                if !self.topics.contains_key(topic.name.as_str()) {
+                    self.topics
+                        .insert(Arc::from(topic.name.as_str()), TopicState::default());
+                }
+                let state = self
+                    .topics
+                    .get_mut(topic.name.as_str())
+                    .expect("inserted above");
                 let partitions: Vec<PartitionView> = topic
                     .partitions
                     .iter()
                     .map(|p| {
-                        let key = (topic.name.clone(), p.partition);
-                        watermarks.insert(key.clone(), (p.low_watermark, p.high_watermark));
-                        let previous_high = previous
-                            .as_ref()
-                            .and_then(|prev| prev.high_watermarks.get(&key).copied());
+                        let state = partition_state(
+                            &mut state.partitions,
+                            p.partition,
+                            self.settings.time_table_points,
+                        );
+                        state.listed = sequence;
+                        let previous_high = (previous_sequence > 0
+                            && state.recorded == previous_sequence)
+                            .then(|| state.table.last().map(|(high, _)| high))
+                            .flatten();
                         if let Some(high) = p.high_watermark {
-                            next.high_watermarks.insert(key.clone(), high);
-                            self.time_tables
-                                .entry(key)
-                                .or_insert_with(|| {
-                                    OffsetTimeTable::new(self.settings.time_table_points)
-                                })
-                                .record(high, now);
+                            state.table.record(high, now);
+                            state.recorded = current;
                         }
                         PartitionView {
                             partition: p.partition,
@@ -135,57 +217,92 @@ impl Analyzer {
             .collect();
         // Partitions of deleted topics must not keep tables alive forever.
         if sample.kafka_up {
-            self.time_tables
-                .retain(|key, _| watermarks.contains_key(key));
+            self.topics.retain(|_, topic| {
+                topic.partitions.retain(|p| p.listed == sequence);
+                !topic.partitions.is_empty()
+            });
         }
 
         let topics_by_name: HashMap<&str, &TopicSample> =
             sample.topics.iter().map(|t| (t.name.as_str(), t)).collect();
+        // (low, high, time table) of each partition of this sample.
+        let mut watermarks: HashMap<(&str, i32), Watermarks> =
+            HashMap::with_capacity(sample.topics.iter().map(|t| t.partitions.len()).sum());
+        for topic in &sample.topics {
+            let state = self.topics.get(topic.name.as_str());
+            for p in &topic.partitions {
+                let table = state.and_then(|s| find_partition(&s.partitions, p.partition));
+                watermarks.insert(
+                    (topic.name.as_str(), p.partition),
+                    (p.low_watermark, p.high_watermark, table.map(|s| &s.table)),
+                );
+            }
+        }
         let mut groups = Vec::with_capacity(sample.groups.len());
-        let mut topic_out: HashMap<String, f64> = HashMap::new();
-        let mut topic_groups: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        let mut topic_out: HashMap<&str, f64> = HashMap::new();
+        let mut topic_groups: HashMap<&str, Vec<String>> = HashMap::new();
         for group in &sample.groups {
+            if !self.groups.contains_key(group.group.as_str()) {
+                self.groups.insert(
+                    Arc::from(group.group.as_str()),
+                    GroupState {
+                        window: GroupWindow::new(self.settings.status_window),
+                        partitions: Vec::new(),
+                    },
+                );
+            }
+            let state = self
+                .groups
+                .get_mut(group.group.as_str())
+                .expect("inserted above");
             let offsets = with_uncommitted_partitions(&group.offsets, &topics_by_name);
             let mut partitions = Vec::with_capacity(offsets.len());
+            let mut per_topic: BTreeMap<&str, GroupTopicView> = BTreeMap::new();
             let mut committed_total = 0;
             let member_count = group.members.as_ref().map(Vec::len);
             // (severity, lag, status, reason) of the worst partition so far.
             let mut worst: Option<(u8, i64, GroupStatus, String)> = None;
             let mut troubled_partitions = 0usize;
             for commit in &offsets {
-                let key = (commit.topic.clone(), commit.partition);
-                let Some(&(low, high)) = watermarks.get(&key) else {
+                let key = (commit.topic, commit.partition);
+                let Some(&(low, high, table)) = watermarks.get(&key) else {
                     // Commits on a topic that no longer exists: nothing to lag behind.
                     continue;
                 };
                 let lag = lag_messages(commit.offset, low, high);
                 let exact_time = match (commit.offset, high) {
                     (Some(position), Some(high)) if position < high => exact
-                        .get(&(commit.topic.as_str(), commit.partition, position))
+                        .get(&(commit.topic, commit.partition, position))
                         .map(|ms| *ms as f64 / 1000.0),
                     _ => None,
                 };
                 let lag_seconds = match (exact_time, commit.offset.or(low), high) {
                     (Some(produced), _, _) => (now - produced).max(0.0),
-                    (None, Some(position), Some(high)) => self
-                        .time_tables
-                        .get(&key)
+                    (None, Some(position), Some(high)) => table
                         .and_then(|table| table.lag_seconds(position, high, now))
                         .unwrap_or(0.0),
                     _ => 0.0,
                 };
-                let commit_key = (group.group.clone(), commit.topic.clone(), commit.partition);
-                let previous_commit = previous
-                    .as_ref()
-                    .and_then(|prev| prev.committed.get(&commit_key).copied());
+                let partition_state = group_partition_state(
+                    &mut state.partitions,
+                    &self.topics,
+                    commit.topic,
+                    commit.partition,
+                    self.settings.status_window,
+                );
+                let partition_window = &mut partition_state.window;
+                // Never committed is pushed as -1: the previous commit is the
+                // window's newest point when it came from the previous sample.
+                let previous_commit = (previous_sequence > 0
+                    && partition_state.pushed == previous_sequence)
+                    .then(|| partition_window.newest())
+                    .flatten()
+                    .map(|point| point.committed_total)
+                    .filter(|&offset| offset >= 0);
                 if let Some(offset) = commit.offset {
-                    next.committed.insert(commit_key.clone(), offset);
                     committed_total += offset;
                 }
-                let partition_window = self
-                    .partition_windows
-                    .entry(commit_key)
-                    .or_insert_with(|| GroupWindow::new(self.settings.status_window));
+                partition_state.pushed = current;
                 partition_window.push(GroupPoint {
                     time: now,
                     // Never committed stays constant: judged like stopped commits.
@@ -213,46 +330,50 @@ impl Analyzer {
                         ));
                     }
                 }
+                let messages_out_per_sec =
+                    rates::per_second(previous_commit, commit.offset, elapsed);
+                let topic_view = per_topic
+                    .entry(commit.topic)
+                    .or_insert_with(|| GroupTopicView {
+                        topic: commit.topic.to_string(),
+                        ..GroupTopicView::default()
+                    });
+                topic_view.lag += lag;
+                topic_view.lag_seconds = topic_view.lag_seconds.max(lag_seconds);
+                topic_view.messages_out_per_sec += messages_out_per_sec;
                 partitions.push(GroupPartitionView {
-                    topic: commit.topic.clone(),
+                    topic: commit.topic.to_string(),
                     partition: commit.partition,
                     committed_offset: commit.offset,
                     high_watermark: high,
                     lag,
                     lag_seconds,
                     lag_seconds_exact: exact_time.is_some(),
-                    messages_out_per_sec: rates::per_second(
-                        previous_commit,
-                        commit.offset,
-                        elapsed,
-                    ),
+                    messages_out_per_sec,
                 });
             }
-            let mut per_topic: BTreeMap<String, GroupTopicView> = BTreeMap::new();
-            for p in &partitions {
-                let entry = per_topic
-                    .entry(p.topic.clone())
-                    .or_insert_with(|| GroupTopicView {
-                        topic: p.topic.clone(),
-                        ..GroupTopicView::default()
-                    });
-                entry.lag += p.lag;
-                entry.lag_seconds = entry.lag_seconds.max(p.lag_seconds);
-                entry.messages_out_per_sec += p.messages_out_per_sec;
+            if sample.kafka_up {
+                // Partitions that left the topic (or the topic itself) drop
+                // their windows; one not read this tick keeps its window.
+                let topics = &self.topics;
+                state.partitions.retain(|p| {
+                    p.pushed == sequence
+                        || topics
+                            .get(&p.topic)
+                            .and_then(|t| find_partition(&t.partitions, p.partition))
+                            .is_some_and(|p| p.listed == sequence)
+                });
             }
-            for topic in per_topic.values() {
-                *topic_out.entry(topic.topic.clone()).or_default() += topic.messages_out_per_sec;
+            for (&topic, view) in &per_topic {
+                *topic_out.entry(topic).or_default() += view.messages_out_per_sec;
                 topic_groups
-                    .entry(topic.topic.clone())
+                    .entry(topic)
                     .or_default()
                     .push(group.group.clone());
             }
             let lag = partitions.iter().map(|p| p.lag).sum();
             let lag_seconds = partitions.iter().map(|p| p.lag_seconds).fold(0.0, f64::max);
-            let window = self
-                .windows
-                .entry(group.group.clone())
-                .or_insert_with(|| GroupWindow::new(self.settings.status_window));
+            let window = &mut state.window;
             window.push(GroupPoint {
                 time: now,
                 committed_total,
@@ -298,30 +419,22 @@ impl Analyzer {
             });
         }
         if sample.kafka_up {
-            let present: std::collections::HashSet<&str> =
-                sample.groups.iter().map(|g| g.group.as_str()).collect();
-            self.windows
-                .retain(|group, _| present.contains(group.as_str()));
-            self.partition_windows
-                .retain(|(group, topic, partition), _| {
-                    present.contains(group.as_str())
-                        && watermarks.contains_key(&(topic.clone(), *partition))
-                });
+            let present: HashSet<&str> = sample.groups.iter().map(|g| g.group.as_str()).collect();
+            self.groups
+                .retain(|group, _| present.contains(group.as_ref()));
         }
         for topic in &mut topics {
-            topic.messages_out_per_sec = topic_out.get(&topic.name).copied().unwrap_or(0.0);
-            topic.groups = topic_groups.remove(&topic.name).unwrap_or_default();
+            topic.messages_out_per_sec = topic_out.get(topic.name.as_str()).copied().unwrap_or(0.0);
+            topic.groups = topic_groups.remove(topic.name.as_str()).unwrap_or_default();
         }
         topics.sort_by(|a, b| a.name.cmp(&b.name));
         groups.sort_by(|a, b| a.group.cmp(&b.group));
 
         // A tick that could not reach Kafka keeps the previous readings, so the
         // first good tick after an outage does not count the outage as zero.
-        self.previous = if sample.kafka_up {
-            Some(next)
-        } else {
-            previous
-        };
+        if sample.kafka_up {
+            self.previous = Some((sequence, now));
+        }
 
         Snapshot {
             sequence: self.sequence,
@@ -338,16 +451,93 @@ impl Analyzer {
     }
 }
 
+fn find_partition(partitions: &[PartitionState], partition: i32) -> Option<&PartitionState> {
+    partitions
+        .binary_search_by_key(&partition, |p| p.partition)
+        .ok()
+        .map(|i| &partitions[i])
+}
+
+/// The partition's state, created (in order) when new.
+fn partition_state(
+    partitions: &mut Vec<PartitionState>,
+    partition: i32,
+    table_points: usize,
+) -> &mut PartitionState {
+    let i = match partitions.binary_search_by_key(&partition, |p| p.partition) {
+        Ok(i) => i,
+        Err(i) => {
+            partitions.insert(
+                i,
+                PartitionState {
+                    partition,
+                    table: OffsetTimeTable::new(table_points),
+                    listed: 0,
+                    recorded: 0,
+                },
+            );
+            i
+        }
+    };
+    &mut partitions[i]
+}
+
+/// The group's state on a partition, created (in order) when new; the
+/// topic name is shared with the topic's state when it has one.
+fn group_partition_state<'a>(
+    partitions: &'a mut Vec<GroupPartitionState>,
+    topics: &HashMap<Arc<str>, TopicState>,
+    topic: &str,
+    partition: i32,
+    window: usize,
+) -> &'a mut GroupPartitionState {
+    let i = match partitions.binary_search_by(|p| (&*p.topic, p.partition).cmp(&(topic, partition)))
+    {
+        Ok(i) => i,
+        Err(i) => {
+            let topic = topics
+                .get_key_value(topic)
+                .map_or_else(|| Arc::from(topic), |(name, _)| name.clone());
+            partitions.insert(
+                i,
+                GroupPartitionState {
+                    topic,
+                    partition,
+                    pushed: 0,
+                    window: GroupWindow::new(window),
+                },
+            );
+            i
+        }
+    };
+    &mut partitions[i]
+}
+
+/// One commit of a group, borrowed from the sample.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Commit<'a> {
+    topic: &'a str,
+    partition: i32,
+    offset: Option<i64>,
+}
+
 /// A group that committed on some partitions of a topic is taken to consume
 /// the whole topic (the usual `subscribe`): its other partitions are listed
 /// with no commit, so their whole depth counts as lag instead of vanishing.
 /// (Group assignments would be exact, but brokers that cannot describe
 /// groups, like the embedded one, don't tell.)
-fn with_uncommitted_partitions(
-    offsets: &[CommittedOffset],
-    topics: &HashMap<&str, &TopicSample>,
-) -> Vec<CommittedOffset> {
-    let mut all = offsets.to_vec();
+fn with_uncommitted_partitions<'a>(
+    offsets: &'a [CommittedOffset],
+    topics: &HashMap<&str, &'a TopicSample>,
+) -> Vec<Commit<'a>> {
+    let mut all: Vec<Commit<'a>> = offsets
+        .iter()
+        .map(|c| Commit {
+            topic: c.topic.as_str(),
+            partition: c.partition,
+            offset: c.offset,
+        })
+        .collect();
     let committed: HashSet<(&str, i32)> = offsets
         .iter()
         .map(|c| (c.topic.as_str(), c.partition))
@@ -356,15 +546,15 @@ fn with_uncommitted_partitions(
     for topic in consumed_topics.iter().filter_map(|name| topics.get(name)) {
         for partition in &topic.partitions {
             if !committed.contains(&(topic.name.as_str(), partition.partition)) {
-                all.push(CommittedOffset {
-                    topic: topic.name.clone(),
+                all.push(Commit {
+                    topic: topic.name.as_str(),
                     partition: partition.partition,
                     offset: None,
                 });
             }
         }
     }
-    all.sort_by(|a, b| (&a.topic, a.partition).cmp(&(&b.topic, b.partition)));
+    all.sort_by(|a, b| (a.topic, a.partition).cmp(&(b.topic, b.partition)));
     all
 }
 

@@ -8,9 +8,9 @@
 //! - lag grew at every step of a full window while commits moved: WARN;
 //! - otherwise OK.
 
-use std::collections::VecDeque;
-
 use crate::model::GroupStatus;
+
+use super::packed::PackedRing;
 
 /// One group's totals at one sample.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -24,30 +24,60 @@ pub struct GroupPoint {
 /// Window of a group's recent points.
 #[derive(Debug, Clone)]
 pub struct GroupWindow {
-    points: VecDeque<GroupPoint>,
-    size: usize,
+    /// [time in ms, committed total, lag]; packed because there is one
+    /// window per group-partition (200,000 on a big cluster).
+    points: PackedRing<3>,
+    size: u16,
+}
+
+fn unpack([time, committed_total, lag]: [i64; 3]) -> GroupPoint {
+    GroupPoint {
+        time: time as f64 / 1000.0,
+        committed_total,
+        lag,
+    }
 }
 
 impl GroupWindow {
     pub fn new(size: usize) -> Self {
         GroupWindow {
-            points: VecDeque::with_capacity(size),
-            size: size.max(2),
+            points: PackedRing::default(),
+            size: size.clamp(2, usize::from(u16::MAX - 1)) as u16,
         }
     }
 
+    /// Times are kept to the millisecond (samples are timestamped in ms).
     pub fn push(&mut self, point: GroupPoint) {
-        self.points.push_back(point);
-        while self.points.len() > self.size {
+        self.points.push([
+            (point.time * 1000.0).round() as i64,
+            point.committed_total,
+            point.lag,
+        ]);
+        while self.points.len() > usize::from(self.size) {
             self.points.pop_front();
         }
+    }
+
+    /// Oldest first.
+    pub fn points(&self) -> impl ExactSizeIterator<Item = GroupPoint> + '_ {
+        self.points.iter().map(unpack)
+    }
+
+    /// The newest point.
+    pub fn newest(&self) -> Option<GroupPoint> {
+        self.points.last().map(unpack)
+    }
+
+    /// Heap bytes held.
+    pub fn heap_bytes(&self) -> usize {
+        self.points.heap_bytes()
     }
 
     /// Messages per second the lag shrinks by over the window (negative when
     /// it grows); `None` with fewer than two points or no elapsed time.
     pub fn clearing_rate(&self) -> Option<f64> {
-        let oldest = self.points.front()?;
-        let newest = self.points.back()?;
+        let oldest = self.points.first().map(unpack)?;
+        let newest = self.newest()?;
         let seconds = newest.time - oldest.time;
         (self.points.len() >= 2 && seconds > 0.0)
             .then(|| (oldest.lag - newest.lag) as f64 / seconds)
@@ -56,7 +86,7 @@ impl GroupWindow {
     /// Seconds until the lag is gone at the window's pace: `Some(0)` when
     /// caught up, `None` when not catching up (or not known yet).
     pub fn time_to_clear(&self) -> Option<f64> {
-        let newest = self.points.back()?;
+        let newest = self.newest()?;
         if newest.lag == 0 {
             return Some(0.0);
         }
@@ -74,29 +104,38 @@ impl GroupWindow {
                 "the broker reports the group as Dead".into(),
             );
         }
-        let Some(newest) = self.points.back().copied() else {
+        // One decoding pass gathers what the rules below need.
+        let mut oldest: Option<GroupPoint> = None;
+        let mut newest: Option<GroupPoint> = None;
+        let mut rewind: Option<i64> = None;
+        let mut growing = true;
+        for point in self.points() {
+            if let Some(previous) = newest {
+                if point.committed_total < previous.committed_total {
+                    // The newest step back is the one reported.
+                    rewind = Some(previous.committed_total - point.committed_total);
+                }
+                growing &= point.lag > previous.lag;
+            }
+            oldest.get_or_insert(point);
+            newest = Some(point);
+        }
+        let (Some(oldest), Some(newest)) = (oldest, newest) else {
             return (GroupStatus::Unknown, "no sample yet".into());
         };
         if newest.lag == 0 {
             return (GroupStatus::Ok, "caught up: lag 0".into());
         }
-        if let Some(pair) = self
-            .points
-            .iter()
-            .zip(self.points.iter().skip(1))
-            .rev()
-            .find(|(a, b)| b.committed_total < a.committed_total)
-        {
+        if let Some(back) = rewind {
             return (
                 GroupStatus::Rewind,
                 format!(
                     "committed offsets went back by {} messages",
-                    group_digits(pair.0.committed_total - pair.1.committed_total)
+                    group_digits(back)
                 ),
             );
         }
-        let full = self.points.len() >= self.size;
-        let oldest = self.points.front().copied().expect("non-empty");
+        let full = self.points.len() >= usize::from(self.size);
         let seconds = (newest.time - oldest.time).max(0.0);
         if full && newest.committed_total == oldest.committed_total {
             let no_members =
@@ -119,11 +158,6 @@ impl GroupWindow {
                 )
             };
         }
-        let growing = self
-            .points
-            .iter()
-            .zip(self.points.iter().skip(1))
-            .all(|(a, b)| b.lag > a.lag);
         if full && growing {
             return (
                 GroupStatus::Warn,

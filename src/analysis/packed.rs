@@ -1,0 +1,243 @@
+//! A bounded ring of small integer tuples, stored as varint deltas.
+//!
+//! The analyzer keeps a window per group-partition and a time table per
+//! partition: at 200,000 group-partitions, 24-byte points in a `VecDeque`
+//! each cost more than the rest of the process. Consecutive points differ
+//! little (a second of time, a few hundred offsets), so each point after the
+//! first is kept as the zigzag varint of its difference to the one before:
+//! typically 1–3 bytes per number instead of 8, with exact values.
+
+/// Up to `u16::MAX` points of `N` i64 each; the caller bounds the length.
+#[derive(Debug, Clone, Default)]
+pub struct PackedRing<const N: usize> {
+    /// The oldest point in full, then one delta per later point.
+    bytes: Vec<u8>,
+    len: u16,
+}
+
+fn zigzag(value: i64) -> u64 {
+    ((value << 1) ^ (value >> 63)) as u64
+}
+
+fn unzigzag(value: u64) -> i64 {
+    ((value >> 1) as i64) ^ -((value & 1) as i64)
+}
+
+fn put(bytes: &mut Vec<u8>, value: i64) {
+    let mut v = zigzag(value);
+    while v >= 0x80 {
+        bytes.push((v as u8) | 0x80);
+        v >>= 7;
+    }
+    bytes.push(v as u8);
+}
+
+/// Reads one varint at `*at`, moving `*at` past it.
+fn get(bytes: &[u8], at: &mut usize) -> i64 {
+    let mut value = 0u64;
+    let mut shift = 0;
+    loop {
+        let byte = bytes[*at];
+        *at += 1;
+        value |= u64::from(byte & 0x7f) << shift;
+        if byte < 0x80 {
+            return unzigzag(value);
+        }
+        shift += 7;
+    }
+}
+
+fn put_point<const N: usize>(bytes: &mut Vec<u8>, point: &[i64; N]) {
+    for &v in point {
+        put(bytes, v);
+    }
+}
+
+fn get_point<const N: usize>(bytes: &[u8], at: &mut usize) -> [i64; N] {
+    let mut point = [0; N];
+    for v in &mut point {
+        *v = get(bytes, at);
+    }
+    point
+}
+
+fn delta<const N: usize>(from: &[i64; N], to: &[i64; N]) -> [i64; N] {
+    let mut d = [0; N];
+    for i in 0..N {
+        d[i] = to[i].wrapping_sub(from[i]);
+    }
+    d
+}
+
+fn add<const N: usize>(point: &mut [i64; N], d: &[i64; N]) {
+    for i in 0..N {
+        point[i] = point[i].wrapping_add(d[i]);
+    }
+}
+
+impl<const N: usize> PackedRing<N> {
+    pub fn len(&self) -> usize {
+        usize::from(self.len)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    pub fn clear(&mut self) {
+        self.bytes.clear();
+        self.len = 0;
+    }
+
+    /// Oldest first.
+    pub fn iter(&self) -> PackedIter<'_, N> {
+        PackedIter {
+            bytes: &self.bytes,
+            at: 0,
+            left: self.len,
+            point: [0; N],
+        }
+    }
+
+    pub fn first(&self) -> Option<[i64; N]> {
+        self.iter().next()
+    }
+
+    pub fn last(&self) -> Option<[i64; N]> {
+        self.iter().last()
+    }
+
+    pub fn push(&mut self, point: [i64; N]) {
+        match self.last() {
+            None => {
+                self.bytes.clear();
+                put_point(&mut self.bytes, &point);
+            }
+            Some(last) => put_point(&mut self.bytes, &delta(&last, &point)),
+        }
+        self.len += 1;
+    }
+
+    /// Drops the oldest point.
+    pub fn pop_front(&mut self) {
+        match self.len {
+            0 => {}
+            1 => self.clear(),
+            _ => {
+                let mut at = 0;
+                let mut first = get_point::<N>(&self.bytes, &mut at);
+                let d = get_point::<N>(&self.bytes, &mut at);
+                add(&mut first, &d);
+                let mut head = Vec::with_capacity(N * 10);
+                put_point(&mut head, &first);
+                self.bytes.splice(..at, head);
+                self.len -= 1;
+            }
+        }
+    }
+
+    /// Replaces the newest point (the ring must not be empty).
+    pub fn set_last(&mut self, point: [i64; N]) {
+        let mut at = 0;
+        let mut start = 0;
+        let mut previous = None;
+        let mut current = [0; N];
+        for i in 0..self.len {
+            start = at;
+            let read = get_point::<N>(&self.bytes, &mut at);
+            if i == 0 {
+                current = read;
+            } else {
+                previous = Some(current);
+                add(&mut current, &read);
+            }
+        }
+        self.bytes.truncate(start);
+        match previous {
+            None => put_point(&mut self.bytes, &point),
+            Some(previous) => put_point(&mut self.bytes, &delta(&previous, &point)),
+        }
+    }
+
+    /// Heap bytes held.
+    pub fn heap_bytes(&self) -> usize {
+        self.bytes.capacity()
+    }
+}
+
+pub struct PackedIter<'a, const N: usize> {
+    bytes: &'a [u8],
+    at: usize,
+    left: u16,
+    point: [i64; N],
+}
+
+impl<const N: usize> Iterator for PackedIter<'_, N> {
+    type Item = [i64; N];
+
+    fn next(&mut self) -> Option<[i64; N]> {
+        if self.left == 0 {
+            return None;
+        }
+        let first = self.at == 0;
+        let read = get_point::<N>(self.bytes, &mut self.at);
+        if first {
+            self.point = read;
+        } else {
+            add(&mut self.point, &read);
+        }
+        self.left -= 1;
+        Some(self.point)
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        (usize::from(self.left), Some(usize::from(self.left)))
+    }
+}
+
+impl<const N: usize> ExactSizeIterator for PackedIter<'_, N> {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keeps_exact_values_through_push_pop_and_set_last() {
+        let mut ring = PackedRing::<3>::default();
+        let points = [
+            [1_700_000_000_000, 0, 5],
+            [1_700_000_001_000, 1_000_000_000_000, 0],
+            [1_700_000_000_500, -7, i64::MAX],
+            [i64::MIN, 3, 4],
+        ];
+        for p in points {
+            ring.push(p);
+        }
+        assert_eq!(ring.iter().collect::<Vec<_>>(), points);
+        ring.pop_front();
+        assert_eq!(ring.first(), Some(points[1]));
+        ring.set_last([9, 9, 9]);
+        assert_eq!(
+            ring.iter().collect::<Vec<_>>(),
+            [points[1], points[2], [9, 9, 9]]
+        );
+        ring.pop_front();
+        ring.pop_front();
+        assert_eq!(ring.iter().collect::<Vec<_>>(), [[9, 9, 9]]);
+        ring.set_last([1, 2, 3]);
+        assert_eq!(ring.last(), Some([1, 2, 3]));
+        ring.pop_front();
+        assert!(ring.is_empty());
+        assert_eq!(ring.last(), None);
+    }
+
+    #[test]
+    fn small_steps_take_few_bytes() {
+        let mut ring = PackedRing::<3>::default();
+        for i in 0..10 {
+            ring.push([1_700_000_000_000 + i * 1000, 5_000_000 + i * 90, 40]);
+        }
+        // The first point in full (~6 + 4 + 1 bytes), then 2 + 2 + 1 per step.
+        assert!(ring.bytes.len() <= 11 + 9 * 5, "{}", ring.bytes.len());
+    }
+}

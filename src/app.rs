@@ -117,6 +117,7 @@ pub async fn start(config: Config) -> Result<RunningApp, AppError> {
     ));
     let analyzer = Analyzer::new(AnalyzerSettings {
         status_window: config.status_window,
+        forget_groups_after: config.forget_groups_after.map(|d| d.as_secs_f64()),
         ..AnalyzerSettings::default()
     });
     let exact_times = match config.exact_lag_fetches {

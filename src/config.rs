@@ -105,6 +105,11 @@ pub struct Cli {
     #[arg(long, env = "KAFKA_PULSE_EXACT_LAG_FETCHES", value_name = "N")]
     pub exact_lag_fetches: Option<usize>,
 
+    /// Leave out groups that have no members and whose commits have not moved
+    /// for this long, e.g. 7d (like Burrow's expire-group) [default: keep all]
+    #[arg(long, env = "KAFKA_PULSE_FORGET_GROUPS_AFTER", value_name = "DURATION")]
+    pub forget_groups_after: Option<String>,
+
     /// Raise an event when a group's lag goes above this many messages
     #[arg(
         long,
@@ -375,6 +380,7 @@ pub struct FileConfig {
     pub request_timeout: Option<String>,
     pub status_window: Option<usize>,
     pub exact_lag_fetches: Option<usize>,
+    pub forget_groups_after: Option<String>,
     pub lag_threshold_messages: Option<i64>,
     pub lag_threshold_seconds: Option<String>,
     pub include_topics: Option<String>,
@@ -446,6 +452,8 @@ pub enum ConfigError {
     BadStatusWindow(usize),
     #[error("--exact-lag-fetches must be between 0 (off) and {MAX_EXACT_LAG_FETCHES} partitions per sample, got {0}")]
     BadExactLagFetches(usize),
+    #[error("--forget-groups-after must be at least --interval ({interval}), got {value}; leave it out to keep every group")]
+    ForgetTooSoon { value: String, interval: String },
     #[error("--brokers is empty: give at least one HOST:PORT, or leave it out to run the embedded broker")]
     NoBrokers,
     #[error("cannot read config file {path}: {reason} (check --config / KAFKA_PULSE_CONFIG)")]
@@ -487,6 +495,9 @@ pub struct Config {
     /// Lagging partitions per sample whose committed message's timestamp is
     /// fetched (0: time lag is interpolated only).
     pub exact_lag_fetches: usize,
+    /// Groups without members and without commit progress for this long are
+    /// left out of everything (None: never).
+    pub forget_groups_after: Option<Duration>,
     pub lag_thresholds: LagThresholds,
     pub filters: Filters,
     pub metrics: MetricsOptions,
@@ -525,6 +536,7 @@ impl Default for Config {
             request_timeout: Duration::from_secs(5),
             status_window: 10,
             exact_lag_fetches: 0,
+            forget_groups_after: None,
             lag_thresholds: LagThresholds::default(),
             filters: Filters::default(),
             metrics: MetricsOptions::default(),
@@ -611,6 +623,19 @@ impl Config {
             .unwrap_or(defaults.exact_lag_fetches);
         if exact_lag_fetches > MAX_EXACT_LAG_FETCHES {
             return Err(ConfigError::BadExactLagFetches(exact_lag_fetches));
+        }
+        let forget_groups_after = cli
+            .forget_groups_after
+            .or(file.forget_groups_after)
+            .map(|text| parse_duration("--forget-groups-after", &text))
+            .transpose()?;
+        if let Some(after) = forget_groups_after {
+            if after < interval {
+                return Err(ConfigError::ForgetTooSoon {
+                    value: humantime::format_duration(after).to_string(),
+                    interval: humantime::format_duration(interval).to_string(),
+                });
+            }
         }
         let data_dir = cli.data_dir.or(file.data_dir);
         if let Some(dir) = &data_dir {
@@ -724,6 +749,7 @@ impl Config {
             request_timeout,
             status_window,
             exact_lag_fetches,
+            forget_groups_after,
             lag_thresholds,
             filters,
             metrics,
@@ -1073,6 +1099,33 @@ mod tests {
         let mut all = vec!["kafka-pulse"];
         all.extend_from_slice(args);
         Cli::try_parse_from(all).expect("flags parse")
+    }
+
+    #[test]
+    fn forget_groups_after_parses_and_must_not_be_shorter_than_the_interval() {
+        let config = Config::merge(cli(&[]), FileConfig::default()).unwrap();
+        assert_eq!(config.forget_groups_after, None);
+        let config =
+            Config::merge(cli(&["--forget-groups-after", "7d"]), FileConfig::default()).unwrap();
+        assert_eq!(
+            config.forget_groups_after,
+            Some(Duration::from_secs(7 * 86_400))
+        );
+        let error = Config::merge(
+            cli(&["--forget-groups-after", "500ms", "--interval", "1s"]),
+            FileConfig::default(),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            error.contains("--forget-groups-after") && error.contains("--interval"),
+            "{error}"
+        );
+        assert!(Config::merge(
+            cli(&["--forget-groups-after", "soon"]),
+            FileConfig::default()
+        )
+        .is_err());
     }
 
     #[test]

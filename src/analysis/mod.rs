@@ -24,6 +24,10 @@ pub struct AnalyzerSettings {
     pub time_table_points: usize,
     /// Samples in the status window.
     pub status_window: usize,
+    /// Groups without members whose commits have not moved for this many
+    /// seconds are left out (Burrow's expire-group): dead groups stop
+    /// costing series and attention. None keeps every group.
+    pub forget_groups_after: Option<f64>,
 }
 
 impl Default for AnalyzerSettings {
@@ -31,6 +35,7 @@ impl Default for AnalyzerSettings {
         AnalyzerSettings {
             time_table_points: 120,
             status_window: 10,
+            forget_groups_after: None,
         }
     }
 }
@@ -75,6 +80,8 @@ struct GroupPartitionState {
 #[derive(Debug)]
 struct GroupState {
     window: GroupWindow,
+    /// Sum of committed offsets at the last change, and when that was (s).
+    commits_changed: (i64, f64),
     /// Sorted by (topic, partition).
     partitions: Vec<GroupPartitionState>,
 }
@@ -247,6 +254,7 @@ impl Analyzer {
                     Arc::from(group.group.as_str()),
                     GroupState {
                         window: GroupWindow::new(self.settings.status_window),
+                        commits_changed: (i64::MIN, now),
                         partitions: Vec::new(),
                     },
                 );
@@ -255,6 +263,23 @@ impl Analyzer {
                 .groups
                 .get_mut(group.group.as_str())
                 .expect("inserted above");
+            let commit_sum: i64 = group.offsets.iter().filter_map(|c| c.offset).sum();
+            if commit_sum != state.commits_changed.0 {
+                // First sight counts as a change: forgetting starts from
+                // when kafka-pulse began watching.
+                let since = if state.commits_changed.0 == i64::MIN {
+                    state.commits_changed.1
+                } else {
+                    now
+                };
+                state.commits_changed = (commit_sum, since);
+            }
+            let has_members = group.members.as_ref().is_some_and(|m| !m.is_empty());
+            if let Some(after) = self.settings.forget_groups_after {
+                if !has_members && now - state.commits_changed.1 >= after {
+                    continue;
+                }
+            }
             let offsets = with_uncommitted_partitions(&group.offsets, &topics_by_name);
             let mut partitions = Vec::with_capacity(offsets.len());
             let mut per_topic: BTreeMap<&str, GroupTopicView> = BTreeMap::new();
@@ -708,6 +733,43 @@ mod tests {
         let topic = after.topic("orders").unwrap();
         assert_eq!(topic.messages_in_per_sec, 0.0);
         assert_eq!(after.group("billing").unwrap().lag, 0);
+    }
+
+    #[test]
+    fn groups_without_members_and_moving_commits_are_forgotten_after_the_limit() {
+        let mut analyzer = Analyzer::new(AnalyzerSettings {
+            forget_groups_after: Some(10.0),
+            ..AnalyzerSettings::default()
+        });
+        let groups = |analyzer: &mut Analyzer, at: i64, commit: i64| {
+            analyzer
+                .analyze(&sample_at(at, &[100], &[Some(commit)]))
+                .groups
+                .len()
+        };
+        assert_eq!(groups(&mut analyzer, 0, 50), 1);
+        assert_eq!(groups(&mut analyzer, 9, 50), 1, "not yet");
+        assert_eq!(
+            groups(&mut analyzer, 10, 50),
+            0,
+            "10 s without a commit moving"
+        );
+        assert_eq!(groups(&mut analyzer, 11, 60), 1, "a commit brings it back");
+        assert_eq!(groups(&mut analyzer, 20, 60), 1);
+        assert_eq!(groups(&mut analyzer, 21, 60), 0);
+        // With members it stays, however long its commits stand still.
+        let mut sample = sample_at(40, &[100], &[Some(60)]);
+        sample.groups[0].members = Some(vec![crate::model::MemberSample {
+            member_id: "m".into(),
+            client_id: "c".into(),
+            client_host: "h".into(),
+            assignment: vec![],
+        }]);
+        assert_eq!(analyzer.analyze(&sample).groups.len(), 1);
+        // Off by default.
+        let mut keep = Analyzer::new(AnalyzerSettings::default());
+        assert_eq!(groups(&mut keep, 0, 5), 1);
+        assert_eq!(groups(&mut keep, 100_000, 5), 1);
     }
 
     #[test]

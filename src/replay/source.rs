@@ -391,7 +391,18 @@ fn plan(
     range: &SourceRange,
     timeout: Duration,
 ) -> Result<Plan, ReplayError> {
-    let existing = topic_partitions(consumer, &range.topic, "--from", timeout)?;
+    // A busy broker may drop a connection now and then: a few tries before
+    // giving up (a missing topic is an answer, not a failure).
+    let mut attempt = 0;
+    let existing = loop {
+        attempt += 1;
+        match topic_partitions(consumer, &range.topic, "--from", timeout) {
+            Err(ReplayError::Kafka(_)) if attempt < 4 => {
+                std::thread::sleep(Duration::from_secs(1));
+            }
+            result => break result?,
+        }
+    };
     let named_by_start = match &range.start {
         StartAt::Offsets(super::spec::OffsetSpec::PerPartition(map)) => {
             Some(map.keys().copied().collect::<Vec<_>>())

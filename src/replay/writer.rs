@@ -109,13 +109,21 @@ pub async fn prepare_target(
     let partitions = tokio::task::spawn_blocking(move || {
         // A topic created a moment ago may take a few metadata rounds to show.
         let mut last = None;
-        for _ in 0..20 {
+        for attempt in 0..20 {
             match topic_partitions(&consumer, &topic, "--to", timeout) {
                 Ok(partitions) => return Ok(partitions),
-                Err(error) => last = Some(error),
-            }
-            if create_with_partitions.is_none() {
-                break;
+                Err(error) => {
+                    // Dropped connections are worth a few tries; "missing"
+                    // only while a topic we just created shows up.
+                    let retry = match &error {
+                        ReplayError::Kafka(_) => attempt < 3,
+                        _ => create_with_partitions.is_some(),
+                    };
+                    last = Some(error);
+                    if !retry {
+                        break;
+                    }
+                }
             }
             std::thread::sleep(Duration::from_millis(250));
         }

@@ -5,8 +5,8 @@
 //! round trip and committed offsets only through a consumer per group. Speaking
 //! the few admin requests we need ourselves (with the `kafka-protocol` crate)
 //! gives one batched ListOffsets per broker, one OffsetFetch per coordinator and
-//! a per-request degrade path, all async. Versions are negotiated with
-//! ApiVersions on every connection.
+//! 1,000 groups, coordinators cached between ticks and a per-request degrade
+//! path, all async. Versions are negotiated with ApiVersions on every connection.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -38,6 +38,72 @@ pub const EARLIEST: i64 = -2;
 
 /// Largest response we accept; a corrupt length prefix must not allocate gigabytes.
 const MAX_RESPONSE_BYTES: usize = 256 * 1024 * 1024;
+
+/// Most groups one OffsetFetch or DescribeGroups request carries. One request
+/// for 50,000 groups makes a response of tens of MiB that one slow broker or
+/// one timeout throws away whole; chunks keep each exchange small.
+pub const MAX_GROUPS_PER_REQUEST: usize = 1000;
+
+/// Error codes that mean "ask FindCoordinator again": the group moved
+/// (NOT_COORDINATOR), its coordinator is down (COORDINATOR_NOT_AVAILABLE) or
+/// still loading the offsets topic (COORDINATOR_LOAD_IN_PROGRESS).
+pub fn is_coordinator_error(code: i16) -> bool {
+    const COORDINATOR_LOAD_IN_PROGRESS: i16 = 14;
+    const COORDINATOR_NOT_AVAILABLE: i16 = 15;
+    const NOT_COORDINATOR: i16 = 16;
+    matches!(
+        code,
+        COORDINATOR_LOAD_IN_PROGRESS | COORDINATOR_NOT_AVAILABLE | NOT_COORDINATOR
+    )
+}
+
+/// Group → coordinator broker id, kept between ticks: coordinators rarely
+/// move, and looking up every group every tick is one more round trip (and,
+/// on brokers without batched FindCoordinator, one per group).
+#[derive(Debug, Default)]
+struct CoordinatorCache {
+    by_group: HashMap<String, i32>,
+}
+
+impl CoordinatorCache {
+    /// The groups of `listed` that need a FindCoordinator.
+    fn missing(&self, listed: &[String]) -> Vec<String> {
+        listed
+            .iter()
+            .filter(|g| !self.by_group.contains_key(*g))
+            .cloned()
+            .collect()
+    }
+
+    /// Keeps only groups still listed, so deleted groups do not pile up.
+    fn retain_groups(&mut self, listed: &[String]) {
+        let listed: std::collections::HashSet<&str> = listed.iter().map(String::as_str).collect();
+        self.by_group.retain(|g, _| listed.contains(g.as_str()));
+    }
+
+    /// Remembers successful answers only: a failed lookup is retried next tick.
+    fn record(&mut self, answers: &HashMap<String, Result<i32, String>>) {
+        for (group, answer) in answers {
+            if let Ok(id) = answer {
+                self.by_group.insert(group.clone(), *id);
+            }
+        }
+    }
+
+    /// Drops `group`'s coordinator when `code` says it is stale; true if dropped.
+    fn forget_on_error(&mut self, group: &str, code: i16) -> bool {
+        is_coordinator_error(code) && self.by_group.remove(group).is_some()
+    }
+
+    /// Drops coordinators that are no longer brokers of the cluster.
+    fn retain_brokers(&mut self, is_broker: impl Fn(i32) -> bool) {
+        self.by_group.retain(|_, id| is_broker(*id));
+    }
+
+    fn get(&self, group: &str) -> Option<i32> {
+        self.by_group.get(group).copied()
+    }
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum KafkaError {
@@ -338,6 +404,8 @@ pub struct DescribedGroup {
     pub protocol_type: String,
     pub members: Vec<DescribedMember>,
     pub error: Option<String>,
+    /// The raw code behind `error` (0 = none), to spot a stale coordinator.
+    pub error_code: i16,
 }
 
 /// Committed offsets of one group: (topic, partition) → offset, `None` = no commit.
@@ -346,6 +414,8 @@ pub struct GroupOffsets {
     pub group: String,
     pub offsets: Vec<(String, i32, Option<i64>)>,
     pub error: Option<String>,
+    /// The raw code behind `error` (0 = none), to spot a stale coordinator.
+    pub error_code: i16,
 }
 
 type SharedConnection = Arc<Mutex<Option<Connection>>>;
@@ -358,6 +428,7 @@ pub struct KafkaClient {
     timeout: Duration,
     connections: std::sync::Mutex<HashMap<String, SharedConnection>>,
     brokers: std::sync::Mutex<HashMap<i32, String>>,
+    coordinators: std::sync::Mutex<CoordinatorCache>,
     stats: std::sync::Mutex<BTreeMap<&'static str, RequestStat>>,
 }
 
@@ -369,6 +440,7 @@ impl KafkaClient {
             timeout,
             connections: Default::default(),
             brokers: Default::default(),
+            coordinators: Default::default(),
             stats: Default::default(),
         }
     }
@@ -473,6 +545,10 @@ impl KafkaClient {
                     let mut brokers = self.brokers.lock().expect("poisoned");
                     brokers.clear();
                     brokers.extend(metadata.brokers.iter().map(|b| (b.node_id, b.addr())));
+                    self.coordinators
+                        .lock()
+                        .expect("poisoned")
+                        .retain_brokers(|id| brokers.contains_key(&id));
                     return Ok(metadata);
                 }
                 Err(error) => last_error = Some(error),
@@ -621,9 +697,40 @@ impl KafkaClient {
             .collect())
     }
 
-    /// The coordinator broker id of each group (FindCoordinator, batched when
-    /// the broker speaks v4+).
+    /// The coordinator broker id of each group: cached ones from earlier
+    /// ticks, the others by FindCoordinator (batched when the broker speaks
+    /// v4+). `groups` is every listed group; others leave the cache.
     pub async fn find_coordinators(
+        &self,
+        groups: &[String],
+    ) -> Result<HashMap<String, Result<i32, String>>, KafkaError> {
+        let missing = {
+            let mut cache = self.coordinators.lock().expect("poisoned");
+            cache.retain_groups(groups);
+            cache.missing(groups)
+        };
+        let found = self.lookup_coordinators(&missing).await?;
+        let mut cache = self.coordinators.lock().expect("poisoned");
+        cache.record(&found);
+        let mut answers = found;
+        for group in groups {
+            if let Some(id) = cache.get(group) {
+                answers.entry(group.clone()).or_insert(Ok(id));
+            }
+        }
+        Ok(answers)
+    }
+
+    /// Forgets the coordinators of groups whose answer says it is stale, so
+    /// the next tick asks FindCoordinator again.
+    fn forget_stale_coordinators<'a>(&self, errors: impl Iterator<Item = (&'a str, i16)>) {
+        let mut cache = self.coordinators.lock().expect("poisoned");
+        for (group, code) in errors {
+            cache.forget_on_error(group, code);
+        }
+    }
+
+    async fn lookup_coordinators(
         &self,
         groups: &[String],
     ) -> Result<HashMap<String, Result<i32, String>>, KafkaError> {
@@ -686,59 +793,50 @@ impl KafkaClient {
     }
 
     /// Committed offsets of `groups`, all coordinated by `coordinator`: one
-    /// request for all of them on brokers with OffsetFetch v8+, else one each.
+    /// request per [`MAX_GROUPS_PER_REQUEST`] groups on brokers with
+    /// OffsetFetch v8+, else one each. Any failed request fails the call.
     pub async fn offset_fetch(
         &self,
         coordinator: i32,
         groups: &[String],
     ) -> Result<Vec<GroupOffsets>, KafkaError> {
         let addr = self.broker_addr(coordinator)?;
-        let batched = self
-            .call(&addr, (8, 8), |_| {
-                let mut request = OffsetFetchRequest::default();
-                request.groups = groups
-                    .iter()
-                    .map(|g| {
-                        let mut entry = OffsetFetchRequestGroup::default();
-                        entry.group_id = GroupId(StrBytes::from_string(g.clone()));
-                        entry.topics = None; // every partition the group committed
-                        entry
-                    })
-                    .collect();
-                request
-            })
-            .await;
-        match batched {
-            Ok(response) => Ok(response
-                .groups
-                .iter()
-                .map(|g| GroupOffsets {
-                    group: g.group_id.0.to_string(),
-                    offsets: g
-                        .topics
-                        .iter()
-                        .flat_map(|t| {
-                            t.partitions.iter().map(move |p| {
-                                (
-                                    t.name.0.to_string(),
-                                    p.partition_index,
-                                    (p.committed_offset >= 0).then_some(p.committed_offset),
-                                )
+        let mut all = Vec::with_capacity(groups.len());
+        for (chunk, request) in groups
+            .chunks(MAX_GROUPS_PER_REQUEST)
+            .zip(offset_fetch_requests(groups))
+        {
+            match self.call(&addr, (8, 8), |_| request).await {
+                Ok(response) => all.extend(response.groups.iter().map(|g| {
+                    GroupOffsets {
+                        group: g.group_id.0.to_string(),
+                        offsets: g
+                            .topics
+                            .iter()
+                            .flat_map(|t| {
+                                t.partitions.iter().map(move |p| {
+                                    (
+                                        t.name.0.to_string(),
+                                        p.partition_index,
+                                        (p.committed_offset >= 0).then_some(p.committed_offset),
+                                    )
+                                })
                             })
-                        })
-                        .collect(),
-                    error: error_text(g.error_code),
-                })
-                .collect()),
-            Err(KafkaError::Unsupported { .. }) => {
-                let mut all = Vec::with_capacity(groups.len());
-                for group in groups {
-                    all.push(self.offset_fetch_one(&addr, group).await?);
+                            .collect(),
+                        error: error_text(g.error_code),
+                        error_code: g.error_code,
+                    }
+                })),
+                Err(KafkaError::Unsupported { .. }) => {
+                    for group in chunk {
+                        all.push(self.offset_fetch_one(&addr, group).await?);
+                    }
                 }
-                Ok(all)
+                Err(error) => return Err(error),
             }
-            Err(error) => Err(error),
         }
+        self.forget_stale_coordinators(all.iter().map(|g| (g.group.as_str(), g.error_code)));
+        Ok(all)
     }
 
     async fn offset_fetch_one(&self, addr: &str, group: &str) -> Result<GroupOffsets, KafkaError> {
@@ -766,47 +864,81 @@ impl KafkaClient {
                 })
                 .collect(),
             error: error_text(response.error_code),
+            error_code: response.error_code,
         })
     }
 
-    /// DescribeGroups for `groups` on their coordinator.
+    /// DescribeGroups for `groups` on their coordinator, one request per
+    /// [`MAX_GROUPS_PER_REQUEST`] groups. Any failed request fails the call.
     pub async fn describe_groups(
         &self,
         coordinator: i32,
         groups: &[String],
     ) -> Result<Vec<DescribedGroup>, KafkaError> {
         let addr = self.broker_addr(coordinator)?;
-        let response = self
-            .call(&addr, (0, 5), |_| {
-                let mut request = DescribeGroupsRequest::default();
-                request.groups = groups
-                    .iter()
-                    .map(|g| GroupId(StrBytes::from_string(g.clone())))
-                    .collect();
-                request
-            })
-            .await?;
-        Ok(response
-            .groups
-            .iter()
-            .map(|g| DescribedGroup {
-                group: g.group_id.0.to_string(),
-                state: g.group_state.to_string(),
-                protocol_type: g.protocol_type.to_string(),
-                members: g
-                    .members
-                    .iter()
-                    .map(|m| DescribedMember {
-                        member_id: m.member_id.to_string(),
-                        client_id: m.client_id.to_string(),
-                        client_host: m.client_host.to_string(),
-                        assignment: decode_assignment(&g.protocol_type, &m.member_assignment),
-                    })
-                    .collect(),
-                error: error_text(g.error_code),
-            })
-            .collect())
+        let mut all = Vec::with_capacity(groups.len());
+        for request in describe_groups_requests(groups) {
+            let response = self.call(&addr, (0, 5), |_| request).await?;
+            all.extend(response.groups.iter().map(|g| {
+                DescribedGroup {
+                    group: g.group_id.0.to_string(),
+                    state: g.group_state.to_string(),
+                    protocol_type: g.protocol_type.to_string(),
+                    members: g
+                        .members
+                        .iter()
+                        .map(|m| DescribedMember {
+                            member_id: m.member_id.to_string(),
+                            client_id: m.client_id.to_string(),
+                            client_host: m.client_host.to_string(),
+                            assignment: decode_assignment(&g.protocol_type, &m.member_assignment),
+                        })
+                        .collect(),
+                    error: error_text(g.error_code),
+                    error_code: g.error_code,
+                }
+            }));
+        }
+        self.forget_stale_coordinators(all.iter().map(|g| (g.group.as_str(), g.error_code)));
+        Ok(all)
     }
+}
+
+/// Batched OffsetFetch (v8+) requests for `groups`, at most
+/// [`MAX_GROUPS_PER_REQUEST`] groups each, in order.
+fn offset_fetch_requests(groups: &[String]) -> Vec<OffsetFetchRequest> {
+    groups
+        .chunks(MAX_GROUPS_PER_REQUEST)
+        .map(|chunk| {
+            let mut request = OffsetFetchRequest::default();
+            request.groups = chunk
+                .iter()
+                .map(|g| {
+                    let mut entry = OffsetFetchRequestGroup::default();
+                    entry.group_id = GroupId(StrBytes::from_string(g.clone()));
+                    entry.topics = None; // every partition the group committed
+                    entry
+                })
+                .collect();
+            request
+        })
+        .collect()
+}
+
+/// DescribeGroups requests for `groups`, at most [`MAX_GROUPS_PER_REQUEST`]
+/// groups each, in order.
+fn describe_groups_requests(groups: &[String]) -> Vec<DescribeGroupsRequest> {
+    groups
+        .chunks(MAX_GROUPS_PER_REQUEST)
+        .map(|chunk| {
+            let mut request = DescribeGroupsRequest::default();
+            request.groups = chunk
+                .iter()
+                .map(|g| GroupId(StrBytes::from_string(g.clone())))
+                .collect();
+            request
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -844,6 +976,103 @@ mod tests {
         let text = error_text(3).unwrap();
         assert!(text.contains("UnknownTopicOrPartition"), "{text}");
         assert!(error_text(-12345).unwrap().contains("-12345"));
+    }
+
+    fn names(range: std::ops::Range<usize>) -> Vec<String> {
+        range.map(|i| format!("g{i}")).collect()
+    }
+
+    #[test]
+    fn only_groups_without_a_cached_coordinator_are_looked_up() {
+        let mut cache = CoordinatorCache::default();
+        let listed = names(0..4);
+        assert_eq!(cache.missing(&listed), listed, "empty cache: look up all");
+        let answers: HashMap<String, Result<i32, String>> = [
+            ("g0".to_string(), Ok(1)),
+            ("g1".to_string(), Ok(2)),
+            ("g2".to_string(), Err("CoordinatorNotAvailable".to_string())),
+        ]
+        .into_iter()
+        .collect();
+        cache.record(&answers);
+        // g2's lookup failed and g3 was never answered: both asked again.
+        assert_eq!(cache.missing(&listed), vec!["g2", "g3"]);
+        assert_eq!(cache.get("g0"), Some(1));
+        assert_eq!(cache.get("g2"), None);
+        // A group no longer listed leaves the cache.
+        cache.retain_groups(&names(1..4));
+        assert_eq!(cache.get("g0"), None);
+        assert_eq!(cache.missing(&names(0..2)), vec!["g0"]);
+    }
+
+    #[test]
+    fn coordinator_errors_invalidate_and_other_errors_do_not() {
+        let mut cache = CoordinatorCache::default();
+        let all = names(0..6);
+        cache.record(&all.iter().map(|g| (g.clone(), Ok(1))).collect());
+        // COORDINATOR_LOAD_IN_PROGRESS, COORDINATOR_NOT_AVAILABLE, NOT_COORDINATOR.
+        assert!(cache.forget_on_error("g0", 14));
+        assert!(cache.forget_on_error("g1", 15));
+        assert!(cache.forget_on_error("g2", 16));
+        // Success, GROUP_AUTHORIZATION_FAILED, UNKNOWN_SERVER_ERROR: the
+        // coordinator is right, asking again would not help.
+        assert!(!cache.forget_on_error("g3", 0));
+        assert!(!cache.forget_on_error("g4", 30));
+        assert!(!cache.forget_on_error("g5", -1));
+        assert!(
+            !cache.forget_on_error("unknown", 16),
+            "nothing cached to drop"
+        );
+        assert_eq!(cache.missing(&all), vec!["g0", "g1", "g2"]);
+    }
+
+    #[test]
+    fn coordinators_on_brokers_gone_from_metadata_are_forgotten() {
+        let mut cache = CoordinatorCache::default();
+        cache.record(
+            &[("a", 1), ("b", 2), ("c", 3)]
+                .into_iter()
+                .map(|(g, id)| (g.to_string(), Ok(id)))
+                .collect(),
+        );
+        cache.retain_brokers(|id| id != 2);
+        assert_eq!(cache.get("a"), Some(1));
+        assert_eq!(cache.get("b"), None);
+        assert_eq!(cache.get("c"), Some(3));
+    }
+
+    #[test]
+    fn offset_fetch_and_describe_groups_split_into_chunks_of_at_most_1000() {
+        let groups = names(0..2500);
+        let fetches = offset_fetch_requests(&groups);
+        assert_eq!(
+            fetches.iter().map(|r| r.groups.len()).collect::<Vec<_>>(),
+            vec![1000, 1000, 500]
+        );
+        let fetched: Vec<String> = fetches
+            .iter()
+            .flat_map(|r| r.groups.iter().map(|g| g.group_id.0.to_string()))
+            .collect();
+        assert_eq!(fetched, groups, "every group once, in order");
+        assert!(fetches
+            .iter()
+            .flat_map(|r| &r.groups)
+            .all(|g| g.topics.is_none()));
+
+        let describes = describe_groups_requests(&groups);
+        assert_eq!(
+            describes.iter().map(|r| r.groups.len()).collect::<Vec<_>>(),
+            vec![1000, 1000, 500]
+        );
+        let described: Vec<String> = describes
+            .iter()
+            .flat_map(|r| r.groups.iter().map(|g| g.0.to_string()))
+            .collect();
+        assert_eq!(described, groups);
+
+        assert_eq!(offset_fetch_requests(&names(0..1000)).len(), 1);
+        assert_eq!(describe_groups_requests(&names(0..1001)).len(), 2);
+        assert!(offset_fetch_requests(&[]).is_empty());
     }
 
     #[tokio::test]

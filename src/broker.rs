@@ -32,6 +32,8 @@ const FAILED_PROBES_BEFORE_RESTART: u32 = 3;
 const MAINTENANCE_INTERVAL: &str = "60s";
 /// How long to wait for a just-stopped broker to release its database.
 const LOCK_WAIT: Duration = Duration::from_secs(10);
+/// How long a stopped broker task may take to finish before we go on.
+const ABORT_WAIT: Duration = Duration::from_secs(5);
 
 #[derive(Debug, thiserror::Error)]
 pub enum BrokerError {
@@ -215,7 +217,16 @@ impl EmbeddedBroker {
     pub async fn stop(&mut self) {
         if let Some(task) = self.task.take() {
             task.abort();
-            let _ = task.await;
+            // An abort lands only when the task next yields; a broker stuck
+            // in a long storage call would hold a restart (seen: minutes
+            // under heavy load). Give it a bounded time, then go on: the
+            // restart retries the port and the database lock on its own.
+            if tokio::time::timeout(ABORT_WAIT, task).await.is_err() {
+                tracing::warn!(
+                    "the embedded broker did not stop within {}s; starting the new one anyway",
+                    ABORT_WAIT.as_secs()
+                );
+            }
         }
     }
 

@@ -157,6 +157,15 @@ async fn read_all(bootstrap: &str, topic: &str, partitions: i32) -> Vec<Msg> {
     .expect("reader thread")
 }
 
+/// Runs the kafka-pulse binary with `args` against `bootstrap`.
+fn kafka_pulse(command: &str, bootstrap: &str, args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_kafka-pulse"))
+        .args([command, "--brokers", bootstrap])
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run kafka-pulse {command}: {e}"))
+}
+
 fn now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()
 }
@@ -569,34 +578,15 @@ async fn too_small_targets_are_refused_with_the_fix() {
         "{message}"
     );
     // The binary: exit code 2 and the same message.
-    let output = std::process::Command::new(env!("CARGO_BIN_EXE_kafka-pulse"))
-        .args([
-            "replay",
-            "--brokers",
-            &bootstrap,
-            "--from",
-            "wide",
-            "--to",
-            "narrow",
-            "--keep-partition",
-        ])
-        .output()
-        .expect("run kafka-pulse replay");
+    let output = kafka_pulse(
+        "replay",
+        &bootstrap,
+        &["--from", "wide", "--to", "narrow", "--keep-partition"],
+    );
     assert_eq!(output.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("at least 3"), "{stderr}");
-    let output = std::process::Command::new(env!("CARGO_BIN_EXE_kafka-pulse"))
-        .args([
-            "replay",
-            "--brokers",
-            &bootstrap,
-            "--from",
-            "wide",
-            "--to",
-            "missing",
-        ])
-        .output()
-        .expect("run kafka-pulse replay");
+    let output = kafka_pulse("replay", &bootstrap, &["--from", "wide", "--to", "missing"]);
     assert_eq!(output.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("--create-target"), "{stderr}");
@@ -614,20 +604,9 @@ async fn export_then_import_gives_equal_content_and_the_browser_shows_it() {
     produce(&bootstrap, "fixture", &source).await;
 
     let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("fixture.jsonl");
-    let exe = env!("CARGO_BIN_EXE_kafka-pulse");
-    let output = std::process::Command::new(exe)
-        .args([
-            "export",
-            "--brokers",
-            &bootstrap,
-            "--from",
-            "fixture",
-            "--to",
-        ])
-        .arg(&file)
-        .output()
-        .expect("run export");
+    let path = dir.path().join("fixture.jsonl");
+    let file = path.to_str().expect("a UTF-8 temp path");
+    let output = kafka_pulse("export", &bootstrap, &["--from", "fixture", "--to", file]);
     assert!(
         output.status.success(),
         "{}",
@@ -635,30 +614,18 @@ async fn export_then_import_gives_equal_content_and_the_browser_shows_it() {
     );
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(stdout.contains("exported 30 of 30"), "{stdout}");
-    let text = std::fs::read_to_string(&file).unwrap();
+    let text = std::fs::read_to_string(&path).unwrap();
     assert_eq!(text.lines().count(), 30);
     assert!(text.contains(r#""value_encoding":"base64""#));
     // A second export to the same file needs --force.
-    let again = std::process::Command::new(exe)
-        .args([
-            "export",
-            "--brokers",
-            &bootstrap,
-            "--from",
-            "fixture",
-            "--to",
-        ])
-        .arg(&file)
-        .output()
-        .unwrap();
+    let again = kafka_pulse("export", &bootstrap, &["--from", "fixture", "--to", file]);
     assert_eq!(again.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&again.stderr).contains("--force"));
 
-    let output = std::process::Command::new(exe)
-        .args([
-            "import",
-            "--brokers",
-            &bootstrap,
+    let output = kafka_pulse(
+        "import",
+        &bootstrap,
+        &[
             "--to",
             "restored",
             "--create-target",
@@ -667,10 +634,9 @@ async fn export_then_import_gives_equal_content_and_the_browser_shows_it() {
             "--speed",
             "max",
             "--json",
-        ])
-        .arg(&file)
-        .output()
-        .expect("run import");
+            file,
+        ],
+    );
     assert!(
         output.status.success(),
         "{}",

@@ -8,7 +8,11 @@ pub mod queue;
 pub mod retry;
 pub mod webhook;
 
+use std::sync::atomic::Ordering;
+use std::sync::Mutex;
+
 use crate::store::{SinkCounters, Store};
+use queue::{BoundedQueue, Queued};
 
 /// A sink's health as people see it: the last error on the counters, one
 /// log line and one event when it starts failing and when it recovers (not
@@ -74,5 +78,33 @@ impl<'a> SinkHealth<'a> {
                 format!("{} accepts data again", self.label),
             );
         }
+    }
+}
+
+/// Queues `items` for a sink: counts their records as produced, updates the
+/// queued gauge, and counts (and logs once per call, with `full_message`)
+/// what the full queue dropped, oldest first.
+pub fn enqueue_counted<T: Queued>(
+    counters: &SinkCounters,
+    queue: &Mutex<BoundedQueue<T>>,
+    items: impl IntoIterator<Item = T>,
+    full_message: &str,
+) {
+    let mut produced = 0;
+    let mut dropped = 0;
+    {
+        let mut queue = queue.lock().expect("queue poisoned");
+        for item in items {
+            produced += item.records();
+            dropped += queue.push(item);
+        }
+        counters
+            .queued
+            .store(queue.records() as u64, Ordering::Relaxed);
+    }
+    SinkCounters::add(&counters.produced, produced);
+    if dropped > 0 {
+        SinkCounters::add(&counters.dropped, dropped);
+        tracing::warn!(dropped, "{full_message}");
     }
 }

@@ -78,23 +78,12 @@ pub async fn run(
 }
 
 fn enqueue(counters: &SinkCounters, queue: &DocQueue, docs: Vec<PendingDoc>) {
-    SinkCounters::add(&counters.produced, docs.len());
-    let mut queue = queue.lock().expect("queue poisoned");
-    let mut dropped = 0;
-    for doc in docs {
-        dropped += queue.push(doc);
-    }
-    counters
-        .queued
-        .store(queue.records() as u64, Ordering::Relaxed);
-    drop(queue);
-    if dropped > 0 {
-        SinkCounters::add(&counters.dropped, dropped);
-        tracing::warn!(
-            dropped,
-            "Elasticsearch sink queue full: dropped the oldest documents"
-        );
-    }
+    super::enqueue_counted(
+        counters,
+        queue,
+        docs,
+        "Elasticsearch sink queue full: dropped the oldest documents",
+    );
 }
 
 /// Turns new events and, every metrics interval, the latest snapshot into

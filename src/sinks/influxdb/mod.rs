@@ -116,25 +116,15 @@ async fn encode_loop(
             .int("queue_length", SinkCounters::get(&counters.queued) as i64)
             .finish(config.precision.timestamp(snapshot.taken_at));
         lines += usize::from(written);
-        SinkCounters::add(&counters.produced, lines);
-        let dropped = {
-            let mut queue = queue.lock().expect("queue poisoned");
-            let dropped = queue.push(Chunk {
+        super::enqueue_counted(
+            &counters,
+            &queue,
+            [Chunk {
                 records: lines,
                 bytes,
-            });
-            counters
-                .queued
-                .store(queue.records() as u64, std::sync::atomic::Ordering::Relaxed);
-            dropped
-        };
-        if dropped > 0 {
-            SinkCounters::add(&counters.dropped, dropped);
-            tracing::warn!(
-                dropped,
-                "InfluxDB sink queue full: dropped the oldest points"
-            );
-        }
+            }],
+            "InfluxDB sink queue full: dropped the oldest points",
+        );
         ready.notify_one();
     }
 }

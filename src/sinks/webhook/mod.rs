@@ -107,22 +107,12 @@ fn set_queued(counters: &SinkCounters, queue: &NotificationQueue) {
 }
 
 fn enqueue(counters: &SinkCounters, queue: &NotificationQueue, items: Vec<Notification>) {
-    SinkCounters::add(&counters.produced, items.len());
-    let mut dropped = 0;
-    {
-        let mut queue = queue.lock().expect("queue poisoned");
-        for item in items {
-            dropped += queue.push(item);
-        }
-    }
-    set_queued(counters, queue);
-    if dropped > 0 {
-        SinkCounters::add(&counters.dropped, dropped);
-        tracing::warn!(
-            dropped,
-            "webhook queue full: dropped the oldest notifications"
-        );
-    }
+    super::enqueue_counted(
+        counters,
+        queue,
+        items,
+        "webhook queue full: dropped the oldest notifications",
+    );
 }
 
 /// Reads new events from the store, keeps the wanted kinds and queues their

@@ -20,7 +20,7 @@ use chrono::{TimeZone, Utc};
 use kafka_pulse::analysis::events::{diff, LagThresholds};
 use kafka_pulse::analysis::{Analyzer, AnalyzerSettings};
 use kafka_pulse::model::{
-    CommittedOffset, GroupSample, PartitionSample, Sample, Snapshot, TopicSample,
+    BrokerIds, CommittedOffset, GroupSample, Name, PartitionSample, Sample, Snapshot, TopicSample,
 };
 use kafka_pulse::store::{Store, DEFAULT_EVENT_CAPACITY, DEFAULT_HISTORY_POINTS};
 
@@ -102,6 +102,10 @@ impl Cluster {
 
     fn sample(&self, tick: i64, time: i64, with_groups: bool) -> Sample {
         let topics = self.topics.len();
+        // Like the collector: names are new each tick, and commits share
+        // their topic's name.
+        let topic_names: Vec<Name> = self.topics.iter().map(|t| Name::from(t.as_str())).collect();
+        let replicas: BrokerIds = vec![0, 1, 2].into();
         Sample {
             taken_at: Utc.timestamp_opt(1_700_000_000 + time, 0).unwrap(),
             kafka_up: true,
@@ -109,15 +113,15 @@ impl Cluster {
                 .topics
                 .iter()
                 .enumerate()
-                .map(|(t, name)| TopicSample {
-                    name: name.as_str().into(),
+                .map(|(t, _)| TopicSample {
+                    name: topic_names[t].clone(),
                     internal: false,
                     partitions: (0..PARTITIONS_PER_TOPIC)
                         .map(|p| PartitionSample {
                             partition: p as i32,
                             leader: p as i32 % 3,
-                            replicas: vec![0, 1, 2],
-                            isr: vec![0, 1, 2],
+                            replicas: replicas.clone(),
+                            isr: replicas.clone(),
                             low_watermark: Some(0),
                             high_watermark: Some(self.highs[t * PARTITIONS_PER_TOPIC + p]),
                         })
@@ -137,7 +141,7 @@ impl Cluster {
                                     let high = self.highs[topic * PARTITIONS_PER_TOPIC + p];
                                     let behind = noise(tick as u64, (g * 8 + p) as u64) % 500;
                                     CommittedOffset {
-                                        topic: self.topics[topic].as_str().into(),
+                                        topic: topic_names[topic].clone(),
                                         partition: p as i32,
                                         offset: Some((high - behind as i64).max(0)),
                                     }
@@ -200,12 +204,19 @@ impl Process {
         self.cluster.advance(tick);
         let sample = self.cluster.sample(tick, time, true);
         let begun = Instant::now();
-        let snapshot = self.analyzer.analyze(&sample);
+        // The analyzer consumes the sample as it goes.
+        let snapshot = self.analyzer.analyze(sample);
         let events = diff(&self.previous, &snapshot, &self.thresholds);
         let analyse_seconds = begun.elapsed().as_secs_f64();
-        // The peak of a tick: sample in flight, previous and new snapshot.
+        // The peak of a tick: previous and new snapshot, before publishing.
         let (rss_mib, live_mib) = (rss_mib(), live_mib());
-        drop(sample);
+        extern "C" {
+            fn malloc_stats();
+        }
+        if std::env::var("MSTATS").is_ok() {
+            eprintln!("live {live_mib:.1} rss {rss_mib:.1}");
+            unsafe { malloc_stats() };
+        }
         let begun = Instant::now();
         self.store.publish(snapshot);
         self.store.push_events(events);
@@ -239,7 +250,7 @@ fn run_size(partitions: usize, groups: usize, budget_seconds: f64) {
     while tick < table_points + 2 {
         process.cluster.advance(tick);
         let sample = process.cluster.sample(tick, tick, false);
-        process.analyzer.analyze(&sample);
+        process.analyzer.analyze(sample);
         tick += 1;
     }
     // Fill status windows and history rings: full samples, a minute apart,
@@ -261,6 +272,7 @@ fn run_size(partitions: usize, groups: usize, budget_seconds: f64) {
         analyse += t.analyse_seconds;
         publish += t.publish_seconds;
         rss_peak = rss_peak.max(t.rss_mib);
+
         live_peak = live_peak.max(t.live_mib);
         tick += 1;
     }

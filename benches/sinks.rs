@@ -21,7 +21,7 @@ fn snapshot() -> Snapshot {
         taken_at: Utc::now(),
         topics: (0..1000)
             .map(|t| TopicView {
-                name: format!("topic-{t}"),
+                name: format!("topic-{t}").into(),
                 depth: 123_456,
                 messages_in_per_sec: 42.5,
                 messages_out_per_sec: 40.25,
@@ -29,8 +29,8 @@ fn snapshot() -> Snapshot {
                     .map(|p| PartitionView {
                         partition: p,
                         leader: 1,
-                        replicas: vec![1, 2, 3],
-                        isr: vec![1, 2, 3],
+                        replicas: vec![1, 2, 3].into(),
+                        isr: vec![1, 2, 3].into(),
                         low_watermark: Some(1000),
                         high_watermark: Some(13_345),
                         depth: 12_345,
@@ -42,7 +42,7 @@ fn snapshot() -> Snapshot {
             .collect(),
         groups: (0..500)
             .map(|g| GroupView {
-                group: format!("group-{g}"),
+                group: format!("group-{g}").into(),
                 state: "Stable".into(),
                 state_note: None,
                 status: GroupStatus::Ok,
@@ -55,7 +55,7 @@ fn snapshot() -> Snapshot {
                 topics: vec![],
                 partitions: (0..20)
                     .map(|p| GroupPartitionView {
-                        topic: format!("topic-{}", (g * 2 + p / 10) % 1000),
+                        topic: format!("topic-{}", (g * 2 + p / 10) % 1000).into(),
                         partition: p % 10,
                         committed_offset: Some(13_300),
                         high_watermark: Some(13_345),

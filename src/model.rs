@@ -2,8 +2,163 @@
 //! and the analysed `Snapshot` every reader (web, metrics, sinks) sees.
 //! DESIGN.md "Semantics" defines every number here.
 
+use std::borrow::Borrow;
+use std::fmt;
+use std::ops::Deref;
+use std::sync::Arc;
+
 use chrono::{DateTime, Utc};
-use serde::Serialize;
+use serde::{Serialize, Serializer};
+
+/// A topic or group name. Cloning shares one allocation: at 50,000 groups
+/// × 4 partitions a name is held hundreds of thousands of times per tick
+/// (sample, analyzer, snapshot, history), and a `String` each time was a
+/// large part of the process's memory. Serializes as a plain string.
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Name(Arc<str>);
+
+impl Name {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl Default for Name {
+    fn default() -> Self {
+        Name(Arc::from(""))
+    }
+}
+
+impl Deref for Name {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl Borrow<str> for Name {
+    fn borrow(&self) -> &str {
+        &self.0
+    }
+}
+
+impl AsRef<str> for Name {
+    fn as_ref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl From<&str> for Name {
+    fn from(name: &str) -> Self {
+        Name(Arc::from(name))
+    }
+}
+
+impl From<String> for Name {
+    fn from(name: String) -> Self {
+        Name(Arc::from(name))
+    }
+}
+
+impl From<&String> for Name {
+    fn from(name: &String) -> Self {
+        Name(Arc::from(name.as_str()))
+    }
+}
+
+impl From<Name> for String {
+    fn from(name: Name) -> Self {
+        name.0.to_string()
+    }
+}
+
+impl PartialEq<str> for Name {
+    fn eq(&self, other: &str) -> bool {
+        &*self.0 == other
+    }
+}
+
+impl PartialEq<&str> for Name {
+    fn eq(&self, other: &&str) -> bool {
+        &*self.0 == *other
+    }
+}
+
+impl PartialEq<String> for Name {
+    fn eq(&self, other: &String) -> bool {
+        *self.0 == **other
+    }
+}
+
+impl PartialEq<Name> for str {
+    fn eq(&self, other: &Name) -> bool {
+        self == &*other.0
+    }
+}
+
+impl PartialEq<Name> for &str {
+    fn eq(&self, other: &Name) -> bool {
+        *self == &*other.0
+    }
+}
+
+impl fmt::Display for Name {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl fmt::Debug for Name {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&*self.0, f)
+    }
+}
+
+impl Serialize for Name {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.0)
+    }
+}
+
+/// Hands out one shared `Name` per distinct string, so a topic named in
+/// 200,000 committed offsets is allocated once.
+#[derive(Debug, Default)]
+pub struct Names(std::collections::HashSet<Name>);
+
+impl Names {
+    /// Makes `name` the one handed out for its text.
+    pub fn insert(&mut self, name: Name) {
+        self.0.insert(name);
+    }
+
+    pub fn get(&mut self, name: &str) -> Name {
+        if let Some(known) = self.0.get(name) {
+            return known.clone();
+        }
+        let name = Name::from(name);
+        self.0.insert(name.clone());
+        name
+    }
+}
+
+/// Broker ids of a partition's replicas or in-sync replicas. Shared: a
+/// cluster has a few distinct lists and 40,000 partitions that hold them.
+pub type BrokerIds = Arc<[i32]>;
+
+/// Hands out one shared `BrokerIds` per distinct list.
+#[derive(Debug, Default)]
+pub struct BrokerIdLists(std::collections::HashSet<BrokerIds>);
+
+impl BrokerIdLists {
+    pub fn get(&mut self, ids: &[i32]) -> BrokerIds {
+        if let Some(known) = self.0.get(ids) {
+            return known.clone();
+        }
+        let ids: BrokerIds = Arc::from(ids);
+        self.0.insert(ids.clone());
+        ids
+    }
+}
 
 /// What one collector tick read from Kafka, before any arithmetic.
 #[derive(Debug, Clone, Default)]
@@ -28,7 +183,7 @@ pub struct Sample {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ExactTimestamp {
-    pub topic: String,
+    pub topic: Name,
     pub partition: i32,
     pub offset: i64,
     pub timestamp_ms: i64,
@@ -44,7 +199,7 @@ pub struct BrokerSample {
 
 #[derive(Debug, Clone, Default)]
 pub struct TopicSample {
-    pub name: String,
+    pub name: Name,
     pub internal: bool,
     pub partitions: Vec<PartitionSample>,
 }
@@ -53,17 +208,17 @@ pub struct TopicSample {
 pub struct PartitionSample {
     pub partition: i32,
     pub leader: i32,
-    pub replicas: Vec<i32>,
-    pub isr: Vec<i32>,
+    pub replicas: BrokerIds,
+    pub isr: BrokerIds,
     pub low_watermark: Option<i64>,
     pub high_watermark: Option<i64>,
 }
 
 #[derive(Debug, Clone, Default)]
 pub struct GroupSample {
-    pub group: String,
+    pub group: Name,
     /// Broker-reported state (Stable, Empty, ...); `None` when unknown.
-    pub state: Option<String>,
+    pub state: Option<Name>,
     /// Why state/members are unknown, when they are.
     pub state_note: Option<String>,
     /// `None` when the broker could not describe the group.
@@ -90,7 +245,7 @@ pub struct TopicAssignment {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CommittedOffset {
-    pub topic: String,
+    pub topic: Name,
     pub partition: i32,
     /// `None`: the group has no commit on this partition yet.
     pub offset: Option<i64>,
@@ -209,22 +364,22 @@ impl Snapshot {
 
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct TopicView {
-    pub name: String,
+    pub name: Name,
     pub internal: bool,
     pub depth: i64,
     pub messages_in_per_sec: f64,
     pub messages_out_per_sec: f64,
     pub partitions: Vec<PartitionView>,
     /// Groups with commits on this topic.
-    pub groups: Vec<String>,
+    pub groups: Vec<Name>,
 }
 
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct PartitionView {
     pub partition: i32,
     pub leader: i32,
-    pub replicas: Vec<i32>,
-    pub isr: Vec<i32>,
+    pub replicas: BrokerIds,
+    pub isr: BrokerIds,
     pub low_watermark: Option<i64>,
     pub high_watermark: Option<i64>,
     pub depth: i64,
@@ -233,9 +388,9 @@ pub struct PartitionView {
 
 #[derive(Debug, Clone, Serialize)]
 pub struct GroupView {
-    pub group: String,
+    pub group: Name,
     /// Broker state, "Unknown" when the broker cannot say.
-    pub state: String,
+    pub state: Name,
     pub state_note: Option<String>,
     pub status: GroupStatus,
     pub reason: String,
@@ -253,7 +408,7 @@ pub struct GroupView {
 
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct GroupTopicView {
-    pub topic: String,
+    pub topic: Name,
     pub lag: i64,
     pub lag_seconds: f64,
     pub messages_out_per_sec: f64,
@@ -261,7 +416,7 @@ pub struct GroupTopicView {
 
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct GroupPartitionView {
-    pub topic: String,
+    pub topic: Name,
     pub partition: i32,
     pub committed_offset: Option<i64>,
     pub high_watermark: Option<i64>,

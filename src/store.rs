@@ -10,12 +10,12 @@ use serde::Serialize;
 use tokio::sync::watch;
 
 pub use crate::model::Event;
-use crate::model::Snapshot;
+use crate::model::{Name, Snapshot};
 
 /// 1 h at the default 1 s interval.
 pub const DEFAULT_HISTORY_POINTS: usize = 3600;
-/// All per-sample rings together hold at most this many points (32 bytes
-/// each, ~31 MiB): a full hour for up to 277 series; on a cluster with
+/// All per-sample rings together hold at most this many points (24 bytes
+/// each, ~23 MiB): a full hour for up to 277 series; on a cluster with
 /// 50,000 groups each series keeps fewer points instead of memory growing
 /// with groups × 3600 (the whole process must stay within 200 MiB there).
 pub const TOTAL_HISTORY_POINTS: usize = 1_000_000;
@@ -43,8 +43,8 @@ pub struct GroupPoint {
 
 /// 24 h at one point per minute, for the 24 h charts.
 pub const MINUTE_HISTORY_POINTS: usize = 1440;
-/// All per-minute rings together hold at most this many points (40 bytes
-/// each, ~10 MiB).
+/// All per-minute rings together hold at most this many points (32 bytes
+/// each, ~8 MiB).
 pub const TOTAL_MINUTE_POINTS: usize = 250_000;
 
 /// A point that can be folded into a per-minute summary.
@@ -57,15 +57,16 @@ pub trait SeriesPoint: Copy {
     fn unpack(packed: &Packed) -> Self;
 }
 
-/// A point as the rings keep it: 32 bytes instead of 40 (a `DateTime` is
-/// 12 bytes plus padding), and every ring exactly as long as its share of
-/// the budget. Times keep their nanoseconds.
+/// A point as the rings keep it: 24 bytes instead of 40 (a `DateTime` is
+/// 12 bytes plus padding; rates and lag seconds keep 7 significant digits,
+/// plenty for a chart), and every ring exactly as long as its share of the
+/// budget. Times keep their nanoseconds; levels (depth, lag) stay exact.
 #[derive(Debug, Clone, Copy)]
 pub struct Packed {
     nanos: i64,
     level: i64,
-    first_rate: f64,
-    second_rate: f64,
+    first_rate: f32,
+    second_rate: f32,
 }
 
 fn to_nanos(time: DateTime<Utc>) -> i64 {
@@ -92,16 +93,16 @@ impl SeriesPoint for TopicPoint {
         Packed {
             nanos: to_nanos(self.time),
             level: self.depth,
-            first_rate: self.messages_in_per_sec,
-            second_rate: self.messages_out_per_sec,
+            first_rate: self.messages_in_per_sec as f32,
+            second_rate: self.messages_out_per_sec as f32,
         }
     }
     fn unpack(packed: &Packed) -> Self {
         TopicPoint {
             time: DateTime::from_timestamp_nanos(packed.nanos),
             depth: packed.level,
-            messages_in_per_sec: packed.first_rate,
-            messages_out_per_sec: packed.second_rate,
+            messages_in_per_sec: f64::from(packed.first_rate),
+            messages_out_per_sec: f64::from(packed.second_rate),
         }
     }
     /// Depth is a level (keep the latest); rates are averaged over the minute.
@@ -128,16 +129,16 @@ impl SeriesPoint for GroupPoint {
         Packed {
             nanos: to_nanos(self.time),
             level: self.lag,
-            first_rate: self.lag_seconds,
-            second_rate: self.messages_out_per_sec,
+            first_rate: self.lag_seconds as f32,
+            second_rate: self.messages_out_per_sec as f32,
         }
     }
     fn unpack(packed: &Packed) -> Self {
         GroupPoint {
             time: DateTime::from_timestamp_nanos(packed.nanos),
             lag: packed.level,
-            lag_seconds: packed.first_rate,
-            messages_out_per_sec: packed.second_rate,
+            lag_seconds: f64::from(packed.first_rate),
+            messages_out_per_sec: f64::from(packed.second_rate),
         }
     }
     /// Lag keeps the minute's worst value, so a short spike is not averaged away.
@@ -230,8 +231,9 @@ impl<P: SeriesPoint> Series<P> {
 
 #[derive(Default)]
 struct History {
-    topics: HashMap<String, Series<TopicPoint>>,
-    groups: HashMap<String, Series<GroupPoint>>,
+    /// Keyed by the snapshot's names (shared, not copied).
+    topics: HashMap<Name, Series<TopicPoint>>,
+    groups: HashMap<Name, Series<GroupPoint>>,
 }
 
 /// Bucketed tick durations for the Prometheus histogram.
@@ -342,13 +344,9 @@ fn push_bounded<T>(ring: &mut VecDeque<T>, item: T, capacity: usize) {
     ring.push_back(item);
 }
 
-/// The series of `name`, created when new (without cloning the name on
-/// every tick).
-fn series_of<'a, P>(map: &'a mut HashMap<String, Series<P>>, name: &str) -> &'a mut Series<P> {
-    if !map.contains_key(name) {
-        map.insert(name.to_string(), Series::default());
-    }
-    map.get_mut(name).expect("inserted above")
+/// The series of `name`, created when new.
+fn series_of<'a, P>(map: &'a mut HashMap<Name, Series<P>>, name: &Name) -> &'a mut Series<P> {
+    map.entry(name.clone()).or_default()
 }
 
 impl Store {
@@ -507,7 +505,7 @@ impl Store {
                     .recent
                     .iter()
                     .skip(skip)
-                    .map(|p| p.first_rate)
+                    .map(|p| f64::from(p.first_rate))
                     .collect()
             })
             .unwrap_or_default()
@@ -579,7 +577,7 @@ mod tests {
             topics: topics
                 .iter()
                 .map(|name| TopicView {
-                    name: name.to_string(),
+                    name: Name::from(*name),
                     depth: 7,
                     ..TopicView::default()
                 })
@@ -652,7 +650,7 @@ mod tests {
             snapshot.topics[0].messages_in_per_sec = depth as f64;
             snapshot.groups.push(crate::model::GroupView {
                 group: "g".into(),
-                state: String::new(),
+                state: Default::default(),
                 state_note: None,
                 status: crate::model::GroupStatus::Ok,
                 reason: String::new(),

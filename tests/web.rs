@@ -41,8 +41,8 @@ fn sample(offset_seconds: i64, high: i64, committed: i64) -> Sample {
                 partitions: vec![PartitionSample {
                     partition: 0,
                     leader: 1,
-                    replicas: vec![1],
-                    isr: vec![1],
+                    replicas: vec![1].into(),
+                    isr: vec![1].into(),
                     low_watermark: Some(0),
                     high_watermark: Some(high),
                 }],
@@ -53,8 +53,8 @@ fn sample(offset_seconds: i64, high: i64, committed: i64) -> Sample {
                 partitions: vec![PartitionSample {
                     partition: 0,
                     leader: 1,
-                    replicas: vec![1, 2],
-                    isr: vec![1],
+                    replicas: vec![1, 2].into(),
+                    isr: vec![1].into(),
                     low_watermark: Some(0),
                     high_watermark: Some(7),
                 }],
@@ -98,8 +98,8 @@ fn sample(offset_seconds: i64, high: i64, committed: i64) -> Sample {
 fn state() -> AppState {
     let store = Arc::new(Store::new(100, 100));
     let mut analyzer = Analyzer::new(AnalyzerSettings::default());
-    store.publish(analyzer.analyze(&sample(-1, 100, 40)));
-    store.publish(analyzer.analyze(&sample(0, 150, 60)));
+    store.publish(analyzer.analyze(sample(-1, 100, 40)));
+    store.publish(analyzer.analyze(sample(0, 150, 60)));
     store.record_event("test", HOSTILE, format!("hostile {HOSTILE}"));
     store.record_event("topic_created", HOSTILE_TOPIC, "created");
     let view = OverviewView::build(&store.latest(), &store.events(10));
@@ -271,7 +271,7 @@ async fn overview_shows_the_top_of_big_clusters_only() {
     let mut big = sample(0, 10, 5);
     big.groups = (0..250)
         .map(|i| GroupSample {
-            group: format!("g{i:03}"),
+            group: format!("g{i:03}").into(),
             offsets: vec![CommittedOffset {
                 topic: "orders".into(),
                 partition: 0,
@@ -280,7 +280,7 @@ async fn overview_shows_the_top_of_big_clusters_only() {
             ..GroupSample::default()
         })
         .collect();
-    store.publish(analyzer.analyze(&big));
+    store.publish(analyzer.analyze(big));
     let view = OverviewView::build(&store.latest(), &[]);
     assert_eq!(view.groups.len(), kafka_pulse::web::pages::OVERVIEW_ROWS);
     assert_eq!(view.group_count, 250);

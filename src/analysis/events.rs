@@ -410,7 +410,7 @@ mod tests {
                 .map(|(i, &leader)| PartitionView {
                     partition: i as i32,
                     leader,
-                    isr: vec![leader],
+                    isr: vec![leader].into(),
                     ..PartitionView::default()
                 })
                 .collect(),

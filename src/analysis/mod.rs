@@ -7,15 +7,13 @@ pub mod packed;
 pub mod rates;
 pub mod status;
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
-use std::sync::Arc;
-
 use crate::model::{
-    CommittedOffset, GroupPartitionView, GroupStatus, GroupTopicView, GroupView, PartitionView,
-    Sample, Snapshot, TopicSample, TopicView,
+    CommittedOffset, GroupPartitionView, GroupStatus, GroupTopicView, GroupView, Name,
+    PartitionView, Sample, Snapshot, TopicSample, TopicView,
 };
 use lag::{lag_messages, OffsetTimeTable};
-use status::{GroupPoint, GroupWindow};
+use status::{GroupPoint, GroupWindow, PaceWindow};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 /// Tunables of the analysis.
 #[derive(Debug, Clone)]
@@ -65,8 +63,8 @@ struct TopicState {
 /// What the analyzer remembers of one group on one partition.
 #[derive(Debug)]
 struct GroupPartitionState {
-    /// Shared with the topic's key: one allocation per topic name.
-    topic: Arc<str>,
+    /// Shared with the sample's: one allocation per topic name.
+    topic: Name,
     partition: i32,
     /// Sequence of the last sample that pushed to the window: when it is
     /// the previous good sample, the window's newest point holds the
@@ -80,8 +78,12 @@ struct GroupPartitionState {
 #[derive(Debug)]
 struct GroupState {
     window: GroupWindow,
+    /// The group's lag over the window, for the time to clear it.
+    pace: PaceWindow,
     /// Sum of committed offsets at the last change, and when that was (s).
     commits_changed: (i64, f64),
+    /// Sequence of the last sample that listed the group.
+    listed: u64,
     /// Sorted by (topic, partition).
     partitions: Vec<GroupPartitionState>,
 }
@@ -96,8 +98,10 @@ pub struct Analyzer {
     /// Sequence and time (s) of the last sample that reached Kafka; rates
     /// compare with it, so an outage tick does not count as zero.
     previous: Option<(u64, f64)>,
-    topics: HashMap<Arc<str>, TopicState>,
-    groups: HashMap<Arc<str>, GroupState>,
+    topics: HashMap<Name, TopicState>,
+    groups: HashMap<Name, GroupState>,
+    /// The state shown for groups the broker cannot describe.
+    unknown_state: Name,
 }
 
 /// Heap held by the analyzer's state, by part (estimated from capacities).
@@ -116,15 +120,20 @@ impl Analyzer {
             previous: None,
             topics: HashMap::new(),
             groups: HashMap::new(),
+            unknown_state: Name::from("Unknown"),
         }
+    }
+
+    pub fn settings(&self) -> &AnalyzerSettings {
+        &self.settings
     }
 
     /// Where the state's memory is, for the benchmark's breakdown.
     pub fn memory(&self) -> AnalyzerMemory {
         use std::mem::size_of;
         let mut memory = AnalyzerMemory {
-            time_tables: self.topics.capacity() * (size_of::<(Arc<str>, TopicState)>() + 1),
-            group_windows: self.groups.capacity() * (size_of::<(Arc<str>, GroupState)>() + 1),
+            time_tables: self.topics.capacity() * (size_of::<(Name, TopicState)>() + 1),
+            group_windows: self.groups.capacity() * (size_of::<(Name, GroupState)>() + 1),
             partition_windows: 0,
         };
         for (name, topic) in &self.topics {
@@ -137,24 +146,34 @@ impl Analyzer {
                     .sum::<usize>();
         }
         for (name, group) in &self.groups {
-            memory.group_windows += name.len() + group.window.heap_bytes();
-            memory.partition_windows += group.partitions.capacity()
-                * size_of::<GroupPartitionState>()
-                + group
-                    .partitions
-                    .iter()
-                    .map(|p| p.window.heap_bytes())
-                    .sum::<usize>();
+            memory.group_windows += name.len() + group.pace.heap_bytes();
+            memory.partition_windows +=
+                group.partitions.capacity() * size_of::<GroupPartitionState>();
         }
         memory
     }
 
-    pub fn analyze(&mut self, sample: &Sample) -> Snapshot {
+    /// Takes the sample by value: names, replica lists and members move
+    /// into the snapshot instead of being copied, and each group's commits
+    /// are freed as soon as the group is analysed (at 50,000 groups the
+    /// sample is ~15 MiB that would otherwise sit next to two snapshots).
+    pub fn analyze(&mut self, sample: Sample) -> Snapshot {
         self.sequence += 1;
         let sequence = self.sequence;
-        let now = sample.taken_at.timestamp_millis() as f64 / 1000.0;
-        let exact: HashMap<(&str, i32, i64), i64> = sample
-            .exact_timestamps
+        let Sample {
+            taken_at,
+            duration_seconds,
+            kafka_up,
+            cluster_id,
+            controller_id,
+            brokers,
+            topics: sample_topics,
+            groups: sample_groups,
+            errors,
+            exact_timestamps,
+        } = sample;
+        let now = taken_at.timestamp_millis() as f64 / 1000.0;
+        let exact: HashMap<(&str, i32, i64), i64> = exact_timestamps
             .iter()
             .map(|e| ((e.topic.as_str(), e.partition, e.offset), e.timestamp_ms))
             .collect();
@@ -163,20 +182,16 @@ impl Analyzer {
             None => (0, 0.0),
         };
         // Only a good sample becomes the reference for the next rates.
-        let current = if sample.kafka_up { sequence } else { 0 };
+        let current = if kafka_up { sequence } else { 0 };
 
-        let mut topics: Vec<TopicView> = sample
-            .topics
+        let mut topics: Vec<TopicView> = sample_topics
             .iter()
             .map(|topic| {
-                if !self.topics.contains_key(topic.name.as_str()) {
-                    self.topics
-                        .insert(Arc::from(topic.name.as_str()), TopicState::default());
-                }
-                let state = self
-                    .topics
-                    .get_mut(topic.name.as_str())
-                    .expect("inserted above");
+                // Views take the analyzer's own copy of a name, which lives
+                // as long as the topic: the sample's copies are freed with it.
+                let entry = self.topics.entry(topic.name.clone());
+                let name = entry.key().clone();
+                let state = entry.or_default();
                 let partitions: Vec<PartitionView> = topic
                     .partitions
                     .iter()
@@ -212,7 +227,7 @@ impl Analyzer {
                     })
                     .collect();
                 TopicView {
-                    name: topic.name.clone(),
+                    name,
                     internal: topic.internal,
                     depth: partitions.iter().map(|p| p.depth).sum(),
                     messages_in_per_sec: partitions.iter().map(|p| p.messages_in_per_sec).sum(),
@@ -223,7 +238,7 @@ impl Analyzer {
             })
             .collect();
         // Partitions of deleted topics must not keep tables alive forever.
-        if sample.kafka_up {
+        if kafka_up {
             self.topics.retain(|_, topic| {
                 topic.partitions.retain(|p| p.listed == sequence);
                 !topic.partitions.is_empty()
@@ -231,11 +246,11 @@ impl Analyzer {
         }
 
         let topics_by_name: HashMap<&str, &TopicSample> =
-            sample.topics.iter().map(|t| (t.name.as_str(), t)).collect();
+            sample_topics.iter().map(|t| (t.name.as_str(), t)).collect();
         // (low, high, time table) of each partition of this sample.
         let mut watermarks: HashMap<(&str, i32), Watermarks> =
-            HashMap::with_capacity(sample.topics.iter().map(|t| t.partitions.len()).sum());
-        for topic in &sample.topics {
+            HashMap::with_capacity(sample_topics.iter().map(|t| t.partitions.len()).sum());
+        for topic in &sample_topics {
             let state = self.topics.get(topic.name.as_str());
             for p in &topic.partitions {
                 let table = state.and_then(|s| find_partition(&s.partitions, p.partition));
@@ -245,24 +260,20 @@ impl Analyzer {
                 );
             }
         }
-        let mut groups = Vec::with_capacity(sample.groups.len());
-        let mut topic_out: HashMap<&str, f64> = HashMap::new();
-        let mut topic_groups: HashMap<&str, Vec<String>> = HashMap::new();
-        for group in &sample.groups {
-            if !self.groups.contains_key(group.group.as_str()) {
-                self.groups.insert(
-                    Arc::from(group.group.as_str()),
-                    GroupState {
-                        window: GroupWindow::new(self.settings.status_window),
-                        commits_changed: (i64::MIN, now),
-                        partitions: Vec::new(),
-                    },
-                );
-            }
-            let state = self
-                .groups
-                .get_mut(group.group.as_str())
-                .expect("inserted above");
+        let mut groups = Vec::with_capacity(sample_groups.len());
+        let mut topic_out: HashMap<Name, f64> = HashMap::new();
+        let mut topic_groups: HashMap<Name, Vec<Name>> = HashMap::new();
+        for group in sample_groups {
+            let entry = self.groups.entry(group.group.clone());
+            let name = entry.key().clone();
+            let state = entry.or_insert_with(|| GroupState {
+                window: GroupWindow::new(),
+                pace: PaceWindow::new(self.settings.status_window),
+                commits_changed: (i64::MIN, now),
+                listed: 0,
+                partitions: Vec::new(),
+            });
+            state.listed = sequence;
             let commit_sum: i64 = group.offsets.iter().filter_map(|c| c.offset).sum();
             if commit_sum != state.commits_changed.0 {
                 // First sight counts as a change: forgetting starts from
@@ -289,7 +300,7 @@ impl Analyzer {
             let mut worst: Option<(u8, i64, GroupStatus, String)> = None;
             let mut troubled_partitions = 0usize;
             for commit in &offsets {
-                let key = (commit.topic, commit.partition);
+                let key = (commit.topic.as_str(), commit.partition);
                 let Some(&(low, high, table)) = watermarks.get(&key) else {
                     // Commits on a topic that no longer exists: nothing to lag behind.
                     continue;
@@ -297,7 +308,7 @@ impl Analyzer {
                 let lag = lag_messages(commit.offset, low, high);
                 let exact_time = match (commit.offset, high) {
                     (Some(position), Some(high)) if position < high => exact
-                        .get(&(commit.topic, commit.partition, position))
+                        .get(&(commit.topic.as_str(), commit.partition, position))
                         .map(|ms| *ms as f64 / 1000.0),
                     _ => None,
                 };
@@ -313,7 +324,6 @@ impl Analyzer {
                     &self.topics,
                     commit.topic,
                     commit.partition,
-                    self.settings.status_window,
                 );
                 let partition_window = &mut partition_state.window;
                 // Never committed is pushed as -1: the previous commit is the
@@ -334,8 +344,11 @@ impl Analyzer {
                     committed_total: commit.offset.unwrap_or(-1),
                     lag,
                 });
-                let (status, mut reason) =
-                    partition_window.evaluate(member_count, group.state.as_deref());
+                let (status, mut reason) = partition_window.evaluate(
+                    self.settings.status_window,
+                    member_count,
+                    group.state.as_deref(),
+                );
                 if status.severity() > 0 {
                     troubled_partitions += 1;
                     if commit.offset.is_none() {
@@ -357,17 +370,18 @@ impl Analyzer {
                 }
                 let messages_out_per_sec =
                     rates::per_second(previous_commit, commit.offset, elapsed);
-                let topic_view = per_topic
-                    .entry(commit.topic)
-                    .or_insert_with(|| GroupTopicView {
-                        topic: commit.topic.to_string(),
-                        ..GroupTopicView::default()
-                    });
+                let topic_view =
+                    per_topic
+                        .entry(commit.topic.as_str())
+                        .or_insert_with(|| GroupTopicView {
+                            topic: partition_state.topic.clone(),
+                            ..GroupTopicView::default()
+                        });
                 topic_view.lag += lag;
                 topic_view.lag_seconds = topic_view.lag_seconds.max(lag_seconds);
                 topic_view.messages_out_per_sec += messages_out_per_sec;
                 partitions.push(GroupPartitionView {
-                    topic: commit.topic.to_string(),
+                    topic: partition_state.topic.clone(),
                     partition: commit.partition,
                     committed_offset: commit.offset,
                     high_watermark: high,
@@ -377,7 +391,7 @@ impl Analyzer {
                     messages_out_per_sec,
                 });
             }
-            if sample.kafka_up {
+            if kafka_up {
                 // Partitions that left the topic (or the topic itself) drop
                 // their windows; one not read this tick keeps its window.
                 let topics = &self.topics;
@@ -389,12 +403,12 @@ impl Analyzer {
                             .is_some_and(|p| p.listed == sequence)
                 });
             }
-            for (&topic, view) in &per_topic {
-                *topic_out.entry(topic).or_default() += view.messages_out_per_sec;
+            for view in per_topic.values() {
+                *topic_out.entry(view.topic.clone()).or_default() += view.messages_out_per_sec;
                 topic_groups
-                    .entry(topic)
+                    .entry(view.topic.clone())
                     .or_default()
-                    .push(group.group.clone());
+                    .push(name.clone());
             }
             let lag = partitions.iter().map(|p| p.lag).sum();
             let lag_seconds = partitions.iter().map(|p| p.lag_seconds).fold(0.0, f64::max);
@@ -404,8 +418,13 @@ impl Analyzer {
                 committed_total,
                 lag,
             });
-            let time_to_clear_seconds = window.time_to_clear();
-            let (mut status, mut reason) = window.evaluate(member_count, group.state.as_deref());
+            state.pace.push(now, lag);
+            let time_to_clear_seconds = state.pace.time_to_clear();
+            let (mut status, mut reason) = window.evaluate(
+                self.settings.status_window,
+                member_count,
+                group.state.as_deref(),
+            );
             if status != GroupStatus::Dead {
                 if let Some((_, _, partition_status, partition_reason)) = worst {
                     status = partition_status;
@@ -427,51 +446,56 @@ impl Analyzer {
                 status = GroupStatus::Empty;
                 reason = "no committed offsets on existing topics".to_string();
             }
+            drop(offsets);
+            // Format-grown text keeps spare capacity: 50,000 of them add up.
+            reason.shrink_to_fit();
             groups.push(GroupView {
-                group: group.group.clone(),
-                state: group.state.clone().unwrap_or_else(|| "Unknown".to_string()),
-                state_note: group.state_note.clone(),
+                group: name,
+                state: group.state.unwrap_or_else(|| self.unknown_state.clone()),
+                state_note: group.state_note,
                 status,
                 reason,
-                members: group.members.clone(),
+                members: group.members,
                 lag,
                 lag_seconds,
                 time_to_clear_seconds,
                 messages_out_per_sec: partitions.iter().map(|p| p.messages_out_per_sec).sum(),
                 topics: per_topic.into_values().collect(),
                 partitions,
-                error: group.error.clone(),
+                error: group.error,
             });
         }
-        if sample.kafka_up {
-            let present: HashSet<&str> = sample.groups.iter().map(|g| g.group.as_str()).collect();
-            self.groups
-                .retain(|group, _| present.contains(group.as_ref()));
+        if kafka_up {
+            self.groups.retain(|_, group| group.listed == sequence);
         }
+        drop(watermarks);
+        drop(topics_by_name);
+        drop(sample_topics);
         for topic in &mut topics {
             topic.messages_out_per_sec = topic_out.get(topic.name.as_str()).copied().unwrap_or(0.0);
             topic.groups = topic_groups.remove(topic.name.as_str()).unwrap_or_default();
+            topic.groups.shrink_to_fit();
         }
         topics.sort_by(|a, b| a.name.cmp(&b.name));
         groups.sort_by(|a, b| a.group.cmp(&b.group));
 
         // A tick that could not reach Kafka keeps the previous readings, so the
         // first good tick after an outage does not count the outage as zero.
-        if sample.kafka_up {
+        if kafka_up {
             self.previous = Some((sequence, now));
         }
 
         Snapshot {
             sequence: self.sequence,
-            taken_at: sample.taken_at,
-            sample_duration_seconds: sample.duration_seconds,
-            kafka_up: sample.kafka_up,
-            cluster_id: sample.cluster_id.clone(),
-            controller_id: sample.controller_id,
-            brokers: sample.brokers.clone(),
+            taken_at,
+            sample_duration_seconds: duration_seconds,
+            kafka_up,
+            cluster_id,
+            controller_id,
+            brokers,
             topics,
             groups,
-            errors: sample.errors.clone(),
+            errors,
         }
     }
 }
@@ -508,28 +532,29 @@ fn partition_state(
 }
 
 /// The group's state on a partition, created (in order) when new; the
-/// topic name is shared with the topic's state when it has one.
+/// topic name is the analyzer's own (shared with the topic's state), so
+/// snapshots do not keep each tick's sample names alive.
 fn group_partition_state<'a>(
     partitions: &'a mut Vec<GroupPartitionState>,
-    topics: &HashMap<Arc<str>, TopicState>,
-    topic: &str,
+    topics: &HashMap<Name, TopicState>,
+    topic: &Name,
     partition: i32,
-    window: usize,
 ) -> &'a mut GroupPartitionState {
-    let i = match partitions.binary_search_by(|p| (&*p.topic, p.partition).cmp(&(topic, partition)))
+    let i = match partitions
+        .binary_search_by(|p| (p.topic.as_str(), p.partition).cmp(&(topic.as_str(), partition)))
     {
         Ok(i) => i,
         Err(i) => {
             let topic = topics
-                .get_key_value(topic)
-                .map_or_else(|| Arc::from(topic), |(name, _)| name.clone());
+                .get_key_value(topic.as_str())
+                .map_or_else(|| topic.clone(), |(name, _)| name.clone());
             partitions.insert(
                 i,
                 GroupPartitionState {
                     topic,
                     partition,
                     pushed: 0,
-                    window: GroupWindow::new(window),
+                    window: GroupWindow::new(),
                 },
             );
             i
@@ -541,7 +566,7 @@ fn group_partition_state<'a>(
 /// One commit of a group, borrowed from the sample.
 #[derive(Debug, Clone, Copy, PartialEq)]
 struct Commit<'a> {
-    topic: &'a str,
+    topic: &'a Name,
     partition: i32,
     offset: Option<i64>,
 }
@@ -558,7 +583,7 @@ fn with_uncommitted_partitions<'a>(
     let mut all: Vec<Commit<'a>> = offsets
         .iter()
         .map(|c| Commit {
-            topic: c.topic.as_str(),
+            topic: &c.topic,
             partition: c.partition,
             offset: c.offset,
         })
@@ -572,14 +597,14 @@ fn with_uncommitted_partitions<'a>(
         for partition in &topic.partitions {
             if !committed.contains(&(topic.name.as_str(), partition.partition)) {
                 all.push(Commit {
-                    topic: topic.name.as_str(),
+                    topic: &topic.name,
                     partition: partition.partition,
                     offset: None,
                 });
             }
         }
     }
-    all.sort_by(|a, b| (a.topic, a.partition).cmp(&(b.topic, b.partition)));
+    all.sort_by(|a, b| (a.topic.as_str(), a.partition).cmp(&(b.topic.as_str(), b.partition)));
     all
 }
 
@@ -636,7 +661,7 @@ mod tests {
     #[test]
     fn depth_rates_and_lag_follow_the_design() {
         let mut analyzer = Analyzer::new(AnalyzerSettings::default());
-        let first = analyzer.analyze(&sample_at(0, &[100, 50, 0], &[Some(90), Some(50), None]));
+        let first = analyzer.analyze(sample_at(0, &[100, 50, 0], &[Some(90), Some(50), None]));
         let topic = first.topic("orders").unwrap();
         assert_eq!(topic.depth, 150);
         assert_eq!(
@@ -649,7 +674,7 @@ mod tests {
             "10 + 0 + (no commit on an empty partition) 0"
         );
 
-        let second = analyzer.analyze(&sample_at(2, &[300, 50, 10], &[Some(190), Some(50), None]));
+        let second = analyzer.analyze(sample_at(2, &[300, 50, 10], &[Some(190), Some(50), None]));
         let topic = second.topic("orders").unwrap();
         assert_eq!(topic.depth, 360);
         assert_eq!(topic.messages_in_per_sec, 105.0, "(200 + 0 + 10) / 2 s");
@@ -670,7 +695,7 @@ mod tests {
         let mut analyzer = Analyzer::new(AnalyzerSettings::default());
         let mut sample = sample_at(0, &[100, 40], &[Some(90)]);
         sample.groups[0].offsets.truncate(1);
-        let snapshot = analyzer.analyze(&sample);
+        let snapshot = analyzer.analyze(sample);
         let group = snapshot.group("billing").unwrap();
         assert_eq!(group.partitions.len(), 2);
         assert_eq!(group.partitions[1].committed_offset, None);
@@ -687,7 +712,7 @@ mod tests {
         for t in 0..4 {
             // Partition 0 keeps up; partition 1 is stuck at 5 while data arrives.
             let high = 100 + 10 * t;
-            last = Some(analyzer.analyze(&sample_at(t, &[high, high], &[Some(high), Some(5)])));
+            last = Some(analyzer.analyze(sample_at(t, &[high, high], &[Some(high), Some(5)])));
         }
         let snapshot = last.unwrap();
         let group = snapshot.group("billing").unwrap();
@@ -705,8 +730,8 @@ mod tests {
             status_window: 3,
             ..AnalyzerSettings::default()
         });
-        analyzer.analyze(&sample_at(0, &[1000, 1000], &[Some(100), Some(900)]));
-        let snapshot = analyzer.analyze(&sample_at(1, &[1000, 1000], &[Some(900), Some(800)]));
+        analyzer.analyze(sample_at(0, &[1000, 1000], &[Some(100), Some(900)]));
+        let snapshot = analyzer.analyze(sample_at(1, &[1000, 1000], &[Some(900), Some(800)]));
         let group = snapshot.group("billing").unwrap();
         assert_eq!(group.status, GroupStatus::Rewind, "{}", group.reason);
         assert!(group.reason.starts_with("orders/1:"), "{}", group.reason);
@@ -715,21 +740,21 @@ mod tests {
     #[test]
     fn an_outage_tick_does_not_reset_rates() {
         let mut analyzer = Analyzer::new(AnalyzerSettings::default());
-        analyzer.analyze(&sample_at(0, &[100], &[Some(100)]));
+        analyzer.analyze(sample_at(0, &[100], &[Some(100)]));
         let mut down = sample_at(1, &[], &[]);
         down.kafka_up = false;
         down.topics.clear();
         down.groups.clear();
-        analyzer.analyze(&down);
-        let back = analyzer.analyze(&sample_at(2, &[300], &[Some(300)]));
+        analyzer.analyze(down);
+        let back = analyzer.analyze(sample_at(2, &[300], &[Some(300)]));
         assert_eq!(back.topic("orders").unwrap().messages_in_per_sec, 100.0);
     }
 
     #[test]
     fn recreated_topic_gives_no_negative_rate() {
         let mut analyzer = Analyzer::new(AnalyzerSettings::default());
-        analyzer.analyze(&sample_at(0, &[1000], &[Some(1000)]));
-        let after = analyzer.analyze(&sample_at(1, &[3], &[Some(1000)]));
+        analyzer.analyze(sample_at(0, &[1000], &[Some(1000)]));
+        let after = analyzer.analyze(sample_at(1, &[3], &[Some(1000)]));
         let topic = after.topic("orders").unwrap();
         assert_eq!(topic.messages_in_per_sec, 0.0);
         assert_eq!(after.group("billing").unwrap().lag, 0);
@@ -743,7 +768,7 @@ mod tests {
         });
         let groups = |analyzer: &mut Analyzer, at: i64, commit: i64| {
             analyzer
-                .analyze(&sample_at(at, &[100], &[Some(commit)]))
+                .analyze(sample_at(at, &[100], &[Some(commit)]))
                 .groups
                 .len()
         };
@@ -765,7 +790,7 @@ mod tests {
             client_host: "h".into(),
             assignment: vec![],
         }]);
-        assert_eq!(analyzer.analyze(&sample).groups.len(), 1);
+        assert_eq!(analyzer.analyze(sample).groups.len(), 1);
         // Off by default.
         let mut keep = Analyzer::new(AnalyzerSettings::default());
         assert_eq!(groups(&mut keep, 0, 5), 1);
@@ -775,7 +800,7 @@ mod tests {
     #[test]
     fn exact_timestamps_win_over_interpolation_only_where_they_match() {
         let mut analyzer = Analyzer::new(AnalyzerSettings::default());
-        analyzer.analyze(&sample_at(0, &[100, 100], &[Some(50), Some(60)]));
+        analyzer.analyze(sample_at(0, &[100, 100], &[Some(50), Some(60)]));
         let mut sample = sample_at(1, &[100, 100], &[Some(50), Some(60)]);
         // Partition 0's committed message was produced 2 hours before the
         // sample; partition 1's known timestamp is for another offset.
@@ -794,7 +819,7 @@ mod tests {
                 timestamp_ms: taken_ms - 9_000_000,
             },
         ];
-        let snapshot = analyzer.analyze(&sample);
+        let snapshot = analyzer.analyze(sample);
         let group = &snapshot.groups[0];
         assert_eq!(group.partitions[0].lag_seconds, 7_200.0);
         assert!(group.partitions[0].lag_seconds_exact);

@@ -12,7 +12,7 @@ use crate::model::GroupStatus;
 
 use super::packed::PackedRing;
 
-/// One group's totals at one sample.
+/// One group's (or group-partition's) totals at one sample.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct GroupPoint {
     pub time: f64,
@@ -21,123 +21,124 @@ pub struct GroupPoint {
     pub lag: i64,
 }
 
-/// Window of a group's recent points.
+/// The sliding window the status rules look at, kept as the runs the rules
+/// ask about instead of the points themselves: where the current run of
+/// unchanged commits began, where the current run of growing lag began,
+/// and the newest step back. Each rule is then a comparison with the
+/// window's first index. Fixed size and no heap: there is one per
+/// group-partition (200,000 on a big cluster), and a ring of points per
+/// window was the largest part of the process's memory.
 #[derive(Debug, Clone)]
 pub struct GroupWindow {
-    /// [time in ms, committed total, lag]; packed because there is one
-    /// window per group-partition (200,000 on a big cluster).
-    points: PackedRing<3>,
-    size: u16,
+    /// Points pushed so far; the newest has index `pushes - 1`.
+    pushes: u32,
+    /// Index of the first point with the current committed total.
+    steady_index: u32,
+    /// Index of the first point of the current run of growing lag.
+    growing_index: u32,
+    /// Index of the newest point whose committed total went back (0: none,
+    /// the first point cannot go back).
+    rewind_index: u32,
+    newest: GroupPoint,
+    /// Time (s) of the point at `steady_index`.
+    steady_since: f64,
+    /// Lag at `growing_index`.
+    growing_from: i64,
+    /// How far the committed total went back at `rewind_index`.
+    rewind_by: i64,
 }
 
-fn unpack([time, committed_total, lag]: [i64; 3]) -> GroupPoint {
-    GroupPoint {
-        time: time as f64 / 1000.0,
-        committed_total,
-        lag,
+impl Default for GroupWindow {
+    fn default() -> Self {
+        Self::new()
     }
 }
 
 impl GroupWindow {
-    pub fn new(size: usize) -> Self {
+    /// The window's length is given to `evaluate`: it is the same for every
+    /// window, so 200,000 windows do not each store it.
+    pub fn new() -> Self {
         GroupWindow {
-            points: PackedRing::default(),
-            size: size.clamp(2, usize::from(u16::MAX - 1)) as u16,
+            pushes: 0,
+            steady_index: 0,
+            growing_index: 0,
+            rewind_index: 0,
+            newest: GroupPoint {
+                time: 0.0,
+                committed_total: 0,
+                lag: 0,
+            },
+            steady_since: 0.0,
+            growing_from: 0,
+            rewind_by: 0,
         }
     }
 
-    /// Times are kept to the millisecond (samples are timestamped in ms).
     pub fn push(&mut self, point: GroupPoint) {
-        self.points.push([
-            (point.time * 1000.0).round() as i64,
-            point.committed_total,
-            point.lag,
-        ]);
-        while self.points.len() > usize::from(self.size) {
-            self.points.pop_front();
+        let index = self.pushes;
+        if index == 0 {
+            (self.steady_index, self.steady_since) = (0, point.time);
+            (self.growing_index, self.growing_from) = (0, point.lag);
+        } else {
+            let previous = self.newest;
+            if point.committed_total < previous.committed_total {
+                self.rewind_index = index;
+                self.rewind_by = previous.committed_total - point.committed_total;
+            }
+            if point.committed_total != previous.committed_total {
+                (self.steady_index, self.steady_since) = (index, point.time);
+            }
+            if point.lag <= previous.lag {
+                (self.growing_index, self.growing_from) = (index, point.lag);
+            }
         }
-    }
-
-    /// Oldest first.
-    pub fn points(&self) -> impl ExactSizeIterator<Item = GroupPoint> + '_ {
-        self.points.iter().map(unpack)
+        self.newest = point;
+        // 136 years of one-second samples before this saturates.
+        self.pushes = self.pushes.saturating_add(1);
     }
 
     /// The newest point.
     pub fn newest(&self) -> Option<GroupPoint> {
-        self.points.last().map(unpack)
+        (self.pushes > 0).then_some(self.newest)
     }
 
-    /// Heap bytes held.
-    pub fn heap_bytes(&self) -> usize {
-        self.points.heap_bytes()
-    }
-
-    /// Messages per second the lag shrinks by over the window (negative when
-    /// it grows); `None` with fewer than two points or no elapsed time.
-    pub fn clearing_rate(&self) -> Option<f64> {
-        let oldest = self.points.first().map(unpack)?;
-        let newest = self.newest()?;
-        let seconds = newest.time - oldest.time;
-        (self.points.len() >= 2 && seconds > 0.0)
-            .then(|| (oldest.lag - newest.lag) as f64 / seconds)
-    }
-
-    /// Seconds until the lag is gone at the window's pace: `Some(0)` when
-    /// caught up, `None` when not catching up (or not known yet).
-    pub fn time_to_clear(&self) -> Option<f64> {
-        let newest = self.newest()?;
-        if newest.lag == 0 {
-            return Some(0.0);
-        }
-        match self.clearing_rate() {
-            Some(rate) if rate > 0.0 => Some(newest.lag as f64 / rate),
-            _ => None,
-        }
-    }
-
-    /// Status and a one-line reason. `members`: `Some(n)` when known.
-    pub fn evaluate(&self, members: Option<usize>, state: Option<&str>) -> (GroupStatus, String) {
+    /// Status and a one-line reason over the last `size` points (at least
+    /// 2). `members`: `Some(n)` when known.
+    pub fn evaluate(
+        &self,
+        size: usize,
+        members: Option<usize>,
+        state: Option<&str>,
+    ) -> (GroupStatus, String) {
+        let size = size.clamp(2, u32::MAX as usize) as u32;
         if state.is_some_and(|s| s.eq_ignore_ascii_case("dead")) {
             return (
                 GroupStatus::Dead,
                 "the broker reports the group as Dead".into(),
             );
         }
-        // One decoding pass gathers what the rules below need.
-        let mut oldest: Option<GroupPoint> = None;
-        let mut newest: Option<GroupPoint> = None;
-        let mut rewind: Option<i64> = None;
-        let mut growing = true;
-        for point in self.points() {
-            if let Some(previous) = newest {
-                if point.committed_total < previous.committed_total {
-                    // The newest step back is the one reported.
-                    rewind = Some(previous.committed_total - point.committed_total);
-                }
-                growing &= point.lag > previous.lag;
-            }
-            oldest.get_or_insert(point);
-            newest = Some(point);
-        }
-        let (Some(oldest), Some(newest)) = (oldest, newest) else {
+        let Some(newest) = self.newest() else {
             return (GroupStatus::Unknown, "no sample yet".into());
         };
         if newest.lag == 0 {
             return (GroupStatus::Ok, "caught up: lag 0".into());
         }
-        if let Some(back) = rewind {
+        // Index of the oldest point still in the window.
+        let start = self.pushes.saturating_sub(size);
+        // The step into `rewind_index` is in the window when the point
+        // before it is.
+        if self.rewind_index > start {
             return (
                 GroupStatus::Rewind,
                 format!(
                     "committed offsets went back by {} messages",
-                    group_digits(back)
+                    group_digits(self.rewind_by)
                 ),
             );
         }
-        let full = self.points.len() >= usize::from(self.size);
-        let seconds = (newest.time - oldest.time).max(0.0);
-        if full && newest.committed_total == oldest.committed_total {
+        let full = self.pushes >= size;
+        if full && self.steady_index <= start {
+            let seconds = (newest.time - self.steady_since).max(0.0);
             let no_members =
                 members == Some(0) || state.is_some_and(|s| s.eq_ignore_ascii_case("empty"));
             return if no_members {
@@ -158,13 +159,13 @@ impl GroupWindow {
                 )
             };
         }
-        if full && growing {
+        if full && self.growing_index <= start {
             return (
                 GroupStatus::Warn,
                 format!(
                     "lag grew {} samples in a row: {} → {}",
-                    self.points.len() - 1,
-                    group_digits(oldest.lag),
+                    self.pushes - 1 - self.growing_index,
+                    group_digits(self.growing_from),
                     group_digits(newest.lag)
                 ),
             );
@@ -173,6 +174,59 @@ impl GroupWindow {
             GroupStatus::Ok,
             format!("consuming; lag {}", group_digits(newest.lag)),
         )
+    }
+}
+
+/// A group's lag over the window, for the time to clear it: one per group,
+/// packed [time in ms, lag] points.
+#[derive(Debug, Clone)]
+pub struct PaceWindow {
+    points: PackedRing<2>,
+    size: u16,
+}
+
+impl PaceWindow {
+    pub fn new(size: usize) -> Self {
+        PaceWindow {
+            points: PackedRing::default(),
+            size: size.clamp(2, usize::from(u16::MAX - 1)) as u16,
+        }
+    }
+
+    /// Times are kept to the millisecond (samples are timestamped in ms).
+    pub fn push(&mut self, time: f64, lag: i64) {
+        self.points.push([(time * 1000.0).round() as i64, lag]);
+        while self.points.len() > usize::from(self.size) {
+            self.points.pop_front();
+        }
+    }
+
+    /// Heap bytes held.
+    pub fn heap_bytes(&self) -> usize {
+        self.points.heap_bytes()
+    }
+
+    /// Messages per second the lag shrinks by over the window (negative when
+    /// it grows); `None` with fewer than two points or no elapsed time.
+    pub fn clearing_rate(&self) -> Option<f64> {
+        let [oldest_ms, oldest_lag] = self.points.first()?;
+        let [newest_ms, newest_lag] = self.points.last()?;
+        let seconds = (newest_ms - oldest_ms) as f64 / 1000.0;
+        (self.points.len() >= 2 && seconds > 0.0)
+            .then(|| (oldest_lag - newest_lag) as f64 / seconds)
+    }
+
+    /// Seconds until the lag is gone at the window's pace: `Some(0)` when
+    /// caught up, `None` when not catching up (or not known yet).
+    pub fn time_to_clear(&self) -> Option<f64> {
+        let [_, lag] = self.points.last()?;
+        if lag == 0 {
+            return Some(0.0);
+        }
+        match self.clearing_rate() {
+            Some(rate) if rate > 0.0 => Some(lag as f64 / rate),
+            _ => None,
+        }
     }
 }
 
@@ -196,8 +250,17 @@ pub fn group_digits(value: i64) -> String {
 mod tests {
     use super::*;
 
-    fn window(points: &[(i64, i64)]) -> GroupWindow {
-        let mut w = GroupWindow::new(points.len());
+    /// A full window of `points`, judged over exactly those points.
+    struct Full(GroupWindow, usize);
+
+    impl Full {
+        fn evaluate(&self, members: Option<usize>, state: Option<&str>) -> (GroupStatus, String) {
+            self.0.evaluate(self.1, members, state)
+        }
+    }
+
+    fn window(points: &[(i64, i64)]) -> Full {
+        let mut w = GroupWindow::new();
         for (i, &(committed_total, lag)) in points.iter().enumerate() {
             w.push(GroupPoint {
                 time: i as f64,
@@ -205,7 +268,7 @@ mod tests {
                 lag,
             });
         }
-        w
+        Full(w, points.len())
     }
 
     #[test]
@@ -242,7 +305,7 @@ mod tests {
 
     #[test]
     fn partial_window_is_not_judged_stalled() {
-        let mut w = GroupWindow::new(10);
+        let mut w = GroupWindow::new();
         w.push(GroupPoint {
             time: 0.0,
             committed_total: 1,
@@ -253,18 +316,137 @@ mod tests {
             committed_total: 1,
             lag: 5,
         });
-        assert_eq!(w.evaluate(Some(1), None).0, GroupStatus::Ok);
+        assert_eq!(w.evaluate(10, Some(1), None).0, GroupStatus::Ok);
     }
 
     #[test]
     fn time_to_clear_follows_the_window_pace() {
         // Lag shrinks by 100 messages per second: 300 left → 3 s.
-        let w = window(&[(0, 600), (100, 500), (200, 400), (300, 300)]);
-        assert_eq!(w.time_to_clear(), Some(3.0));
-        let growing = window(&[(0, 10), (1, 20)]);
-        assert_eq!(growing.time_to_clear(), None);
-        let done = window(&[(0, 10), (10, 0)]);
-        assert_eq!(done.time_to_clear(), Some(0.0));
+        let pace = |lags: &[i64]| {
+            let mut w = PaceWindow::new(lags.len());
+            for (i, &lag) in lags.iter().enumerate() {
+                w.push(i as f64, lag);
+            }
+            w
+        };
+        assert_eq!(pace(&[600, 500, 400, 300]).time_to_clear(), Some(3.0));
+        assert_eq!(pace(&[10, 20]).time_to_clear(), None);
+        assert_eq!(pace(&[10, 0]).time_to_clear(), Some(0.0));
+        // Only the window counts: an old faster pace has slid out.
+        let mut w = PaceWindow::new(3);
+        for (i, lag) in [10_000, 1_000, 900, 800].into_iter().enumerate() {
+            w.push(i as f64, lag);
+        }
+        assert_eq!(w.time_to_clear(), Some(8.0));
+    }
+
+    fn pushed(size: usize, points: &[(i64, i64)]) -> Full {
+        let mut w = GroupWindow::new();
+        for (i, &(committed_total, lag)) in points.iter().enumerate() {
+            w.push(GroupPoint {
+                time: i as f64,
+                committed_total,
+                lag,
+            });
+        }
+        Full(w, size)
+    }
+
+    #[test]
+    fn a_rewind_that_slid_out_of_the_window_no_longer_counts() {
+        let points = [(100, 5), (10, 95), (20, 85)];
+        assert_eq!(
+            pushed(3, &points).evaluate(Some(1), None).0,
+            GroupStatus::Rewind
+        );
+        // (100 → 10) is no longer a step inside the last three points.
+        let points = [(100, 5), (10, 95), (20, 85), (30, 75)];
+        assert_eq!(
+            pushed(3, &points).evaluate(Some(1), None).0,
+            GroupStatus::Ok
+        );
+    }
+
+    #[test]
+    fn stall_reason_counts_from_the_last_commit_not_the_window() {
+        let points = [(10, 5), (20, 6), (20, 7), (20, 8), (20, 9)];
+        let (status, reason) = pushed(3, &points).evaluate(Some(1), None);
+        assert_eq!(status, GroupStatus::Stall);
+        assert_eq!(reason, "commits stopped for 3s while lag is 9");
+    }
+
+    #[test]
+    fn warn_needs_growth_at_every_step_of_the_window() {
+        let rising = [(1, 1), (2, 2), (3, 3), (4, 4), (5, 5)];
+        let (status, reason) = pushed(3, &rising).evaluate(Some(1), None);
+        assert_eq!(status, GroupStatus::Warn);
+        assert_eq!(reason, "lag grew 4 samples in a row: 1 → 5");
+        let dipped = [(1, 1), (2, 2), (3, 3), (4, 2), (5, 3)];
+        assert_eq!(
+            pushed(3, &dipped).evaluate(Some(1), None).0,
+            GroupStatus::Ok
+        );
+    }
+
+    /// The rules as written, on the last `size` points themselves.
+    fn reference(points: &[(i64, i64)], size: usize, members: Option<usize>) -> GroupStatus {
+        let window = &points[points.len().saturating_sub(size)..];
+        let Some(&(newest_commit, newest_lag)) = window.last() else {
+            return GroupStatus::Unknown;
+        };
+        if newest_lag == 0 {
+            return GroupStatus::Ok;
+        }
+        if window.windows(2).any(|w| w[1].0 < w[0].0) {
+            return GroupStatus::Rewind;
+        }
+        let full = points.len() >= size;
+        if full && window[0].0 == newest_commit {
+            return if members == Some(0) {
+                GroupStatus::Stop
+            } else {
+                GroupStatus::Stall
+            };
+        }
+        if full && window.windows(2).all(|w| w[1].1 > w[0].1) {
+            return GroupStatus::Warn;
+        }
+        GroupStatus::Ok
+    }
+
+    #[test]
+    fn runs_judge_exactly_like_the_window_of_points() {
+        // Random walks with many repeats, small steps back and lag 0.
+        let mut seed = 0x2545_F491_4F6C_DD1Du64;
+        let mut next = |n: u64| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed % n
+        };
+        for case in 0..2_000 {
+            let size = 2 + (case % 6);
+            let length = 1 + next(25) as usize;
+            let members = [None, Some(0), Some(2)][case % 3];
+            let (mut commit, mut lag) = (100i64, 10i64);
+            let mut points = Vec::new();
+            let mut window = GroupWindow::new();
+            for i in 0..length {
+                commit += [0, 0, 1, 5, -3][next(5) as usize];
+                lag = [0, lag, lag + 1, lag + 7, (lag - 2).max(0)][next(5) as usize];
+                points.push((commit, lag));
+                window.push(GroupPoint {
+                    time: i as f64,
+                    committed_total: commit,
+                    lag,
+                });
+                assert_eq!(
+                    window.evaluate(size, members, None).0,
+                    reference(&points, size, members),
+                    "window {size}, points {points:?}"
+                );
+            }
+        }
     }
 
     #[test]

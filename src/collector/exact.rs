@@ -16,12 +16,12 @@ use rdkafka::error::KafkaError;
 use rdkafka::{ClientConfig, Message, Offset, TopicPartitionList};
 use tokio::sync::mpsc;
 
-use crate::model::{ExactTimestamp, Sample};
+use crate::model::{ExactTimestamp, Name, Sample};
 
 /// Answers kept; beyond that the oldest go (they are cheap to fetch again).
 const CACHE_ENTRIES: usize = 100_000;
 
-type Key = (String, i32, i64);
+type Key = (Name, i32, i64);
 
 #[derive(Default)]
 struct Cache {
@@ -193,7 +193,7 @@ impl ExactTimes {
 fn fetch_batch(consumer: &BaseConsumer, batch: &[Key], timeout: Duration) -> HashMap<Key, i64> {
     let mut answers = HashMap::new();
     let mut assignment = TopicPartitionList::new();
-    let mut waiting: HashMap<(String, i32), i64> = HashMap::new();
+    let mut waiting: HashMap<(Name, i32), i64> = HashMap::new();
     for (topic, partition, offset) in batch {
         // One offset per partition per batch (the most lagging group's).
         if waiting.contains_key(&(topic.clone(), *partition)) {
@@ -213,7 +213,7 @@ fn fetch_batch(consumer: &BaseConsumer, batch: &[Key], timeout: Duration) -> Has
     while !waiting.is_empty() && Instant::now() < deadline {
         match consumer.poll(Duration::from_millis(100)) {
             Some(Ok(message)) => {
-                let key = (message.topic().to_string(), message.partition());
+                let key = (Name::from(message.topic()), message.partition());
                 if let Some(&offset) = waiting.get(&key) {
                     if message.offset() >= offset {
                         if let Some(timestamp) = message.timestamp().to_millis() {

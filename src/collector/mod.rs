@@ -18,7 +18,8 @@ use crate::analysis::events::{self, LagThresholds};
 use crate::analysis::Analyzer;
 use crate::filter::Filters;
 use crate::model::{
-    BrokerSample, CommittedOffset, GroupSample, MemberSample, PartitionSample, Sample, TopicSample,
+    BrokerIdLists, BrokerSample, CommittedOffset, GroupSample, MemberSample, Name, Names,
+    PartitionSample, Sample, TopicSample,
 };
 use crate::store::Store;
 use kafka::{KafkaClient, KafkaError, EARLIEST, LATEST};
@@ -80,12 +81,13 @@ impl KafkaSource {
                 rack: b.rack.clone(),
             })
             .collect();
+        let mut id_lists = BrokerIdLists::default();
         sample.topics = metadata
             .topics
             .iter()
             .filter(|t| self.filters.topics.allows(&t.name))
             .map(|t| TopicSample {
-                name: t.name.clone(),
+                name: Name::from(t.name.as_str()),
                 internal: t.internal,
                 partitions: t
                     .partitions
@@ -93,8 +95,8 @@ impl KafkaSource {
                     .map(|p| PartitionSample {
                         partition: p.partition,
                         leader: p.leader,
-                        replicas: p.replicas.clone(),
-                        isr: p.isr.clone(),
+                        replicas: id_lists.get(&p.replicas),
+                        isr: id_lists.get(&p.isr),
                         low_watermark: None,
                         high_watermark: None,
                     })
@@ -115,7 +117,8 @@ impl KafkaSource {
                 &client,
                 &mut self.describe_failures,
                 &broker_ids,
-                &self.filters
+                &self.filters,
+                &sample.topics
             )
         );
         let (watermarks, watermark_errors) = watermarks;
@@ -123,7 +126,7 @@ impl KafkaSource {
         for topic in &mut sample.topics {
             for partition in &mut topic.partitions {
                 if let Some(&(low, high)) =
-                    watermarks.get(&(topic.name.clone(), partition.partition))
+                    watermarks.get(&(topic.name.to_string(), partition.partition))
                 {
                     partition.low_watermark = low;
                     partition.high_watermark = high;
@@ -161,7 +164,7 @@ async fn read_watermarks(
             by_leader
                 .entry(partition.leader)
                 .or_default()
-                .push((topic.name.clone(), partition.partition));
+                .push((topic.name.to_string(), partition.partition));
         }
     }
     let requests = by_leader.iter().map(|(&leader, partitions)| async move {
@@ -204,6 +207,7 @@ async fn read_groups(
     describe_failures: &mut HashMap<i32, (Instant, String)>,
     broker_ids: &[i32],
     filters: &Filters,
+    topics: &[TopicSample],
 ) -> (Vec<GroupSample>, Vec<String>) {
     let mut errors = Vec::new();
     let listings = join_all(
@@ -238,12 +242,17 @@ async fn read_groups(
         }
     };
     let mut by_coordinator: BTreeMap<i32, Vec<String>> = BTreeMap::new();
+    // Topic and state names repeat across groups: shared, not copied.
+    let mut shared = Names::default();
+    for topic in topics {
+        shared.insert(topic.name.clone());
+    }
     let mut samples: BTreeMap<String, GroupSample> = listed
         .iter()
         .map(|(name, state)| {
             let sample = GroupSample {
-                group: name.clone(),
-                state: state.clone(),
+                group: Name::from(name.as_str()),
+                state: state.as_deref().map(|state| shared.get(state)),
                 ..GroupSample::default()
             };
             (name.clone(), sample)
@@ -300,7 +309,7 @@ async fn read_groups(
                             .into_iter()
                             .filter(|(topic, _, _)| filters.topics.allows(topic))
                             .map(|(topic, partition, offset)| CommittedOffset {
-                                topic,
+                                topic: shared.get(&topic),
                                 partition,
                                 offset,
                             })
@@ -334,7 +343,7 @@ async fn read_groups(
                         sample.state_note = Some(format!("DescribeGroups: {error}"));
                         continue;
                     }
-                    sample.state = Some(group.state);
+                    sample.state = Some(shared.get(&group.state));
                     sample.members = Some(
                         group
                             .members
@@ -415,11 +424,27 @@ pub async fn run(
             was_up = sample.kafka_up;
         }
         store.set_request_stats(source.client.request_stats());
-        let snapshot = analyzer.analyze(&sample);
-        // At 50,000 groups a sample is ~20 MiB: gone before the store
-        // takes the new snapshot, not at the end of the tick.
-        drop(sample);
-        let changes = events::diff(&previous, &snapshot, &thresholds);
+        // Analysis takes ~1 s at 50,000 groups: on a blocking thread, so
+        // the web server and the embedded broker keep being served.
+        let settings = analyzer.settings().clone();
+        let job_thresholds = thresholds.clone();
+        let job = tokio::task::spawn_blocking(move || {
+            let snapshot = analyzer.analyze(sample);
+            let changes = events::diff(&previous, &snapshot, &job_thresholds);
+            (analyzer, snapshot, changes)
+        });
+        let (next_analyzer, snapshot, changes) = match job.await {
+            Ok(done) => done,
+            Err(error) => {
+                // A bug in the analysis must not stop monitoring: start over
+                // with empty state (rates and windows refill in a few ticks).
+                tracing::error!("analysis failed, its state is reset: {error}");
+                analyzer = Analyzer::new(settings);
+                previous = store.latest();
+                continue;
+            }
+        };
+        analyzer = next_analyzer;
         for event in &changes {
             tracing::info!(kind = %event.kind, subject = %event.subject, "{}", event.message);
         }

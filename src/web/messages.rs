@@ -294,7 +294,7 @@ pub async fn page(
     };
     let snapshot = state.store.latest();
     let mut page = MessagesPage {
-        topics: snapshot.topics.iter().map(|t| t.name.clone()).collect(),
+        topics: snapshot.topics.iter().map(|t| t.name.to_string()).collect(),
         topic: query.topic.clone().unwrap_or_default(),
         partition: query.partition.clone().unwrap_or_default(),
         offset: query.offset.clone().unwrap_or_default(),

@@ -90,7 +90,7 @@ struct ReplaysPage {
 pub async fn page(State(state): State<AppState>) -> Response {
     let snapshot = state.store.latest();
     let page = ReplaysPage {
-        topics: snapshot.topics.iter().map(|t| t.name.clone()).collect(),
+        topics: snapshot.topics.iter().map(|t| t.name.to_string()).collect(),
         interval_ms: state.interval.as_millis(),
     };
     match page.render() {

@@ -67,7 +67,7 @@ impl GroupsView {
                     status_class: status_class(g.status),
                     severity: g.status.severity(),
                     reason: g.reason.clone(),
-                    state: g.state.clone(),
+                    state: g.state.to_string(),
                     state_note: g.state_note.clone().unwrap_or_default(),
                     members: member_count(g),
                     lag_raw: g.lag,
@@ -171,12 +171,12 @@ impl GroupDetailView {
         partitions.sort_by(|a, b| a.topic.cmp(&b.topic).then(a.partition.cmp(&b.partition)));
         Some(GroupDetailView {
             status: StatusView::build(snapshot),
-            name: g.group.clone(),
+            name: g.group.to_string(),
             path: format::path_segment(&g.group),
             group_status: g.status.as_str(),
             status_class: status_class(g.status),
             reason: g.reason.clone(),
-            state: g.state.clone(),
+            state: g.state.to_string(),
             lag: format::int(g.lag),
             lag_seconds: format::duration(g.lag_seconds),
             clears_in: clears_in(g),

@@ -138,7 +138,7 @@ impl OverviewView {
                 .into_iter()
                 .take(OVERVIEW_ROWS)
                 .map(|t| TopicRow {
-                    name: t.name.clone(),
+                    name: t.name.to_string(),
                     href: Link::topic(&t.name).href,
                     spark: String::new(),
                     partitions: t.partitions.len(),
@@ -152,12 +152,12 @@ impl OverviewView {
                 .into_iter()
                 .take(OVERVIEW_ROWS)
                 .map(|g| GroupRow {
-                    name: g.group.clone(),
+                    name: g.group.to_string(),
                     href: Link::group(&g.group).href,
                     status: g.status.as_str(),
                     status_class: status_class(g.status),
                     reason: g.reason.clone(),
-                    state: g.state.clone(),
+                    state: g.state.to_string(),
                     state_note: g.state_note.clone().unwrap_or_default(),
                     members: member_count(g),
                     lag: format::int(g.lag),

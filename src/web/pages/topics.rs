@@ -172,7 +172,7 @@ impl TopicDetailView {
         });
         Some(TopicDetailView {
             status: StatusView::build(snapshot),
-            name: topic.name.clone(),
+            name: topic.name.to_string(),
             path: format::path_segment(&topic.name),
             internal: topic.internal,
             messages_in_per_sec: format::rate(topic.messages_in_per_sec),

@@ -210,13 +210,6 @@ impl Process {
         let analyse_seconds = begun.elapsed().as_secs_f64();
         // The peak of a tick: previous and new snapshot, before publishing.
         let (rss_mib, live_mib) = (rss_mib(), live_mib());
-        extern "C" {
-            fn malloc_stats();
-        }
-        if std::env::var("MSTATS").is_ok() {
-            eprintln!("live {live_mib:.1} rss {rss_mib:.1}");
-            unsafe { malloc_stats() };
-        }
         let begun = Instant::now();
         self.store.publish(snapshot);
         self.store.push_events(events);

@@ -57,8 +57,8 @@ fn snapshot() -> Snapshot {
                     .map(|p| GroupPartitionView {
                         topic: format!("topic-{}", (g * 2 + p / 10) % 1000).into(),
                         partition: p % 10,
-                        committed_offset: Some(13_300),
-                        high_watermark: Some(13_345),
+                        committed_offset: Some(13_300).into(),
+                        high_watermark: Some(13_345).into(),
                         lag: 45,
                         lag_seconds: 0.75,
                         lag_seconds_exact: false,

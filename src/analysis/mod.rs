@@ -383,8 +383,8 @@ impl Analyzer {
                 partitions.push(GroupPartitionView {
                     topic: partition_state.topic.clone(),
                     partition: commit.partition,
-                    committed_offset: commit.offset,
-                    high_watermark: high,
+                    committed_offset: commit.offset.into(),
+                    high_watermark: high.into(),
                     lag,
                     lag_seconds,
                     lag_seconds_exact: exact_time.is_some(),
@@ -681,7 +681,7 @@ mod tests {
         assert_eq!(topic.messages_out_per_sec, 50.0, "100 committed / 2 s");
         let group = second.group("billing").unwrap();
         assert_eq!(group.lag, 110 + 10, "no commit yet: lag = depth");
-        assert_eq!(group.partitions[2].committed_offset, None);
+        assert_eq!(group.partitions[2].committed_offset.get(), None);
         assert_eq!(topic.groups, vec!["billing".to_string()]);
         assert!(
             group.lag_seconds > 0.0 && group.lag_seconds <= 2.0,
@@ -698,7 +698,7 @@ mod tests {
         let snapshot = analyzer.analyze(sample);
         let group = snapshot.group("billing").unwrap();
         assert_eq!(group.partitions.len(), 2);
-        assert_eq!(group.partitions[1].committed_offset, None);
+        assert_eq!(group.partitions[1].committed_offset.get(), None);
         assert_eq!(group.lag, 10 + 40);
     }
 

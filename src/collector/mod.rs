@@ -242,6 +242,7 @@ async fn read_groups(
         }
     };
     let mut by_coordinator: BTreeMap<i32, Vec<String>> = BTreeMap::new();
+    let coordinator_unknown = Name::from("coordinator unknown");
     // Topic and state names repeat across groups: shared, not copied.
     let mut shared = Names::default();
     for topic in topics {
@@ -263,11 +264,10 @@ async fn read_groups(
             Some(Ok(id)) => by_coordinator.entry(*id).or_default().push(name.clone()),
             Some(Err(error)) => {
                 samples.get_mut(name).expect("listed").error =
-                    Some(format!("FindCoordinator: {error}"));
+                    Some(format!("FindCoordinator: {error}").into());
             }
             None => {
-                samples.get_mut(name).expect("listed").error =
-                    Some("coordinator unknown".to_string());
+                samples.get_mut(name).expect("listed").error = Some(coordinator_unknown.clone());
             }
         }
     }
@@ -318,16 +318,17 @@ async fn read_groups(
                             .offsets
                             .sort_by(|a, b| (&a.topic, a.partition).cmp(&(&b.topic, b.partition)));
                         if let Some(error) = group_offsets.error {
-                            sample.error = Some(format!("OffsetFetch: {error}"));
+                            sample.error = Some(shared.get(&format!("OffsetFetch: {error}")));
                         }
                     }
                 }
             }
             Err(error) => {
+                let unknown = Name::from(format!("committed offsets unknown: {error}"));
                 errors.push(format!("OffsetFetch on broker {coordinator}: {error}"));
                 for group in &by_coordinator[&coordinator] {
                     if let Some(sample) = samples.get_mut(group) {
-                        sample.error = Some(format!("committed offsets unknown: {error}"));
+                        sample.error = Some(unknown.clone());
                     }
                 }
             }
@@ -340,7 +341,7 @@ async fn read_groups(
                         continue;
                     };
                     if let Some(error) = group.error {
-                        sample.state_note = Some(format!("DescribeGroups: {error}"));
+                        sample.state_note = Some(shared.get(&format!("DescribeGroups: {error}")));
                         continue;
                     }
                     sample.state = Some(shared.get(&group.state));
@@ -366,6 +367,7 @@ async fn read_groups(
             None => {}
         }
         if let Some((_, note)) = describe_failures.get(&coordinator) {
+            let note = Name::from(note.as_str());
             for group in &by_coordinator[&coordinator] {
                 if let Some(sample) = samples.get_mut(group) {
                     if sample.members.is_none() {

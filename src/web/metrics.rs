@@ -321,7 +321,7 @@ pub fn render(
         );
         for g in &snapshot.groups {
             for p in &g.partitions {
-                if let Some(offset) = p.committed_offset {
+                if let Some(offset) = p.committed_offset.get() {
                     w.sample(
                         "kafka_pulse_group_partition_committed_offset",
                         &[
@@ -550,7 +550,7 @@ fn render_kafka_exporter(w: &mut Writer, snapshot: &Snapshot) {
     );
     for g in &snapshot.groups {
         for p in &g.partitions {
-            if let Some(offset) = p.committed_offset {
+            if let Some(offset) = p.committed_offset.get() {
                 w.sample(
                     "kafka_consumergroup_current_offset",
                     &[
@@ -574,7 +574,7 @@ fn render_kafka_exporter(w: &mut Writer, snapshot: &Snapshot) {
                 .partitions
                 .iter()
                 .filter(|p| p.topic == t.topic)
-                .filter_map(|p| p.committed_offset)
+                .filter_map(|p| p.committed_offset.get())
                 .sum();
             w.sample(
                 "kafka_consumergroup_current_offset_sum",
@@ -672,8 +672,8 @@ mod tests {
                 partitions: vec![GroupPartitionView {
                     topic: "orders".into(),
                     partition: 0,
-                    committed_offset: Some(43),
-                    high_watermark: Some(50),
+                    committed_offset: Some(43).into(),
+                    high_watermark: Some(50).into(),
                     lag: 7,
                     lag_seconds: 1.5,
                     lag_seconds_exact: false,

@@ -275,7 +275,7 @@ pub fn encode_snapshot(
                     .tag("group", &group.group)
                     .tag("topic", &p.topic)
                     .tag("partition", &partition);
-                if let Some(offset) = p.committed_offset {
+                if let Some(offset) = p.committed_offset.get() {
                     line = line.int("committed_offset", offset);
                 }
                 count(

@@ -56,7 +56,13 @@ impl GroupsView {
             total: groups.len(),
             members_note: groups
                 .iter()
-                .find_map(|g| g.members.is_none().then(|| g.state_note.clone()).flatten())
+                .find_map(|g| {
+                    g.members
+                        .is_none()
+                        .then_some(g.state_note.as_ref())
+                        .flatten()
+                })
+                .map(|note| note.to_string())
                 .unwrap_or_default(),
             rows: groups
                 .into_iter()
@@ -68,7 +74,11 @@ impl GroupsView {
                     severity: g.status.severity(),
                     reason: g.reason.clone(),
                     state: g.state.to_string(),
-                    state_note: g.state_note.clone().unwrap_or_default(),
+                    state_note: g
+                        .state_note
+                        .as_ref()
+                        .map(|n| n.to_string())
+                        .unwrap_or_default(),
                     members: member_count(g),
                     lag_raw: g.lag,
                     lag: format::int(g.lag),
@@ -197,18 +207,18 @@ impl GroupDetailView {
                     })
                     .collect()
             }),
-            members_note: g
-                .state_note
-                .clone()
-                .unwrap_or_else(|| "the broker did not describe this group".to_string()),
-            error: g.error.clone().unwrap_or_default(),
+            members_note: g.state_note.as_ref().map_or_else(
+                || "the broker did not describe this group".to_string(),
+                |n| n.to_string(),
+            ),
+            error: g.error.as_ref().map(|e| e.to_string()).unwrap_or_default(),
             partitions: partitions
                 .into_iter()
                 .map(|p| GroupPartitionRow {
                     topic: Link::topic(&p.topic),
                     partition: p.partition,
-                    committed_offset: format::offset(p.committed_offset),
-                    high_watermark: format::offset(p.high_watermark),
+                    committed_offset: format::offset(p.committed_offset.get()),
+                    high_watermark: format::offset(p.high_watermark.get()),
                     lag: format::int(p.lag),
                     lag_seconds: format::duration(p.lag_seconds),
                     messages_out_per_sec: format::rate(p.messages_out_per_sec),

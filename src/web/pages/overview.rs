@@ -158,7 +158,11 @@ impl OverviewView {
                     status_class: status_class(g.status),
                     reason: g.reason.clone(),
                     state: g.state.to_string(),
-                    state_note: g.state_note.clone().unwrap_or_default(),
+                    state_note: g
+                        .state_note
+                        .as_ref()
+                        .map(|n| n.to_string())
+                        .unwrap_or_default(),
                     members: member_count(g),
                     lag: format::int(g.lag),
                     lag_seconds: format::duration(g.lag_seconds),

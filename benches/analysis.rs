@@ -10,7 +10,7 @@
 //! history rings are full (steady state), then times a few ticks.
 //! A counting allocator attributes the live heap to each part.
 
-use std::alloc::{GlobalAlloc, Layout, System};
+use std::alloc::{GlobalAlloc, Layout};
 use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -28,20 +28,22 @@ use kafka_pulse::store::{Store, DEFAULT_EVENT_CAPACITY, DEFAULT_HISTORY_POINTS};
 struct Counting;
 
 static LIVE: AtomicUsize = AtomicUsize::new(0);
+/// The allocator the binary uses (src/main.rs), so RSS is the app's.
+static INNER: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         LIVE.fetch_add(layout.size(), Ordering::Relaxed);
-        System.alloc(layout)
+        INNER.alloc(layout)
     }
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
         LIVE.fetch_sub(layout.size(), Ordering::Relaxed);
-        System.dealloc(ptr, layout)
+        INNER.dealloc(ptr, layout)
     }
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
         LIVE.fetch_add(new_size, Ordering::Relaxed);
         LIVE.fetch_sub(layout.size(), Ordering::Relaxed);
-        System.realloc(ptr, layout, new_size)
+        INNER.realloc(ptr, layout, new_size)
     }
 }
 
@@ -143,7 +145,7 @@ impl Cluster {
                                     CommittedOffset {
                                         topic: topic_names[topic].clone(),
                                         partition: p as i32,
-                                        offset: Some((high - behind as i64).max(0)),
+                                        offset: Some((high - behind as i64).max(0)).into(),
                                     }
                                 })
                                 .collect(),

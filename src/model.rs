@@ -248,8 +248,8 @@ pub struct TopicAssignment {
 pub struct CommittedOffset {
     pub topic: Name,
     pub partition: i32,
-    /// `None`: the group has no commit on this partition yet.
-    pub offset: Option<i64>,
+    /// Unknown: the group has no commit on this partition yet.
+    pub offset: OptionalOffset,
 }
 
 /// An offset that may be unknown, in 8 bytes instead of an `Option<i64>`'s

@@ -19,8 +19,14 @@ pub const DEFAULT_HISTORY_POINTS: usize = 3600;
 /// 50,000 groups each series keeps fewer points instead of memory growing
 /// with groups × 3600 (the whole process must stay within 200 MiB there).
 pub const TOTAL_HISTORY_POINTS: usize = 1_000_000;
-/// A series keeps at least this many points however many series exist.
+/// A series keeps at least this many points however many series exist
+/// (the overview's sparklines).
 const MIN_SERIES_POINTS: usize = 10;
+/// A per-sample ring shorter than this covers too little time to chart;
+/// when the budget cannot give every series this much, rings keep only
+/// the floor and charts use the per-minute points (at 50,000 groups the
+/// budget would give 16 points: 16 s of history for 9 MiB).
+const USEFUL_SERIES_POINTS: usize = 60;
 /// Likewise for the per-minute rings.
 const MIN_MINUTE_POINTS: usize = 4;
 pub const DEFAULT_EVENT_CAPACITY: usize = 10_000;
@@ -434,7 +440,13 @@ impl Store {
     /// topics and groups share the history budget.
     pub fn ring_points(&self, series: usize) -> (usize, usize) {
         let series = series.max(1);
-        let per_sample = (TOTAL_HISTORY_POINTS / series).clamp(
+        let share = TOTAL_HISTORY_POINTS / series;
+        let share = if share < USEFUL_SERIES_POINTS {
+            MIN_SERIES_POINTS
+        } else {
+            share
+        };
+        let per_sample = share.clamp(
             MIN_SERIES_POINTS.min(self.history_points),
             self.history_points,
         );
@@ -609,6 +621,16 @@ mod tests {
         }
         // 1,000,000 / 150,000 = 6 points, raised to the 10-point floor.
         assert_eq!(store.topic_series("t7").unwrap().len(), MIN_SERIES_POINTS);
+    }
+
+    #[test]
+    fn a_share_too_short_to_chart_falls_back_to_the_floor() {
+        let store = Store::new(DEFAULT_HISTORY_POINTS, 10);
+        // 16 points each (16 s at 1 s) would cost memory and chart nothing.
+        assert_eq!(store.ring_points(60_000).0, MIN_SERIES_POINTS);
+        // A minute or more each is kept.
+        assert_eq!(store.ring_points(10_000).0, 100);
+        assert_eq!(store.ring_points(100).0, DEFAULT_HISTORY_POINTS);
     }
 
     #[test]

@@ -67,7 +67,7 @@ fn sample(offset_seconds: i64, high: i64, committed: i64) -> Sample {
                 offsets: vec![CommittedOffset {
                     topic: "orders".into(),
                     partition: 0,
-                    offset: Some(committed),
+                    offset: Some(committed).into(),
                 }],
                 ..GroupSample::default()
             },
@@ -86,7 +86,7 @@ fn sample(offset_seconds: i64, high: i64, committed: i64) -> Sample {
                 offsets: vec![CommittedOffset {
                     topic: "orders".into(),
                     partition: 0,
-                    offset: Some(high),
+                    offset: Some(high).into(),
                 }],
                 ..GroupSample::default()
             },
@@ -275,7 +275,7 @@ async fn overview_shows_the_top_of_big_clusters_only() {
             offsets: vec![CommittedOffset {
                 topic: "orders".into(),
                 partition: 0,
-                offset: Some(i),
+                offset: Some(i).into(),
             }],
             ..GroupSample::default()
         })

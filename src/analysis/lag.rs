@@ -115,7 +115,48 @@ impl OffsetTimeTable {
         self.points.push([offset, time]);
         self.newest = [self.newest[1], (offset, time)];
         while self.points.len() > usize::from(self.capacity) {
+            self.drop_least_informative();
+        }
+    }
+
+    /// Makes room by dropping the point whose loss moves answers least
+    /// relative to its age: the produce time interpolated without it, from
+    /// its neighbours, is compared with its own time, and the error is
+    /// divided by how old it is. Old stretches thin out while recent ones
+    /// stay dense, so the table covers hours with a few percent of error
+    /// instead of the last `capacity` samples exactly and nothing before
+    /// (dropping the oldest point). The first point is kept: everything
+    /// since it is covered; the two newest are kept for `record`.
+    fn drop_least_informative(&mut self) {
+        let len = self.points.len();
+        if len < 4 {
             self.points.pop_front();
+            return;
+        }
+        let now = self.newest[1].1;
+        let mut points = self.points.iter();
+        let (Some(mut a), Some(mut b)) = (points.next(), points.next()) else {
+            return;
+        };
+        let mut best: Option<(f64, usize)> = None;
+        // `b` is the candidate at `index`, between `a` and `c`.
+        for (index, c) in (1..len - 2).zip(points) {
+            let ([o0, t0], [o1, t1], [o2, t2]) = (a, b, c);
+            let error = if o2 > o0 {
+                let predicted = t0 as f64 + (o1 - o0) as f64 / (o2 - o0) as f64 * (t2 - t0) as f64;
+                (predicted - t1 as f64).abs() / ((now - t1) as f64).max(1000.0)
+            } else {
+                // The middle of a plateau says nothing its ends don't.
+                0.0
+            };
+            if best.is_none_or(|(lowest, _)| error < lowest) {
+                best = Some((error, index));
+            }
+            (a, b) = (b, c);
+        }
+        match best {
+            Some((_, index)) => self.points.remove(index),
+            None => self.points.pop_front(),
         }
     }
 
@@ -261,6 +302,41 @@ mod tests {
         // Message 45 was produced at 4.6 s, in the slow stretch.
         let t = table.produce_time(45).unwrap();
         assert!((t - 4.6).abs() < 0.05, "{t}");
+    }
+
+    #[test]
+    fn a_full_table_stays_accurate_for_old_and_recent_offsets() {
+        // An hour of bursty traffic at 1 s samples (rates from 0 to 2,000
+        // msg/s, changing about every 10 s) into the default 64 points.
+        let mut seed = 0x2545_F491_4F6C_DD1Du64;
+        let mut next = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        let mut table = OffsetTimeTable::new(64);
+        let mut exact = OffsetTimeTable::new(10_000);
+        let (mut high, mut rate) = (0i64, 50i64);
+        let mut highs = Vec::new();
+        for t in 0..3600 {
+            if next() % 10 == 0 {
+                rate = [0, 5, 50, 500, 2000][(next() % 5) as usize];
+            }
+            high += rate * (50 + (next() % 100) as i64) / 100;
+            highs.push(high);
+            table.record(high, t as f64);
+            exact.record(high, t as f64);
+        }
+        assert_eq!(table.len(), 64);
+        let now = 3599.0;
+        for age in [10usize, 30, 60, 120, 300, 600, 1800, 3000] {
+            let offset = highs[3599 - age] - 1;
+            let truth = exact.lag_seconds(offset, high, now).unwrap();
+            let estimate = table.lag_seconds(offset, high, now).unwrap();
+            let error = (estimate - truth).abs() / truth.max(1.0);
+            assert!(error < 0.15, "age {age}: {estimate:.1} s vs {truth:.1} s");
+        }
     }
 
     #[test]

@@ -31,7 +31,7 @@ pub struct AnalyzerSettings {
 impl Default for AnalyzerSettings {
     fn default() -> Self {
         AnalyzerSettings {
-            time_table_points: 120,
+            time_table_points: 64,
             status_window: 10,
             forget_groups_after: None,
         }
@@ -69,7 +69,8 @@ struct GroupPartitionState {
     /// Sequence of the last sample that pushed to the window: when it is
     /// the previous good sample, the window's newest point holds the
     /// previous commit.
-    pushed: u64,
+    /// (Truncated to 32 bits: wraps after 136 years of 1 s samples.)
+    pushed: u32,
     /// Burrow evaluates partitions, so one stuck or rewound partition
     /// shows even while the others move.
     window: GroupWindow,
@@ -83,7 +84,8 @@ struct GroupState {
     /// Sum of committed offsets at the last change, and when that was (s).
     commits_changed: (i64, f64),
     /// Sequence of the last sample that listed the group.
-    listed: u64,
+    /// (32 bits, like `pushed`.)
+    listed: u32,
     /// Sorted by (topic, partition).
     partitions: Vec<GroupPartitionState>,
 }
@@ -273,8 +275,8 @@ impl Analyzer {
                 listed: 0,
                 partitions: Vec::new(),
             });
-            state.listed = sequence;
-            let commit_sum: i64 = group.offsets.iter().filter_map(|c| c.offset).sum();
+            state.listed = sequence as u32;
+            let commit_sum: i64 = group.offsets.iter().filter_map(|c| c.offset.get()).sum();
             if commit_sum != state.commits_changed.0 {
                 // First sight counts as a change: forgetting starts from
                 // when kafka-pulse began watching.
@@ -329,7 +331,7 @@ impl Analyzer {
                 // Never committed is pushed as -1: the previous commit is the
                 // window's newest point when it came from the previous sample.
                 let previous_commit = (previous_sequence > 0
-                    && partition_state.pushed == previous_sequence)
+                    && partition_state.pushed == previous_sequence as u32)
                     .then(|| partition_window.newest())
                     .flatten()
                     .map(|point| point.committed_total)
@@ -337,7 +339,7 @@ impl Analyzer {
                 if let Some(offset) = commit.offset {
                     committed_total += offset;
                 }
-                partition_state.pushed = current;
+                partition_state.pushed = current as u32;
                 partition_window.push(GroupPoint {
                     time: now,
                     // Never committed stays constant: judged like stopped commits.
@@ -396,7 +398,7 @@ impl Analyzer {
                 // their windows; one not read this tick keeps its window.
                 let topics = &self.topics;
                 state.partitions.retain(|p| {
-                    p.pushed == sequence
+                    p.pushed == sequence as u32
                         || topics
                             .get(&p.topic)
                             .and_then(|t| find_partition(&t.partitions, p.partition))
@@ -466,7 +468,8 @@ impl Analyzer {
             });
         }
         if kafka_up {
-            self.groups.retain(|_, group| group.listed == sequence);
+            self.groups
+                .retain(|_, group| group.listed == sequence as u32);
         }
         drop(watermarks);
         drop(topics_by_name);
@@ -585,7 +588,7 @@ fn with_uncommitted_partitions<'a>(
         .map(|c| Commit {
             topic: &c.topic,
             partition: c.partition,
-            offset: c.offset,
+            offset: c.offset.get(),
         })
         .collect();
     let committed: HashSet<(&str, i32)> = offsets
@@ -649,7 +652,7 @@ mod tests {
                     .map(|(i, &offset)| CommittedOffset {
                         topic: "orders".into(),
                         partition: i as i32,
-                        offset,
+                        offset: offset.into(),
                     })
                     .collect(),
                 ..GroupSample::default()

@@ -23,13 +23,23 @@ fn unzigzag(value: u64) -> i64 {
     ((value >> 1) as i64) ^ -((value & 1) as i64)
 }
 
-fn put(bytes: &mut Vec<u8>, value: i64) {
+/// Writes the varint of `value` to the front of `out`; returns its length.
+fn encode(value: i64, out: &mut [u8]) -> usize {
     let mut v = zigzag(value);
+    let mut len = 0;
     while v >= 0x80 {
-        bytes.push((v as u8) | 0x80);
+        out[len] = (v as u8) | 0x80;
         v >>= 7;
+        len += 1;
     }
-    bytes.push(v as u8);
+    out[len] = v as u8;
+    len + 1
+}
+
+fn put(bytes: &mut Vec<u8>, value: i64) {
+    let mut buffer = [0u8; 10];
+    let len = encode(value, &mut buffer);
+    bytes.extend_from_slice(&buffer[..len]);
 }
 
 /// Reads one varint at `*at`, moving `*at` past it.
@@ -76,6 +86,9 @@ fn add<const N: usize>(point: &mut [i64; N], d: &[i64; N]) {
 }
 
 impl<const N: usize> PackedRing<N> {
+    /// `pop_front` rewrites the head in a fixed buffer of 4 varints.
+    const FITS_HEAD_BUFFER: () = assert!(N <= 4, "PackedRing holds at most 4 values a point");
+
     pub fn len(&self) -> usize {
         usize::from(self.len)
     }
@@ -124,19 +137,65 @@ impl<const N: usize> PackedRing<N> {
             0 => {}
             1 => self.clear(),
             _ => {
+                // The second point becomes the absolute head. Its encoding
+                // is never longer than the old head and delta together (a
+                // varint grows by at most a byte when the value changes by
+                // at least one), so it is written in place: no allocation.
                 let mut at = 0;
                 let mut first = get_point::<N>(&self.bytes, &mut at);
                 let d = get_point::<N>(&self.bytes, &mut at);
                 add(&mut first, &d);
-                let mut head = Vec::with_capacity(N * 10);
-                put_point(&mut head, &first);
-                self.bytes.splice(..at, head);
+                let () = Self::FITS_HEAD_BUFFER;
+                let mut head = [0u8; 10 * 4];
+                let mut head_len = 0;
+                for &v in &first {
+                    head_len += encode(v, &mut head[head_len..]);
+                }
+                if head_len <= at {
+                    let start = at - head_len;
+                    self.bytes[start..at].copy_from_slice(&head[..head_len]);
+                    self.bytes.drain(..start);
+                } else {
+                    self.bytes.splice(..at, head[..head_len].iter().copied());
+                }
                 self.len -= 1;
             }
         }
     }
 
     /// Replaces the newest point (the ring must not be empty).
+    /// Removes the point at `index` (not the first: use `pop_front`), in
+    /// place: its delta and the next one merge into one, whose encoding is
+    /// never longer than the two together.
+    pub fn remove(&mut self, index: usize) {
+        let len = self.len();
+        assert!(index > 0 && index < len, "remove({index}) of {len} points");
+        let mut at = 0;
+        get_point::<N>(&self.bytes, &mut at);
+        for _ in 1..index {
+            get_point::<N>(&self.bytes, &mut at);
+        }
+        let start = at;
+        let removed = get_point::<N>(&self.bytes, &mut at);
+        if index + 1 == len {
+            self.bytes.truncate(start);
+        } else {
+            let mut merged = get_point::<N>(&self.bytes, &mut at);
+            add(&mut merged, &removed);
+            let () = Self::FITS_HEAD_BUFFER;
+            let mut encoded = [0u8; 10 * 4];
+            let mut encoded_len = 0;
+            for &v in &merged {
+                encoded_len += encode(v, &mut encoded[encoded_len..]);
+            }
+            let end = at;
+            debug_assert!(encoded_len <= end - start);
+            self.bytes[start..start + encoded_len].copy_from_slice(&encoded[..encoded_len]);
+            self.bytes.drain(start + encoded_len..end);
+        }
+        self.len -= 1;
+    }
+
     pub fn set_last(&mut self, point: [i64; N]) {
         let mut at = 0;
         let mut start = 0;
@@ -200,6 +259,58 @@ impl<const N: usize> ExactSizeIterator for PackedIter<'_, N> {}
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_operation_matches_a_plain_list() {
+        // Random pushes (small steps, huge jumps, extremes), removals at
+        // random places, front pops and last-point rewrites, checked
+        // against a Vec after every step.
+        let mut seed = 0x9E37_79B9_7F4A_7C15u64;
+        let mut next = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        let mut ring = PackedRing::<2>::default();
+        let mut model: Vec<[i64; 2]> = Vec::new();
+        for _ in 0..20_000 {
+            let value = |r: u64| match r % 5 {
+                0 => (r >> 8) as i64 % 100,
+                1 => (r >> 8) as i64,
+                2 => i64::MIN + (r % 3) as i64,
+                3 => i64::MAX - (r % 3) as i64,
+                _ => 1_700_000_000_000 + (r >> 20) as i64 % 1_000_000,
+            };
+            match next() % 6 {
+                0..=2 => {
+                    let point = [value(next()), value(next())];
+                    ring.push(point);
+                    model.push(point);
+                }
+                3 if model.len() > 1 => {
+                    let index = 1 + (next() as usize) % (model.len() - 1);
+                    ring.remove(index);
+                    model.remove(index);
+                }
+                4 if !model.is_empty() => {
+                    ring.pop_front();
+                    model.remove(0);
+                }
+                5 if !model.is_empty() => {
+                    let point = [value(next()), value(next())];
+                    ring.set_last(point);
+                    *model.last_mut().expect("not empty") = point;
+                }
+                _ => {}
+            }
+            assert_eq!(ring.iter().collect::<Vec<_>>(), model);
+            if model.len() > 50 {
+                ring.clear();
+                model.clear();
+            }
+        }
+    }
 
     #[test]
     fn keeps_exact_values_through_push_pop_and_set_last() {

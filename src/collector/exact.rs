@@ -138,7 +138,7 @@ impl ExactTimes {
             for group in &sample.groups {
                 for commit in &group.offsets {
                     let (Some(offset), Some(&high)) = (
-                        commit.offset,
+                        commit.offset.get(),
                         highs.get(&(commit.topic.as_str(), commit.partition)),
                     ) else {
                         continue;

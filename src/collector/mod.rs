@@ -311,7 +311,7 @@ async fn read_groups(
                             .map(|(topic, partition, offset)| CommittedOffset {
                                 topic: shared.get(&topic),
                                 partition,
-                                offset,
+                                offset: offset.into(),
                             })
                             .collect();
                         sample

@@ -1,6 +1,6 @@
-//! The embedded Kafka-compatible broker (tansu, sqlite storage) run as a task
-//! in this process, and a supervisor that restarts it when it stops
-//! answering. Facts about tansu 0.6 this builds on: shared/notes and the
+//! The embedded Kafka-compatible broker (tansu, sqlite storage) run in this
+//! process on a runtime of its own, and a supervisor that restarts it when it
+//! stops answering. Facts about tansu 0.6 this builds on: shared/notes and the
 //! README's "Embedded broker limits".
 
 use std::net::{SocketAddr, TcpListener};
@@ -12,6 +12,7 @@ use tansu_broker::broker::Broker;
 use tansu_broker::coordinator::group::administrator::Controller;
 use tansu_storage::StorageContainer;
 use tempfile::TempDir;
+use tokio::runtime::Runtime;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use url::Url;
@@ -34,6 +35,8 @@ const MAINTENANCE_INTERVAL: &str = "60s";
 const LOCK_WAIT: Duration = Duration::from_secs(10);
 /// How long a stopped broker task may take to finish before we go on.
 const ABORT_WAIT: Duration = Duration::from_secs(5);
+/// Worker threads of the broker's runtime.
+const BROKER_THREADS: usize = 2;
 
 #[derive(Debug, thiserror::Error)]
 pub enum BrokerError {
@@ -72,7 +75,23 @@ impl DataDir {
 pub struct EmbeddedBroker {
     addr: SocketAddr,
     data_dir: DataDir,
+    /// tansu's storage calls can hold a worker thread for seconds under
+    /// load (seen: minutes, with 200k records carrying headers). On
+    /// kafka-pulse's own runtime that starved the collector, the web server
+    /// and the SIGTERM handler; on this one it only slows the broker. A
+    /// stop drops the whole runtime, tansu's background tasks included.
+    runtime: Option<Runtime>,
     task: Option<JoinHandle<Result<(), String>>>,
+}
+
+impl Drop for EmbeddedBroker {
+    fn drop(&mut self) {
+        if let Some(runtime) = self.runtime.take() {
+            // Never blocks (a Runtime dropped in async code would panic);
+            // threads stuck in storage calls end on their own.
+            runtime.shutdown_background();
+        }
+    }
 }
 
 impl EmbeddedBroker {
@@ -105,6 +124,7 @@ impl EmbeddedBroker {
         let mut broker = EmbeddedBroker {
             addr,
             data_dir,
+            runtime: None,
             task: None,
         };
         broker.spawn().await?;
@@ -134,12 +154,31 @@ impl EmbeddedBroker {
     }
 
     async fn spawn(&mut self) -> Result<(), BrokerError> {
+        if let Some(previous) = self.runtime.take() {
+            previous.shutdown_background();
+        }
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(BROKER_THREADS)
+            .thread_name("embedded-broker")
+            .enable_all()
+            .build()
+            .map_err(|e| BrokerError::Start(format!("cannot start its runtime: {e}")))?;
+        let handle = runtime.handle().clone();
+        self.runtime = Some(runtime);
+        let listener = Url::parse(&format!("tcp://{}", self.addr))
+            .map_err(|e| BrokerError::Start(e.to_string()))?;
+        let storage = self.storage_url()?;
         // A broker stopped a moment ago may still hold the sqlite lock while
         // its aborted tasks are dropped; a lock held for longer means another
         // process uses the same --data-dir.
         let deadline = tokio::time::Instant::now() + LOCK_WAIT;
         let mut broker = loop {
-            match self.build().await {
+            // Built on the broker's runtime: tansu starts its own tasks there.
+            let built = handle
+                .spawn(build(listener.clone(), storage.clone()))
+                .await
+                .unwrap_or_else(|e| Err(format!("building the broker failed: {e}")));
+            match built {
                 Ok(broker) => break broker,
                 Err(reason) if reason.contains("database is locked") => {
                     if tokio::time::Instant::now() >= deadline {
@@ -155,7 +194,7 @@ impl EmbeddedBroker {
                 Err(reason) => return Err(BrokerError::Start(reason)),
             }
         };
-        let task = tokio::spawn(async move {
+        let task = handle.spawn(async move {
             broker
                 .serve(tokio::time::Instant::now())
                 .await
@@ -163,23 +202,6 @@ impl EmbeddedBroker {
         });
         self.task = Some(task);
         self.wait_ready().await
-    }
-
-    async fn build(
-        &self,
-    ) -> Result<Broker<Controller<StorageContainer>, StorageContainer>, String> {
-        let listener = Url::parse(&format!("tcp://{}", self.addr)).map_err(|e| e.to_string())?;
-        Broker::<Controller<StorageContainer>, StorageContainer>::builder()
-            .node_id(NODE_ID)
-            .cluster_id(CLUSTER_ID)
-            .incarnation_id(uuid::Uuid::new_v4())
-            .advertised_listener(listener.clone())
-            .listener(listener)
-            .storage(self.storage_url().map_err(|e| e.to_string())?)
-            .silent(true)
-            .build()
-            .await
-            .map_err(|e| format!("{e:?}"))
     }
 
     async fn wait_ready(&mut self) -> Result<(), BrokerError> {
@@ -212,8 +234,9 @@ impl EmbeddedBroker {
         }
     }
 
-    /// Stops the broker task (tansu has no cancel API: the task is aborted,
-    /// which closes its listener and connections; data stays on disk).
+    /// Stops the broker (tansu has no cancel API: its task is aborted, which
+    /// closes its listener and connections, then its runtime is dropped with
+    /// every task tansu started; data stays on disk).
     pub async fn stop(&mut self) {
         if let Some(task) = self.task.take() {
             task.abort();
@@ -227,6 +250,9 @@ impl EmbeddedBroker {
                     ABORT_WAIT.as_secs()
                 );
             }
+        }
+        if let Some(runtime) = self.runtime.take() {
+            runtime.shutdown_background();
         }
     }
 
@@ -252,6 +278,23 @@ impl EmbeddedBroker {
     fn task_finished(&self) -> bool {
         self.task.as_ref().is_none_or(|t| t.is_finished())
     }
+}
+
+async fn build(
+    listener: Url,
+    storage: Url,
+) -> Result<Broker<Controller<StorageContainer>, StorageContainer>, String> {
+    Broker::<Controller<StorageContainer>, StorageContainer>::builder()
+        .node_id(NODE_ID)
+        .cluster_id(CLUSTER_ID)
+        .incarnation_id(uuid::Uuid::new_v4())
+        .advertised_listener(listener.clone())
+        .listener(listener)
+        .storage(storage)
+        .silent(true)
+        .build()
+        .await
+        .map_err(|e| format!("{e:?}"))
 }
 
 /// Checks the address is free (giving the clear `--kafka-listen` error) and

@@ -22,7 +22,7 @@ use crate::model::{
     PartitionSample, Sample, TopicSample,
 };
 use crate::store::Store;
-use kafka::{KafkaClient, KafkaError, EARLIEST, LATEST};
+use kafka::{GroupOffsets, KafkaClient, KafkaError, EARLIEST, LATEST};
 
 /// How long to wait before asking a broker to describe groups again after it
 /// failed to (tansu on sqlite closes the connection on DescribeGroups).
@@ -299,27 +299,16 @@ async fn read_groups(
     }))
     .await;
 
+    // Groups whose coordinator moved since it was cached.
+    let mut moved = Vec::new();
     for (coordinator, offsets, described) in results {
         match offsets {
             Ok(list) => {
                 for group_offsets in list {
-                    if let Some(sample) = samples.get_mut(&group_offsets.group) {
-                        sample.offsets = group_offsets
-                            .offsets
-                            .into_iter()
-                            .filter(|(topic, _, _)| filters.topics.allows(topic))
-                            .map(|(topic, partition, offset)| CommittedOffset {
-                                topic: shared.get(&topic),
-                                partition,
-                                offset: offset.into(),
-                            })
-                            .collect();
-                        sample
-                            .offsets
-                            .sort_by(|a, b| (&a.topic, a.partition).cmp(&(&b.topic, b.partition)));
-                        if let Some(error) = group_offsets.error {
-                            sample.error = Some(shared.get(&format!("OffsetFetch: {error}")));
-                        }
+                    if let Some(group) =
+                        apply_offsets(&mut samples, group_offsets, filters, &mut shared)
+                    {
+                        moved.push(group);
                     }
                 }
             }
@@ -377,7 +366,94 @@ async fn read_groups(
             }
         }
     }
+    if !moved.is_empty() {
+        refetch_moved(
+            client,
+            &moved,
+            &mut samples,
+            filters,
+            &mut shared,
+            &mut errors,
+        )
+        .await;
+    }
     (samples.into_values().collect(), errors)
+}
+
+/// Puts one group's committed offsets into its sample. Returns the group's
+/// name when its coordinator has moved (the client's cache forgot it).
+fn apply_offsets(
+    samples: &mut BTreeMap<String, GroupSample>,
+    group_offsets: GroupOffsets,
+    filters: &Filters,
+    shared: &mut Names,
+) -> Option<String> {
+    let sample = samples.get_mut(&group_offsets.group)?;
+    sample.offsets = group_offsets
+        .offsets
+        .into_iter()
+        .filter(|(topic, _, _)| filters.topics.allows(topic))
+        .map(|(topic, partition, offset)| CommittedOffset {
+            topic: shared.get(&topic),
+            partition,
+            offset: offset.into(),
+        })
+        .collect();
+    sample
+        .offsets
+        .sort_by(|a, b| (&a.topic, a.partition).cmp(&(&b.topic, b.partition)));
+    sample.error = group_offsets
+        .error
+        .map(|error| shared.get(&format!("OffsetFetch: {error}")));
+    kafka::is_coordinator_error(group_offsets.error_code).then_some(group_offsets.group)
+}
+
+/// Asks again, in the same tick, for the offsets of groups whose coordinator
+/// moved (a broker restarted, or leadership of __consumer_offsets changed):
+/// their new coordinator is looked up and asked once. Without this a rolling
+/// restart turned each such group ERR for a tick and back, with an event
+/// (and a webhook) each way. A group still failing keeps its error.
+async fn refetch_moved(
+    client: &KafkaClient,
+    moved: &[String],
+    samples: &mut BTreeMap<String, GroupSample>,
+    filters: &Filters,
+    shared: &mut Names,
+    errors: &mut Vec<String>,
+) {
+    let found = match client.find_coordinators(moved).await {
+        Ok(found) => found,
+        Err(error) => {
+            errors.push(format!(
+                "FindCoordinator after a coordinator moved: {error}"
+            ));
+            return;
+        }
+    };
+    let mut by_coordinator: BTreeMap<i32, Vec<String>> = BTreeMap::new();
+    for group in moved {
+        if let Some(Ok(id)) = found.get(group) {
+            by_coordinator.entry(*id).or_default().push(group.clone());
+        }
+    }
+    let answers = join_all(
+        by_coordinator
+            .iter()
+            .map(|(&id, groups)| async move { (id, client.offset_fetch(id, groups).await) }),
+    )
+    .await;
+    for (coordinator, answer) in answers {
+        match answer {
+            Ok(list) => {
+                for group_offsets in list {
+                    apply_offsets(samples, group_offsets, filters, shared);
+                }
+            }
+            Err(error) => errors.push(format!(
+                "OffsetFetch on broker {coordinator} (coordinator moved): {error}"
+            )),
+        }
+    }
 }
 
 fn describe_failure_note(error: &KafkaError) -> String {

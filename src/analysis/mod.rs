@@ -7,13 +7,14 @@ pub mod packed;
 pub mod rates;
 pub mod status;
 
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+
 use crate::model::{
     CommittedOffset, GroupPartitionView, GroupStatus, GroupTopicView, GroupView, Name,
     PartitionView, Sample, Snapshot, TopicSample, TopicView,
 };
 use lag::{lag_messages, OffsetTimeTable};
 use status::{GroupPoint, GroupWindow, PaceWindow};
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 /// Tunables of the analysis.
 #[derive(Debug, Clone)]
@@ -63,7 +64,7 @@ struct TopicState {
 /// What the analyzer remembers of one group on one partition.
 #[derive(Debug)]
 struct GroupPartitionState {
-    /// Shared with the sample's: one allocation per topic name.
+    /// The topic state's own name (shared): one allocation per topic.
     topic: Name,
     partition: i32,
     /// Sequence of the last sample that pushed to the window: when it is

@@ -28,8 +28,12 @@ use kafka_pulse::store::{Store, DEFAULT_EVENT_CAPACITY, DEFAULT_HISTORY_POINTS};
 struct Counting;
 
 static LIVE: AtomicUsize = AtomicUsize::new(0);
-/// The allocator the binary uses (src/main.rs), so RSS is the app's.
+/// The allocator the binary uses, with its options (src/main.rs), so RSS is
+/// the app's.
 static INNER: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+#[allow(non_upper_case_globals)]
+#[export_name = "_rjem_malloc_conf"]
+pub static malloc_conf: &[u8] = b"narenas:1,dirty_decay_ms:0,muzzy_decay_ms:0\0";
 
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {

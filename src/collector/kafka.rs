@@ -28,7 +28,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::Mutex;
 
-use crate::model::TopicAssignment;
+use crate::model::{Name, Names, TopicAssignment};
 use crate::store::RequestStat;
 
 /// ListOffsets timestamp asking for the high watermark (next offset to be written).
@@ -412,7 +412,9 @@ pub struct DescribedGroup {
 #[derive(Debug, Clone, Default)]
 pub struct GroupOffsets {
     pub group: String,
-    pub offsets: Vec<(String, i32, Option<i64>)>,
+    /// Topic names are shared within one answer: 50,000 groups × 4
+    /// partitions would otherwise be 200,000 strings per tick.
+    pub offsets: Vec<(Name, i32, Option<i64>)>,
     pub error: Option<String>,
     /// The raw code behind `error` (0 = none), to spot a stale coordinator.
     pub error_code: i16,
@@ -802,6 +804,7 @@ impl KafkaClient {
     ) -> Result<Vec<GroupOffsets>, KafkaError> {
         let addr = self.broker_addr(coordinator)?;
         let mut all = Vec::with_capacity(groups.len());
+        let mut names = Names::default();
         for (chunk, request) in groups
             .chunks(MAX_GROUPS_PER_REQUEST)
             .zip(offset_fetch_requests(groups))
@@ -814,9 +817,10 @@ impl KafkaClient {
                             .topics
                             .iter()
                             .flat_map(|t| {
+                                let name = names.get(&t.name.0);
                                 t.partitions.iter().map(move |p| {
                                     (
-                                        t.name.0.to_string(),
+                                        name.clone(),
                                         p.partition_index,
                                         (p.committed_offset >= 0).then_some(p.committed_offset),
                                     )
@@ -854,9 +858,10 @@ impl KafkaClient {
                 .topics
                 .iter()
                 .flat_map(|t| {
+                    let name = Name::from(t.name.0.as_str());
                     t.partitions.iter().map(move |p| {
                         (
-                            t.name.0.to_string(),
+                            name.clone(),
                             p.partition_index,
                             (p.committed_offset >= 0).then_some(p.committed_offset),
                         )

@@ -394,7 +394,7 @@ fn apply_offsets(
         .into_iter()
         .filter(|(topic, _, _)| filters.topics.allows(topic))
         .map(|(topic, partition, offset)| CommittedOffset {
-            topic: shared.get(&topic),
+            topic: shared.get(topic.as_str()),
             partition,
             offset: offset.into(),
         })

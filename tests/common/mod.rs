@@ -13,6 +13,7 @@ use serde_json::Value;
 use kafka_pulse::config::Config;
 
 pub mod es_server;
+pub mod fake_kafka;
 pub mod servers;
 
 pub fn test_config(brokers: Option<String>, data_dir: Option<PathBuf>) -> Config {

@@ -17,7 +17,7 @@ static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 /// One arena: a tick's Kafka answers are decoded on the async workers and
 /// analysed on a blocking thread; with an arena per thread the memory freed
 /// by one phase could not serve the other, and at 50,000 groups the process
-/// peaked at 269 MiB instead of 192 (`bench/collector-fake/run`). Freed
+/// peaked at 269 MiB instead of 188 (`bench/collector-fake/run`). Freed
 /// pages go back to the OS at once instead of after 10 s.
 #[cfg(not(target_env = "msvc"))]
 #[allow(non_upper_case_globals)]

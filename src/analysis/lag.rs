@@ -308,13 +308,7 @@ mod tests {
     fn a_full_table_stays_accurate_for_old_and_recent_offsets() {
         // An hour of bursty traffic at 1 s samples (rates from 0 to 2,000
         // msg/s, changing about every 10 s) into the default 64 points.
-        let mut seed = 0x2545_F491_4F6C_DD1Du64;
-        let mut next = move || {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            seed
-        };
+        let mut next = crate::analysis::xorshift(0x2545_F491_4F6C_DD1D);
         let mut table = OffsetTimeTable::new(64);
         let mut exact = OffsetTimeTable::new(10_000);
         let (mut high, mut rate) = (0i64, 50i64);

@@ -612,6 +612,17 @@ fn with_uncommitted_partitions<'a>(
     all
 }
 
+/// Deterministic pseudo-random numbers for the analysis's property tests.
+#[cfg(test)]
+pub(crate) fn xorshift(mut seed: u64) -> impl FnMut() -> u64 {
+    move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    }
+}
+
 /// Retained messages: high − low watermark (0 when unknown).
 pub fn depth(low: Option<i64>, high: Option<i64>) -> i64 {
     match (low, high) {

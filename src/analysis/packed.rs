@@ -145,12 +145,7 @@ impl<const N: usize> PackedRing<N> {
                 let mut first = get_point::<N>(&self.bytes, &mut at);
                 let d = get_point::<N>(&self.bytes, &mut at);
                 add(&mut first, &d);
-                let () = Self::FITS_HEAD_BUFFER;
-                let mut head = [0u8; 10 * 4];
-                let mut head_len = 0;
-                for &v in &first {
-                    head_len += encode(v, &mut head[head_len..]);
-                }
+                let (head, head_len) = Self::encode_point(&first);
                 if head_len <= at {
                     let start = at - head_len;
                     self.bytes[start..at].copy_from_slice(&head[..head_len]);
@@ -163,7 +158,6 @@ impl<const N: usize> PackedRing<N> {
         }
     }
 
-    /// Replaces the newest point (the ring must not be empty).
     /// Removes the point at `index` (not the first: use `pop_front`), in
     /// place: its delta and the next one merge into one, whose encoding is
     /// never longer than the two together.
@@ -182,12 +176,7 @@ impl<const N: usize> PackedRing<N> {
         } else {
             let mut merged = get_point::<N>(&self.bytes, &mut at);
             add(&mut merged, &removed);
-            let () = Self::FITS_HEAD_BUFFER;
-            let mut encoded = [0u8; 10 * 4];
-            let mut encoded_len = 0;
-            for &v in &merged {
-                encoded_len += encode(v, &mut encoded[encoded_len..]);
-            }
+            let (encoded, encoded_len) = Self::encode_point(&merged);
             let end = at;
             debug_assert!(encoded_len <= end - start);
             self.bytes[start..start + encoded_len].copy_from_slice(&encoded[..encoded_len]);
@@ -196,6 +185,18 @@ impl<const N: usize> PackedRing<N> {
         self.len -= 1;
     }
 
+    /// One point's varints in a stack buffer (for rewrites in place).
+    fn encode_point(point: &[i64; N]) -> ([u8; 10 * 4], usize) {
+        let () = Self::FITS_HEAD_BUFFER;
+        let mut out = [0u8; 10 * 4];
+        let mut len = 0;
+        for &v in point {
+            len += encode(v, &mut out[len..]);
+        }
+        (out, len)
+    }
+
+    /// Replaces the newest point (the ring must not be empty).
     pub fn set_last(&mut self, point: [i64; N]) {
         let mut at = 0;
         let mut start = 0;
@@ -265,13 +266,7 @@ mod tests {
         // Random pushes (small steps, huge jumps, extremes), removals at
         // random places, front pops and last-point rewrites, checked
         // against a Vec after every step.
-        let mut seed = 0x9E37_79B9_7F4A_7C15u64;
-        let mut next = move || {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            seed
-        };
+        let mut next = crate::analysis::xorshift(0x9E37_79B9_7F4A_7C15);
         let mut ring = PackedRing::<2>::default();
         let mut model: Vec<[i64; 2]> = Vec::new();
         for _ in 0..20_000 {

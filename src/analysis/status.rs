@@ -250,7 +250,7 @@ pub fn group_digits(value: i64) -> String {
 mod tests {
     use super::*;
 
-    /// A full window of `points`, judged over exactly those points.
+    /// A window and the length it is judged over.
     struct Full(GroupWindow, usize);
 
     impl Full {
@@ -259,7 +259,13 @@ mod tests {
         }
     }
 
+    /// `points` pushed one second apart, judged over exactly those points.
     fn window(points: &[(i64, i64)]) -> Full {
+        pushed(points.len(), points)
+    }
+
+    /// `points` pushed one second apart, judged over the last `size`.
+    fn pushed(size: usize, points: &[(i64, i64)]) -> Full {
         let mut w = GroupWindow::new();
         for (i, &(committed_total, lag)) in points.iter().enumerate() {
             w.push(GroupPoint {
@@ -268,7 +274,7 @@ mod tests {
                 lag,
             });
         }
-        Full(w, points.len())
+        Full(w, size)
     }
 
     #[test]
@@ -340,18 +346,6 @@ mod tests {
         assert_eq!(w.time_to_clear(), Some(8.0));
     }
 
-    fn pushed(size: usize, points: &[(i64, i64)]) -> Full {
-        let mut w = GroupWindow::new();
-        for (i, &(committed_total, lag)) in points.iter().enumerate() {
-            w.push(GroupPoint {
-                time: i as f64,
-                committed_total,
-                lag,
-            });
-        }
-        Full(w, size)
-    }
-
     #[test]
     fn a_rewind_that_slid_out_of_the_window_no_longer_counts() {
         let points = [(100, 5), (10, 95), (20, 85)];
@@ -417,13 +411,8 @@ mod tests {
     #[test]
     fn runs_judge_exactly_like_the_window_of_points() {
         // Random walks with many repeats, small steps back and lag 0.
-        let mut seed = 0x2545_F491_4F6C_DD1Du64;
-        let mut next = |n: u64| {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            seed % n
-        };
+        let mut random = crate::analysis::xorshift(0x2545_F491_4F6C_DD1D);
+        let mut next = |n: u64| random() % n;
         for case in 0..2_000 {
             let size = 2 + (case % 6);
             let length = 1 + next(25) as usize;

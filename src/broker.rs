@@ -86,11 +86,7 @@ pub struct EmbeddedBroker {
 
 impl Drop for EmbeddedBroker {
     fn drop(&mut self) {
-        if let Some(runtime) = self.runtime.take() {
-            // Never blocks (a Runtime dropped in async code would panic);
-            // threads stuck in storage calls end on their own.
-            runtime.shutdown_background();
-        }
+        self.drop_runtime();
     }
 }
 
@@ -154,9 +150,7 @@ impl EmbeddedBroker {
     }
 
     async fn spawn(&mut self) -> Result<(), BrokerError> {
-        if let Some(previous) = self.runtime.take() {
-            previous.shutdown_background();
-        }
+        self.drop_runtime();
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(BROKER_THREADS)
             .thread_name("embedded-broker")
@@ -251,6 +245,13 @@ impl EmbeddedBroker {
                 );
             }
         }
+        self.drop_runtime();
+    }
+
+    /// Drops the broker's runtime and every task on it. Never blocks (a
+    /// Runtime dropped in async code would panic); threads stuck in
+    /// storage calls end on their own.
+    fn drop_runtime(&mut self) {
         if let Some(runtime) = self.runtime.take() {
             runtime.shutdown_background();
         }

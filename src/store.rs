@@ -84,6 +84,12 @@ fn to_nanos(time: DateTime<Utc>) -> i64 {
         })
 }
 
+/// An f32 back to the f64 a reader expects: the shortest decimal that
+/// round-trips, so an API shows 12.3, not 12.300000190734863.
+fn widen(value: f32) -> f64 {
+    value.to_string().parse().unwrap_or(f64::from(value))
+}
+
 fn running_mean(mean: f64, next: f64, samples: u32) -> f64 {
     mean + (next - mean) / f64::from(samples + 1)
 }
@@ -107,8 +113,8 @@ impl SeriesPoint for TopicPoint {
         TopicPoint {
             time: DateTime::from_timestamp_nanos(packed.nanos),
             depth: packed.level,
-            messages_in_per_sec: f64::from(packed.first_rate),
-            messages_out_per_sec: f64::from(packed.second_rate),
+            messages_in_per_sec: widen(packed.first_rate),
+            messages_out_per_sec: widen(packed.second_rate),
         }
     }
     /// Depth is a level (keep the latest); rates are averaged over the minute.
@@ -143,8 +149,8 @@ impl SeriesPoint for GroupPoint {
         GroupPoint {
             time: DateTime::from_timestamp_nanos(packed.nanos),
             lag: packed.level,
-            lag_seconds: f64::from(packed.first_rate),
-            messages_out_per_sec: f64::from(packed.second_rate),
+            lag_seconds: widen(packed.first_rate),
+            messages_out_per_sec: widen(packed.second_rate),
         }
     }
     /// Lag keeps the minute's worst value, so a short spike is not averaged away.
@@ -517,7 +523,7 @@ impl Store {
                     .recent
                     .iter()
                     .skip(skip)
-                    .map(|p| f64::from(p.first_rate))
+                    .map(|p| widen(p.first_rate))
                     .collect()
             })
             .unwrap_or_default()
@@ -621,6 +627,21 @@ mod tests {
         }
         // 1,000,000 / 150,000 = 6 points, raised to the 10-point floor.
         assert_eq!(store.topic_series("t7").unwrap().len(), MIN_SERIES_POINTS);
+    }
+
+    #[test]
+    fn rates_come_back_as_written_to_seven_digits() {
+        let point = GroupPoint {
+            time: Utc::now(),
+            lag: 12_345_678_901,
+            lag_seconds: 42.5,
+            messages_out_per_sec: 12.3,
+        };
+        let back = GroupPoint::unpack(&point.pack());
+        assert_eq!(back.lag, 12_345_678_901);
+        assert_eq!(back.lag_seconds, 42.5);
+        assert_eq!(back.messages_out_per_sec, 12.3);
+        assert_eq!(widen(1234.5678_f32), 1234.5677);
     }
 
     #[test]

@@ -43,6 +43,7 @@ fn snapshot() -> Snapshot {
         groups: (0..500)
             .map(|g| GroupView {
                 group: format!("group-{g}").into(),
+                group_type: None,
                 state: "Stable".into(),
                 state_note: None,
                 status: GroupStatus::Ok,
@@ -50,6 +51,7 @@ fn snapshot() -> Snapshot {
                 members: None,
                 lag: 77,
                 lag_seconds: 1.5,
+                lost_messages: 0,
                 time_to_clear_seconds: Some(3.0),
                 messages_out_per_sec: 12.0,
                 topics: vec![],
@@ -61,6 +63,7 @@ fn snapshot() -> Snapshot {
                         high_watermark: Some(13_345).into(),
                         lag: 45,
                         lag_seconds: 0.75,
+                        lost_messages: 0,
                         lag_seconds_exact: false,
                         messages_out_per_sec: 1.5,
                     })

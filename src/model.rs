@@ -66,6 +66,9 @@ pub struct PartitionSample {
 #[derive(Debug, Clone, Default)]
 pub struct GroupSample {
     pub group: Name,
+    /// Classic, consumer (KIP-848), share (KIP-932), ...; `None` when the
+    /// broker does not say (before ListGroups v5): a classic group.
+    pub group_type: Option<GroupType>,
     /// Broker-reported state (Stable, Empty, ...); `None` when unknown.
     pub state: Option<Name>,
     /// Why state/members are unknown, when they are (the same text for
@@ -75,6 +78,55 @@ pub struct GroupSample {
     pub members: Option<Vec<MemberSample>>,
     pub offsets: Vec<CommittedOffset>,
     pub error: Option<Name>,
+}
+
+/// The kinds of group a broker lists (KIP-848, KIP-932, KIP-1071). Each is
+/// described by its own request; DescribeGroups knows only classic groups
+/// and answers the others with an error or as "Dead", which is how peers
+/// came to show healthy KIP-848 and share groups as dead.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum GroupType {
+    /// The rebalance protocol of JoinGroup/SyncGroup; DescribeGroups.
+    Classic,
+    /// KIP-848 consumer groups (`group.protocol=consumer`); ConsumerGroupDescribe.
+    Consumer,
+    /// KIP-932 share groups (queues); ShareGroupDescribe. No committed offsets.
+    Share,
+    /// KIP-1071 Kafka Streams groups; state from ListGroups only.
+    Streams,
+    /// A kind newer than this build: state from ListGroups only.
+    Other,
+}
+
+impl GroupType {
+    /// From ListGroups' `GroupType` field; unknown kinds are kept out of the
+    /// describe paths rather than described wrongly.
+    pub fn parse(text: &str) -> GroupType {
+        match text.to_ascii_lowercase().as_str() {
+            "classic" => GroupType::Classic,
+            "consumer" => GroupType::Consumer,
+            "share" => GroupType::Share,
+            "streams" => GroupType::Streams,
+            _ => GroupType::Other,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            GroupType::Classic => "classic",
+            GroupType::Consumer => "consumer",
+            GroupType::Share => "share",
+            GroupType::Streams => "streams",
+            GroupType::Other => "other",
+        }
+    }
+
+    /// Whether the group commits offsets that OffsetFetch returns: share
+    /// groups keep their progress in share-partition state instead.
+    pub fn commits_offsets(self) -> bool {
+        !matches!(self, GroupType::Share)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -239,6 +291,9 @@ pub struct PartitionView {
 #[derive(Debug, Clone, Serialize)]
 pub struct GroupView {
     pub group: Name,
+    /// Classic, consumer (KIP-848), share (KIP-932), ...; `None` when the
+    /// broker does not say.
+    pub group_type: Option<GroupType>,
     /// Broker state, "Unknown" when the broker cannot say.
     pub state: Name,
     pub state_note: Option<Name>,
@@ -247,6 +302,10 @@ pub struct GroupView {
     pub members: Option<Vec<MemberSample>>,
     pub lag: i64,
     pub lag_seconds: f64,
+    /// Messages deleted before the group read them (retention or
+    /// DeleteRecords moved the log start past its committed offset); they
+    /// are not counted in `lag`.
+    pub lost_messages: i64,
     /// Estimated seconds until lag is 0 at the recent pace; `None` when the
     /// group is not catching up.
     pub time_to_clear_seconds: Option<f64>,
@@ -272,6 +331,9 @@ pub struct GroupPartitionView {
     pub high_watermark: OptionalOffset,
     pub lag: i64,
     pub lag_seconds: f64,
+    /// Log start − committed offset when the committed offset is below the
+    /// log start: messages the group will never read.
+    pub lost_messages: i64,
     /// lag_seconds comes from the real timestamp of the message at the
     /// committed offset, not from the interpolated estimate.
     pub lag_seconds_exact: bool,

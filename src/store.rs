@@ -693,6 +693,7 @@ mod tests {
             snapshot.topics[0].messages_in_per_sec = depth as f64;
             snapshot.groups.push(crate::model::GroupView {
                 group: "g".into(),
+                group_type: None,
                 state: Default::default(),
                 state_note: None,
                 status: crate::model::GroupStatus::Ok,
@@ -700,6 +701,7 @@ mod tests {
                 members: None,
                 lag,
                 lag_seconds: lag as f64,
+                lost_messages: 0,
                 time_to_clear_seconds: None,
                 messages_out_per_sec: 0.0,
                 topics: vec![],

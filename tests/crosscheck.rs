@@ -1,105 +1,21 @@
-//! Cross-check with an independent client: python confluent-kafka produces,
-//! consumes and commits, then reports its own view of watermarks and
-//! committed offsets; kafka-pulse's API must agree partition by partition.
+//! Cross-check with an independent client on the embedded broker: python
+//! confluent-kafka's own view equals kafka-pulse's (tests/common/crosscheck.rs).
 
 mod common;
 
-use std::process::Command;
-use std::time::Duration;
-
+use common::crosscheck::{confluent_kafka_agrees, confluent_kafka_available};
+use common::servers::require;
 use common::*;
 use kafka_pulse::app;
-use serde_json::Value;
-
-fn confluent_kafka_available() -> Result<(), String> {
-    let output = Command::new("python3")
-        .args(["-c", "import confluent_kafka"])
-        .output()
-        .map_err(|e| format!("python3 not runnable: {e}"))?;
-    if output.status.success() {
-        Ok(())
-    } else {
-        Err("python module confluent_kafka missing (pip install confluent-kafka)".into())
-    }
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn confluent_kafka_and_kafka_pulse_agree() {
-    if let Err(reason) = confluent_kafka_available() {
-        if std::env::var("KAFKA_PULSE_REQUIRE_EXTERNAL").as_deref() == Ok("1") {
-            panic!("KAFKA_PULSE_REQUIRE_EXTERNAL=1 but {reason}");
-        }
-        eprintln!("skipping cross-check: {reason}");
+    if require(confluent_kafka_available()).is_none() {
         return;
     }
     let running = app::start(test_config(None, None)).await.expect("start");
     let base = format!("http://{}", running.web_addr);
     let bootstrap = running.kafka_bootstrap.clone();
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/python/crosscheck.py");
-    let output = tokio::task::spawn_blocking(move || {
-        Command::new("python3")
-            .args([script, &bootstrap, "cross", "cross-group"])
-            .output()
-            .expect("run python")
-    })
-    .await
-    .unwrap();
-    assert!(
-        output.status.success(),
-        "crosscheck.py failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let theirs: Value = serde_json::from_slice(&output.stdout).expect("JSON from python");
-    let partitions = theirs["partitions"].as_array().unwrap();
-    let produced: i64 = partitions
-        .iter()
-        .map(|p| p["high"].as_i64().unwrap() - p["low"].as_i64().unwrap())
-        .sum();
-    assert_eq!(produced, 500, "{theirs}");
-    let expected_lag: i64 = partitions
-        .iter()
-        .map(|p| {
-            let high = p["high"].as_i64().unwrap();
-            match p["committed"].as_i64().unwrap() {
-                c if c >= 0 => high - c,
-                _ => high - p["low"].as_i64().unwrap(), // no commit: whole depth
-            }
-        })
-        .sum();
-    assert_eq!(expected_lag, 330, "{theirs}");
-
-    let ours = wait_for_json(
-        &base,
-        "/api/v1/groups/cross-group",
-        Duration::from_secs(30),
-        |b| b["lag"] == expected_lag,
-    )
-    .await;
-    let (_, topic) = get_json(&base, "/api/v1/topics/cross").await;
-    for p in partitions {
-        let partition = p["partition"].as_i64().unwrap();
-        let mine = topic["partitions"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|x| x["partition"] == partition)
-            .unwrap();
-        assert_eq!(mine["low_watermark"], p["low"], "partition {partition}");
-        assert_eq!(mine["high_watermark"], p["high"], "partition {partition}");
-        let committed = p["committed"].as_i64().unwrap();
-        let row = ours["partitions"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|x| x["partition"] == partition);
-        match row {
-            Some(row) if committed >= 0 => assert_eq!(row["committed_offset"], committed),
-            Some(row) => assert!(row["committed_offset"].is_null(), "{row}"),
-            None => assert!(
-                committed < 0,
-                "partition {partition} committed {committed} but missing"
-            ),
-        }
-    }
+    confluent_kafka_agrees(&base, &bootstrap, "cross", "cross-group").await;
     running.stop().await.expect("clean stop");
 }

@@ -7,36 +7,10 @@ mod common;
 
 use std::time::Duration;
 
-use rdkafka::producer::{FutureProducer, FutureRecord};
-use rdkafka::ClientConfig;
-
-use common::{consume_and_commit, test_config, wait_for_json};
+use common::{consume_and_commit, produce_aged, test_config, wait_for_json};
 use kafka_pulse::app;
 
 const WAIT: Duration = Duration::from_secs(30);
-
-async fn produce_aged(bootstrap: &str, topic: &str, count: i64, age_ms: i64) {
-    let producer: FutureProducer = ClientConfig::new()
-        .set("bootstrap.servers", bootstrap)
-        .set("log_level", "3")
-        .create()
-        .expect("producer");
-    let start = chrono::Utc::now().timestamp_millis() - age_ms;
-    for i in 0..count {
-        let value = format!("m{i}");
-        producer
-            .send(
-                FutureRecord::<(), _>::to(topic)
-                    .partition(0)
-                    .payload(&value)
-                    // One second apart: the group's position decides the age.
-                    .timestamp(start + i * 1000),
-                Duration::from_secs(10),
-            )
-            .await
-            .expect("delivered");
-    }
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn exact_fetches_give_the_real_age_of_the_committed_message() {

@@ -301,6 +301,22 @@ fn group_events(
                 .for_group(name),
             );
         }
+        if group.lost_messages > old.lost_messages {
+            events.push(
+                Event::new(
+                    at,
+                    "messages_lost",
+                    name,
+                    format!(
+                        "group {name} lost {} messages it had not read (committed offsets \
+                         below the log start; {} lost in all)",
+                        group_digits(group.lost_messages - old.lost_messages),
+                        group_digits(group.lost_messages)
+                    ),
+                )
+                .for_group(name),
+            );
+        }
         let (messages, seconds) = thresholds.for_group(name);
         if let Some(limit) = messages {
             if old.lag <= limit && group.lag > limit {
@@ -386,6 +402,7 @@ mod tests {
     fn group(name: &str, lag: i64, status: GroupStatus) -> GroupView {
         GroupView {
             group: name.into(),
+            group_type: None,
             state: "Stable".into(),
             state_note: None,
             status,
@@ -393,6 +410,7 @@ mod tests {
             members: None,
             lag,
             lag_seconds: lag as f64 / 10.0,
+            lost_messages: 0,
             time_to_clear_seconds: None,
             messages_out_per_sec: 0.0,
             topics: vec![],
@@ -470,6 +488,31 @@ mod tests {
             "{}",
             events[0].message
         );
+    }
+
+    #[test]
+    fn growing_loss_is_an_event_and_a_steady_one_is_not() {
+        let lost = |n| GroupView {
+            lost_messages: n,
+            ..group("g", 10, GroupStatus::Ok)
+        };
+        let events = diff(
+            &snapshot(1, vec![], vec![lost(0)]),
+            &snapshot(2, vec![], vec![lost(500)]),
+            &LagThresholds::default(),
+        );
+        assert_eq!(kinds(&events), ["messages_lost"]);
+        assert!(
+            events[0].message.contains("lost 500 messages"),
+            "{}",
+            events[0].message
+        );
+        let steady = diff(
+            &snapshot(2, vec![], vec![lost(500)]),
+            &snapshot(3, vec![], vec![lost(500)]),
+            &LagThresholds::default(),
+        );
+        assert!(steady.is_empty(), "{steady:?}");
     }
 
     #[test]

@@ -9,10 +9,31 @@ use super::packed::PackedRing;
 
 /// Lag in messages: how many messages are between the group's position and
 /// the end of the partition. No commit yet means the whole retained depth.
+/// A committed offset below the log start counts from the log start: the
+/// messages before it no longer exist and are counted by [`lost_messages`]
+/// instead (peers that subtract the committed offset report phantom lag).
 pub fn lag_messages(committed: Option<i64>, low: Option<i64>, high: Option<i64>) -> i64 {
-    match (committed, high) {
-        (Some(committed), Some(high)) => (high - committed).max(0),
-        (None, Some(high)) => (high - low.unwrap_or(0)).max(0),
+    match (read_position(committed, low), high) {
+        (Some(position), Some(high)) => (high - position).max(0),
+        (None, Some(high)) => high.max(0),
+        _ => 0,
+    }
+}
+
+/// Where the group's next read starts: its committed offset, or the log
+/// start when retention or DeleteRecords removed what it had not read.
+pub fn read_position(committed: Option<i64>, low: Option<i64>) -> Option<i64> {
+    match (committed, low) {
+        (Some(committed), Some(low)) => Some(committed.max(low)),
+        (committed, low) => committed.or(low),
+    }
+}
+
+/// Messages deleted before the group read them: log start − committed
+/// offset when the committed offset is below the log start, else 0.
+pub fn lost_messages(committed: Option<i64>, low: Option<i64>) -> i64 {
+    match (committed, low) {
+        (Some(committed), Some(low)) => (low - committed).max(0),
         _ => 0,
     }
 }
@@ -219,6 +240,23 @@ mod tests {
     #[test]
     fn no_commit_means_the_whole_depth() {
         assert_eq!(lag_messages(None, Some(40), Some(100)), 60);
+    }
+
+    #[test]
+    fn commits_below_the_log_start_count_as_lost_not_as_lag() {
+        // Log start 600 (DeleteRecords), end 1,000, committed 100.
+        assert_eq!(lag_messages(Some(100), Some(600), Some(1000)), 400);
+        assert_eq!(lost_messages(Some(100), Some(600)), 500);
+        // At or above the log start nothing is lost.
+        assert_eq!(lag_messages(Some(600), Some(600), Some(1000)), 400);
+        assert_eq!(lost_messages(Some(600), Some(600)), 0);
+        assert_eq!(lost_messages(Some(700), Some(600)), 0);
+        // Unknown log start or no commit: nothing can be said to be lost.
+        assert_eq!(lost_messages(Some(100), None), 0);
+        assert_eq!(lost_messages(None, Some(600)), 0);
+        assert_eq!(read_position(Some(100), Some(600)), Some(600));
+        assert_eq!(read_position(None, Some(600)), Some(600));
+        assert_eq!(read_position(Some(7), None), Some(7));
     }
 
     #[test]

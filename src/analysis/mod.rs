@@ -10,11 +10,11 @@ pub mod status;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use crate::model::{
-    CommittedOffset, GroupPartitionView, GroupStatus, GroupTopicView, GroupView, Name,
+    CommittedOffset, GroupPartitionView, GroupStatus, GroupTopicView, GroupType, GroupView, Name,
     PartitionView, Sample, Snapshot, TopicSample, TopicView,
 };
-use lag::{lag_messages, OffsetTimeTable};
-use status::{GroupPoint, GroupWindow, PaceWindow};
+use lag::{lag_messages, lost_messages, read_position, OffsetTimeTable};
+use status::{lost_note, share_group_status, GroupPoint, GroupWindow, PaceWindow};
 
 /// Tunables of the analysis.
 #[derive(Debug, Clone)]
@@ -205,10 +205,23 @@ impl Analyzer {
                             self.settings.time_table_points,
                         );
                         state.listed = sequence;
-                        let previous_high = (previous_sequence > 0
-                            && state.recorded == previous_sequence)
-                            .then(|| state.table.last().map(|(high, _)| high))
-                            .flatten();
+                        // The last recorded high watermark and the seconds
+                        // since: one interval normally; longer when the
+                        // partition's watermark could not be read for a few
+                        // ticks (its leader failing over), so what was
+                        // appended meanwhile is spread over the gap instead
+                        // of lost or shown as a spike.
+                        let previous = (previous_sequence > 0 && state.recorded > 0)
+                            .then(|| state.table.last())
+                            .flatten()
+                            .map(|(high, at)| {
+                                let since = if state.recorded == previous_sequence {
+                                    elapsed
+                                } else {
+                                    now - at
+                                };
+                                (high, since)
+                            });
                         if let Some(high) = p.high_watermark {
                             state.table.record(high, now);
                             state.recorded = current;
@@ -221,11 +234,12 @@ impl Analyzer {
                             low_watermark: p.low_watermark,
                             high_watermark: p.high_watermark,
                             depth: depth(p.low_watermark, p.high_watermark),
-                            messages_in_per_sec: rates::per_second(
-                                previous_high,
-                                p.high_watermark,
-                                elapsed,
-                            ),
+                            messages_in_per_sec: match previous {
+                                Some((high, since)) if p.high_watermark.is_some() => {
+                                    rates::per_second(Some(high), p.high_watermark, since)
+                                }
+                                _ => 0.0,
+                            },
                         }
                     })
                     .collect();
@@ -277,7 +291,36 @@ impl Analyzer {
                 partitions: Vec::new(),
             });
             state.listed = sequence as u32;
-            let commit_sum: i64 = group.offsets.iter().filter_map(|c| c.offset.get()).sum();
+            // The coordinator could not be read this tick (it is failing
+            // over, or down): judge the group on its last known commits and
+            // push nothing, so the gap raises no false STALL and the next
+            // tick no rate spike.
+            let offsets_unknown =
+                group.error.is_some() && group.offsets.is_empty() && !state.partitions.is_empty();
+            let carried: Vec<CommittedOffset> = if offsets_unknown {
+                state
+                    .partitions
+                    .iter()
+                    .map(|p| CommittedOffset {
+                        topic: p.topic.clone(),
+                        partition: p.partition,
+                        offset: p
+                            .window
+                            .newest()
+                            .map(|point| point.committed_total)
+                            .filter(|&offset| offset >= 0)
+                            .into(),
+                    })
+                    .collect()
+            } else {
+                Vec::new()
+            };
+            let known_offsets = if offsets_unknown {
+                &carried
+            } else {
+                &group.offsets
+            };
+            let commit_sum: i64 = known_offsets.iter().filter_map(|c| c.offset.get()).sum();
             if commit_sum != state.commits_changed.0 {
                 // First sight counts as a change: forgetting starts from
                 // when kafka-pulse began watching.
@@ -294,7 +337,7 @@ impl Analyzer {
                     continue;
                 }
             }
-            let offsets = with_uncommitted_partitions(&group.offsets, &topics_by_name);
+            let offsets = with_uncommitted_partitions(known_offsets, &topics_by_name);
             let mut partitions = Vec::with_capacity(offsets.len());
             let mut per_topic: BTreeMap<&str, GroupTopicView> = BTreeMap::new();
             let mut committed_total = 0;
@@ -309,13 +352,14 @@ impl Analyzer {
                     continue;
                 };
                 let lag = lag_messages(commit.offset, low, high);
+                let lost = lost_messages(commit.offset, low);
                 let exact_time = match (commit.offset, high) {
                     (Some(position), Some(high)) if position < high => exact
                         .get(&(commit.topic.as_str(), commit.partition, position))
                         .map(|ms| *ms as f64 / 1000.0),
                     _ => None,
                 };
-                let lag_seconds = match (exact_time, commit.offset.or(low), high) {
+                let lag_seconds = match (exact_time, read_position(commit.offset, low), high) {
                     (Some(produced), _, _) => (now - produced).max(0.0),
                     (None, Some(position), Some(high)) => table
                         .and_then(|table| table.lag_seconds(position, high, now))
@@ -340,13 +384,15 @@ impl Analyzer {
                 if let Some(offset) = commit.offset {
                     committed_total += offset;
                 }
-                partition_state.pushed = current as u32;
-                partition_window.push(GroupPoint {
-                    time: now,
-                    // Never committed stays constant: judged like stopped commits.
-                    committed_total: commit.offset.unwrap_or(-1),
-                    lag,
-                });
+                if !offsets_unknown {
+                    partition_state.pushed = current as u32;
+                    partition_window.push(GroupPoint {
+                        time: now,
+                        // Never committed stays constant: judged like stopped commits.
+                        committed_total: commit.offset.unwrap_or(-1),
+                        lag,
+                    });
+                }
                 let (status, mut reason) = partition_window.evaluate(
                     self.settings.status_window,
                     member_count,
@@ -390,6 +436,7 @@ impl Analyzer {
                     high_watermark: high.into(),
                     lag,
                     lag_seconds,
+                    lost_messages: lost,
                     lag_seconds_exact: exact_time.is_some(),
                     messages_out_per_sec,
                 });
@@ -416,12 +463,14 @@ impl Analyzer {
             let lag = partitions.iter().map(|p| p.lag).sum();
             let lag_seconds = partitions.iter().map(|p| p.lag_seconds).fold(0.0, f64::max);
             let window = &mut state.window;
-            window.push(GroupPoint {
-                time: now,
-                committed_total,
-                lag,
-            });
-            state.pace.push(now, lag);
+            if !offsets_unknown {
+                window.push(GroupPoint {
+                    time: now,
+                    committed_total,
+                    lag,
+                });
+                state.pace.push(now, lag);
+            }
             let time_to_clear_seconds = state.pace.time_to_clear();
             let (mut status, mut reason) = window.evaluate(
                 self.settings.status_window,
@@ -445,15 +494,32 @@ impl Analyzer {
                     );
                 }
             }
-            if partitions.is_empty() && status == GroupStatus::Ok {
+            if group.group_type == Some(GroupType::Share) && status != GroupStatus::Dead {
+                (status, reason) = share_group_status(group.state.as_deref(), member_count);
+            } else if partitions.is_empty() && status == GroupStatus::Ok {
                 status = GroupStatus::Empty;
                 reason = "no committed offsets on existing topics".to_string();
+            }
+            if offsets_unknown {
+                reason.push_str("; committed offsets not readable this tick, last known shown");
+            }
+            let lost_messages: i64 = partitions.iter().map(|p| p.lost_messages).sum();
+            if let Some(worst) = partitions
+                .iter()
+                .filter(|p| p.lost_messages > 0)
+                .max_by_key(|p| p.lost_messages)
+            {
+                reason.push_str(&lost_note(
+                    (worst.topic.as_str(), worst.partition, worst.lost_messages),
+                    lost_messages,
+                ));
             }
             drop(offsets);
             // Format-grown text keeps spare capacity: 50,000 of them add up.
             reason.shrink_to_fit();
             groups.push(GroupView {
                 group: name,
+                group_type: group.group_type,
                 state: group.state.unwrap_or_else(|| self.unknown_state.clone()),
                 state_note: group.state_note,
                 status,
@@ -461,6 +527,7 @@ impl Analyzer {
                 members: group.members,
                 lag,
                 lag_seconds,
+                lost_messages,
                 time_to_clear_seconds,
                 messages_out_per_sec: partitions.iter().map(|p| p.messages_out_per_sec).sum(),
                 topics: per_topic.into_values().collect(),
@@ -703,6 +770,64 @@ mod tests {
             "{}",
             group.lag_seconds
         );
+    }
+
+    #[test]
+    fn ticks_without_readable_offsets_keep_the_last_commits_and_raise_nothing() {
+        let mut analyzer = Analyzer::new(AnalyzerSettings {
+            status_window: 3,
+            ..AnalyzerSettings::default()
+        });
+        // Consuming 10/s behind a 10/s producer: OK.
+        for t in 0..3 {
+            let high = 100 + 10 * t;
+            analyzer.analyze(sample_at(t, &[high], &[Some(high - 5)]));
+        }
+        // The coordinator fails over for three ticks: no offsets, an error.
+        for t in 3..6 {
+            let mut sample = sample_at(t, &[100 + 10 * t], &[]);
+            sample.groups[0].error = Some("committed offsets unknown: refused".into());
+            let snapshot = analyzer.analyze(sample);
+            let group = snapshot.group("billing").unwrap();
+            assert_eq!(group.status, GroupStatus::Ok, "{}", group.reason);
+            assert!(
+                group.reason.contains("not readable this tick"),
+                "{}",
+                group.reason
+            );
+            // Last known commit 115 against the moving end.
+            assert_eq!(group.partitions[0].committed_offset.get(), Some(115));
+            assert_eq!(group.lag, 100 + 10 * t - 115);
+            assert_eq!(group.messages_out_per_sec, 0.0);
+        }
+        // Back, with 40 commits made meanwhile: no spike from the gap.
+        let snapshot = analyzer.analyze(sample_at(6, &[160], &[Some(155)]));
+        let group = snapshot.group("billing").unwrap();
+        assert!(
+            group.messages_out_per_sec <= 10.0,
+            "{}",
+            group.messages_out_per_sec
+        );
+        assert_eq!(group.status, GroupStatus::Ok, "{}", group.reason);
+    }
+
+    #[test]
+    fn a_watermark_unknown_for_some_ticks_spreads_what_came_over_the_gap() {
+        let mut analyzer = Analyzer::new(AnalyzerSettings::default());
+        analyzer.analyze(sample_at(0, &[100], &[]));
+        analyzer.analyze(sample_at(1, &[110], &[]));
+        // The leader fails over: two ticks without a watermark.
+        for t in 2..4 {
+            let mut sample = sample_at(t, &[0], &[]);
+            sample.topics[0].partitions[0].high_watermark = None;
+            let snapshot = analyzer.analyze(sample);
+            assert_eq!(snapshot.topic("orders").unwrap().messages_in_per_sec, 0.0);
+        }
+        // 30 messages arrived over the 3 s since the last known watermark.
+        let snapshot = analyzer.analyze(sample_at(4, &[140], &[]));
+        assert_eq!(snapshot.topic("orders").unwrap().messages_in_per_sec, 10.0);
+        let snapshot = analyzer.analyze(sample_at(5, &[150], &[]));
+        assert_eq!(snapshot.topic("orders").unwrap().messages_in_per_sec, 10.0);
     }
 
     #[test]

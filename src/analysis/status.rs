@@ -145,7 +145,7 @@ impl GroupWindow {
                 (
                     GroupStatus::Stop,
                     format!(
-                        "no consumer and no commit for {seconds:.0}s; lag {}",
+                        "no members and no commit for {seconds:.0}s; lag {}",
                         group_digits(newest.lag)
                     ),
                 )
@@ -173,6 +173,49 @@ impl GroupWindow {
         (
             GroupStatus::Ok,
             format!("consuming; lag {}", group_digits(newest.lag)),
+        )
+    }
+}
+
+/// Share groups (KIP-932) commit no offsets, so the window rules have
+/// nothing to judge: their status says what the broker reports, never a
+/// stopped or dead consumer group.
+pub fn share_group_status(state: Option<&str>, members: Option<usize>) -> (GroupStatus, String) {
+    let state_text = state.unwrap_or("unknown state");
+    let members_text = match members {
+        Some(1) => "1 member".to_string(),
+        Some(n) => format!("{n} members"),
+        None => "members unknown".to_string(),
+    };
+    let status = if state.is_some_and(|s| s.eq_ignore_ascii_case("empty")) || members == Some(0) {
+        GroupStatus::Empty
+    } else {
+        GroupStatus::Ok
+    };
+    (
+        status,
+        format!(
+            "share group, {state_text}, {members_text}; share groups commit no offsets, \
+             so their lag is not measured"
+        ),
+    )
+}
+
+/// The part of a status reason that says messages were deleted before the
+/// group read them, naming the partition that lost the most.
+pub fn lost_note(worst: (&str, i32, i64), total: i64) -> String {
+    let (topic, partition, lost) = worst;
+    let noun = if total == 1 { "message" } else { "messages" };
+    if lost == total {
+        format!(
+            "; {} {noun} lost on {topic}/{partition}: the committed offset is below the log start",
+            group_digits(total)
+        )
+    } else {
+        format!(
+            "; {} {noun} lost ({} on {topic}/{partition}): committed offsets below the log start",
+            group_digits(total),
+            group_digits(lost)
         )
     }
 }

@@ -16,9 +16,10 @@ use bytes::{Bytes, BytesMut};
 use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
 use kafka_protocol::messages::offset_fetch_request::OffsetFetchRequestGroup;
 use kafka_protocol::messages::{
-    ApiKey, ApiVersionsRequest, ApiVersionsResponse, BrokerId, ConsumerProtocolAssignment,
-    DescribeGroupsRequest, FindCoordinatorRequest, GroupId, ListGroupsRequest, ListOffsetsRequest,
-    MetadataRequest, OffsetFetchRequest, RequestHeader, ResponseHeader, TopicName,
+    ApiKey, ApiVersionsRequest, ApiVersionsResponse, BrokerId, ConsumerGroupDescribeRequest,
+    ConsumerProtocolAssignment, DescribeGroupsRequest, FindCoordinatorRequest, GroupId,
+    ListGroupsRequest, ListOffsetsRequest, MetadataRequest, OffsetFetchRequest, RequestHeader,
+    ResponseHeader, ShareGroupDescribeRequest, TopicName,
 };
 use kafka_protocol::protocol::{
     encode_request_header_into_buffer, Decodable, HeaderVersion, Request, StrBytes,
@@ -28,7 +29,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::Mutex;
 
-use crate::model::{Name, Names, TopicAssignment};
+use crate::model::{GroupType, Name, Names, TopicAssignment};
 use crate::store::RequestStat;
 
 /// ListOffsets timestamp asking for the high watermark (next offset to be written).
@@ -165,6 +166,8 @@ fn api_name(key: i16) -> &'static str {
         Ok(ApiKey::DescribeGroups) => "DescribeGroups",
         Ok(ApiKey::OffsetFetch) => "OffsetFetch",
         Ok(ApiKey::FindCoordinator) => "FindCoordinator",
+        Ok(ApiKey::ConsumerGroupDescribe) => "ConsumerGroupDescribe",
+        Ok(ApiKey::ShareGroupDescribe) => "ShareGroupDescribe",
         _ => "request",
     }
 }
@@ -362,6 +365,9 @@ pub struct ListedGroup {
     pub protocol_type: String,
     /// As the broker reported it; tansu says "UNKNOWN".
     pub state: Option<String>,
+    /// What kind of group, from ListGroups v5+ (Kafka 3.8+): decides how it
+    /// is described. `None` from older brokers: a classic group.
+    pub group_type: Option<GroupType>,
 }
 
 #[derive(Debug, Clone)]
@@ -676,7 +682,8 @@ impl KafkaClient {
     pub async fn list_groups(&self, broker: i32) -> Result<Vec<ListedGroup>, KafkaError> {
         let addr = self.broker_addr(broker)?;
         let response = self
-            .call(&addr, (0, 4), |_| ListGroupsRequest::default())
+            // v5 adds each group's type; an empty types filter lists all kinds.
+            .call(&addr, (0, 5), |_| ListGroupsRequest::default())
             .await?;
         if let Some(error) = error_text(response.error_code) {
             return Err(KafkaError::Broker {
@@ -689,11 +696,13 @@ impl KafkaClient {
             .iter()
             .map(|g| {
                 let state = g.group_state.to_string();
+                let group_type = g.group_type.to_string();
                 ListedGroup {
                     group: g.group_id.0.to_string(),
                     protocol_type: g.protocol_type.to_string(),
                     state: (!state.is_empty() && !state.eq_ignore_ascii_case("unknown"))
                         .then_some(state),
+                    group_type: (!group_type.is_empty()).then(|| GroupType::parse(&group_type)),
                 }
             })
             .collect())
@@ -721,6 +730,24 @@ impl KafkaClient {
             }
         }
         Ok(answers)
+    }
+
+    /// Looks `groups` up again with FindCoordinator, whatever is cached
+    /// (their coordinator moved or did not answer); the other groups keep
+    /// their cached coordinators.
+    pub async fn relocate_coordinators(
+        &self,
+        groups: &[String],
+    ) -> Result<HashMap<String, Result<i32, String>>, KafkaError> {
+        {
+            let mut cache = self.coordinators.lock().expect("poisoned");
+            for group in groups {
+                cache.by_group.remove(group);
+            }
+        }
+        let found = self.lookup_coordinators(groups).await?;
+        self.coordinators.lock().expect("poisoned").record(&found);
+        Ok(found)
     }
 
     /// Forgets the coordinators of groups whose answer says it is stale, so
@@ -907,6 +934,120 @@ impl KafkaClient {
         self.forget_stale_coordinators(all.iter().map(|g| (g.group.as_str(), g.error_code)));
         Ok(all)
     }
+
+    /// ConsumerGroupDescribe (KIP-848, API 69) for consumer-type groups on
+    /// their coordinator: state (Assigning, Reconciling, Stable, Empty, ...),
+    /// members and their current assignment. Same chunks as DescribeGroups.
+    pub async fn describe_consumer_groups(
+        &self,
+        coordinator: i32,
+        groups: &[String],
+    ) -> Result<Vec<DescribedGroup>, KafkaError> {
+        let addr = self.broker_addr(coordinator)?;
+        let mut all = Vec::with_capacity(groups.len());
+        for chunk in groups.chunks(MAX_GROUPS_PER_REQUEST) {
+            let response = self
+                .call(&addr, (0, 1), |_| {
+                    let mut request = ConsumerGroupDescribeRequest::default();
+                    request.group_ids = group_ids(chunk);
+                    request
+                })
+                .await?;
+            all.extend(response.groups.into_iter().map(|g| {
+                DescribedGroup {
+                    group: g.group_id.0.to_string(),
+                    state: g.group_state.to_string(),
+                    protocol_type: "consumer".to_string(),
+                    members: g
+                        .members
+                        .into_iter()
+                        .map(|m| DescribedMember {
+                            member_id: m.member_id.to_string(),
+                            client_id: m.client_id.to_string(),
+                            client_host: m.client_host.to_string(),
+                            assignment: m
+                                .assignment
+                                .topic_partitions
+                                .into_iter()
+                                .map(|tp| TopicAssignment {
+                                    topic: tp.topic_name.0.to_string(),
+                                    partitions: tp.partitions,
+                                })
+                                .collect(),
+                        })
+                        .collect(),
+                    error: error_text(g.error_code).map(|e| with_message(e, g.error_message)),
+                    error_code: g.error_code,
+                }
+            }));
+        }
+        self.forget_stale_coordinators(all.iter().map(|g| (g.group.as_str(), g.error_code)));
+        Ok(all)
+    }
+
+    /// ShareGroupDescribe (KIP-932, API 77) for share groups: state and
+    /// members with their assignment.
+    pub async fn describe_share_groups(
+        &self,
+        coordinator: i32,
+        groups: &[String],
+    ) -> Result<Vec<DescribedGroup>, KafkaError> {
+        let addr = self.broker_addr(coordinator)?;
+        let mut all = Vec::with_capacity(groups.len());
+        for chunk in groups.chunks(MAX_GROUPS_PER_REQUEST) {
+            let response = self
+                .call(&addr, (1, 1), |_| {
+                    let mut request = ShareGroupDescribeRequest::default();
+                    request.group_ids = group_ids(chunk);
+                    request
+                })
+                .await?;
+            all.extend(response.groups.into_iter().map(|g| {
+                DescribedGroup {
+                    group: g.group_id.0.to_string(),
+                    state: g.group_state.to_string(),
+                    protocol_type: "share".to_string(),
+                    members: g
+                        .members
+                        .into_iter()
+                        .map(|m| DescribedMember {
+                            member_id: m.member_id.to_string(),
+                            client_id: m.client_id.to_string(),
+                            client_host: m.client_host.to_string(),
+                            assignment: m
+                                .assignment
+                                .topic_partitions
+                                .into_iter()
+                                .map(|tp| TopicAssignment {
+                                    topic: tp.topic_name.0.to_string(),
+                                    partitions: tp.partitions,
+                                })
+                                .collect(),
+                        })
+                        .collect(),
+                    error: error_text(g.error_code).map(|e| with_message(e, g.error_message)),
+                    error_code: g.error_code,
+                }
+            }));
+        }
+        self.forget_stale_coordinators(all.iter().map(|g| (g.group.as_str(), g.error_code)));
+        Ok(all)
+    }
+}
+
+fn group_ids(groups: &[String]) -> Vec<GroupId> {
+    groups
+        .iter()
+        .map(|g| GroupId(StrBytes::from_string(g.clone())))
+        .collect()
+}
+
+/// An error code's text with the broker's own message, when it sent one.
+fn with_message(error: String, message: Option<StrBytes>) -> String {
+    match message {
+        Some(message) if !message.is_empty() => format!("{error}: {message}"),
+        _ => error,
+    }
 }
 
 /// Batched OffsetFetch (v8+) requests for `groups`, at most
@@ -937,10 +1078,7 @@ fn describe_groups_requests(groups: &[String]) -> Vec<DescribeGroupsRequest> {
         .chunks(MAX_GROUPS_PER_REQUEST)
         .map(|chunk| {
             let mut request = DescribeGroupsRequest::default();
-            request.groups = chunk
-                .iter()
-                .map(|g| GroupId(StrBytes::from_string(g.clone())))
-                .collect();
+            request.groups = group_ids(chunk);
             request
         })
         .collect()

@@ -6,7 +6,7 @@
 pub mod exact;
 pub mod kafka;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -18,8 +18,8 @@ use crate::analysis::events::{self, LagThresholds};
 use crate::analysis::Analyzer;
 use crate::filter::Filters;
 use crate::model::{
-    BrokerIdLists, BrokerSample, CommittedOffset, GroupSample, MemberSample, Name, Names,
-    PartitionSample, Sample, TopicSample,
+    BrokerIdLists, BrokerSample, CommittedOffset, GroupSample, GroupType, MemberSample, Name,
+    Names, PartitionSample, Sample, TopicSample,
 };
 use crate::store::Store;
 use kafka::{GroupOffsets, KafkaClient, KafkaError, EARLIEST, LATEST};
@@ -36,7 +36,29 @@ pub struct KafkaSource {
     filters: Filters,
     /// Brokers whose DescribeGroups failed, with when and why.
     describe_failures: HashMap<i32, (Instant, String)>,
+    /// Each broker's last ListGroups answer and when it came, to keep its
+    /// groups while it does not answer (see [`CARRY_LISTING_FOR`]).
+    listings: Listings,
 }
+
+/// How long the groups a broker listed are kept while that broker does not
+/// answer ListGroups (it died, hangs, or left the metadata): long enough
+/// for the group coordinators to fail over to other brokers, which then
+/// list them. Without this a broker failure made its groups vanish for a
+/// few ticks, with group_deleted / group_created events each way.
+const CARRY_LISTING_FOR: Duration = Duration::from_secs(60);
+
+/// A group as a broker listed it.
+#[derive(Debug, Clone)]
+struct Listed {
+    state: Option<String>,
+    group_type: Option<GroupType>,
+    /// Why the group was not listed this tick, when it is carried over.
+    carried: Option<String>,
+}
+
+/// Broker id → (its groups, when it last answered ListGroups).
+type Listings = HashMap<i32, (Vec<(String, Listed)>, Instant)>;
 
 impl KafkaSource {
     pub fn new(
@@ -49,6 +71,7 @@ impl KafkaSource {
             unreachable_hint: unreachable_hint.into(),
             filters,
             describe_failures: HashMap::new(),
+            listings: HashMap::new(),
         }
     }
 
@@ -116,6 +139,7 @@ impl KafkaSource {
             read_groups(
                 &client,
                 &mut self.describe_failures,
+                &mut self.listings,
                 &broker_ids,
                 &self.filters,
                 &sample.topics
@@ -205,31 +229,46 @@ async fn read_watermarks(
 async fn read_groups(
     client: &KafkaClient,
     describe_failures: &mut HashMap<i32, (Instant, String)>,
+    listings: &mut Listings,
     broker_ids: &[i32],
     filters: &Filters,
     topics: &[TopicSample],
 ) -> (Vec<GroupSample>, Vec<String>) {
     let mut errors = Vec::new();
-    let listings = join_all(
+    let answers = join_all(
         broker_ids
             .iter()
             .map(|&id| async move { (id, client.list_groups(id).await) }),
     )
     .await;
-    let mut listed: BTreeMap<String, Option<String>> = BTreeMap::new();
-    for (broker, listing) in listings {
-        match listing {
+    let now = Instant::now();
+    let mut answered = HashSet::new();
+    let mut listing_errors = HashMap::new();
+    for (broker, answer) in answers {
+        match answer {
             Ok(groups) => {
-                for group in groups {
-                    if !filters.groups.allows(&group.group) {
-                        continue;
-                    }
-                    listed.insert(group.group, group.state);
-                }
+                let kept = groups
+                    .into_iter()
+                    .filter(|g| filters.groups.allows(&g.group))
+                    .map(|g| {
+                        let listed = Listed {
+                            state: g.state,
+                            group_type: g.group_type,
+                            carried: None,
+                        };
+                        (g.group, listed)
+                    })
+                    .collect();
+                listings.insert(broker, (kept, now));
+                answered.insert(broker);
             }
-            Err(error) => errors.push(format!("ListGroups on broker {broker}: {error}")),
+            Err(error) => {
+                errors.push(format!("ListGroups on broker {broker}: {error}"));
+                listing_errors.insert(broker, error.to_string());
+            }
         }
     }
+    let listed = merge_listings(listings, &answered, &listing_errors, now);
     if listed.is_empty() {
         return (Vec::new(), errors);
     }
@@ -250,10 +289,12 @@ async fn read_groups(
     }
     let mut samples: BTreeMap<String, GroupSample> = listed
         .iter()
-        .map(|(name, state)| {
+        .map(|(name, listed)| {
             let sample = GroupSample {
                 group: Name::from(name.as_str()),
-                state: state.as_deref().map(|state| shared.get(state)),
+                group_type: listed.group_type,
+                state: listed.state.as_deref().map(|state| shared.get(state)),
+                state_note: listed.carried.as_deref().map(|note| shared.get(note)),
                 ..GroupSample::default()
             };
             (name.clone(), sample)
@@ -283,25 +324,45 @@ async fn read_groups(
             (id, allowed)
         })
         .collect();
+    let group_type = |name: &String| listed.get(name).and_then(|l| l.group_type);
     let results = join_all(by_coordinator.iter().map(|(&coordinator, groups)| {
         let describe = describe_allowed[&coordinator];
+        let kinds = GroupKinds::split(groups, group_type);
         async move {
-            let offsets = client.offset_fetch(coordinator, groups).await;
+            let offsets = client.offset_fetch(coordinator, &kinds.committing).await;
             // Described after the offsets: on brokers that drop the
             // connection for DescribeGroups the offsets are already safe.
-            let described = if describe {
-                Some(client.describe_groups(coordinator, groups).await)
+            let described = if describe && !kinds.classic.is_empty() {
+                Some(client.describe_groups(coordinator, &kinds.classic).await)
             } else {
                 None
             };
-            (coordinator, offsets, described)
+            let mut others = Vec::new();
+            if !kinds.consumer.is_empty() {
+                others.push((
+                    "ConsumerGroupDescribe",
+                    client
+                        .describe_consumer_groups(coordinator, &kinds.consumer)
+                        .await,
+                ));
+            }
+            if !kinds.share.is_empty() {
+                others.push((
+                    "ShareGroupDescribe",
+                    client
+                        .describe_share_groups(coordinator, &kinds.share)
+                        .await,
+                ));
+            }
+            (coordinator, offsets, described, others)
         }
     }))
     .await;
 
-    // Groups whose coordinator moved since it was cached.
+    // Groups whose coordinator moved since it was cached, or did not answer.
     let mut moved = Vec::new();
-    for (coordinator, offsets, described) in results {
+    let mut unreachable = HashSet::new();
+    for (coordinator, offsets, described, others) in results {
         match offsets {
             Ok(list) => {
                 for group_offsets in list {
@@ -315,9 +376,16 @@ async fn read_groups(
             Err(error) => {
                 let unknown = Name::from(format!("committed offsets unknown: {error}"));
                 errors.push(format!("OffsetFetch on broker {coordinator}: {error}"));
+                unreachable.insert(coordinator);
                 for group in &by_coordinator[&coordinator] {
                     if let Some(sample) = samples.get_mut(group) {
-                        sample.error = Some(unknown.clone());
+                        if sample.group_type.is_none_or(GroupType::commits_offsets) {
+                            sample.error = Some(unknown.clone());
+                            // The coordinator did not answer (down, or not
+                            // reachable): look the group up again now; a
+                            // failover may already have moved it.
+                            moved.push(group.clone());
+                        }
                     }
                 }
             }
@@ -325,28 +393,7 @@ async fn read_groups(
         match described {
             Some(Ok(described)) => {
                 describe_failures.remove(&coordinator);
-                for group in described {
-                    let Some(sample) = samples.get_mut(&group.group) else {
-                        continue;
-                    };
-                    if let Some(error) = group.error {
-                        sample.state_note = Some(shared.get(&format!("DescribeGroups: {error}")));
-                        continue;
-                    }
-                    sample.state = Some(shared.get(&group.state));
-                    sample.members = Some(
-                        group
-                            .members
-                            .into_iter()
-                            .map(|m| MemberSample {
-                                member_id: m.member_id,
-                                client_id: m.client_id,
-                                client_host: m.client_host,
-                                assignment: m.assignment,
-                            })
-                            .collect(),
-                    );
-                }
+                apply_descriptions(&mut samples, "DescribeGroups", described, &mut shared);
             }
             Some(Err(error)) => {
                 let note = describe_failure_note(&error);
@@ -355,11 +402,17 @@ async fn read_groups(
             }
             None => {}
         }
+        for (api, answer) in others {
+            match answer {
+                Ok(described) => apply_descriptions(&mut samples, api, described, &mut shared),
+                Err(error) => errors.push(format!("{api} on broker {coordinator}: {error}")),
+            }
+        }
         if let Some((_, note)) = describe_failures.get(&coordinator) {
             let note = Name::from(note.as_str());
             for group in &by_coordinator[&coordinator] {
                 if let Some(sample) = samples.get_mut(group) {
-                    if sample.members.is_none() {
+                    if sample.members.is_none() && describes_classically(sample.group_type) {
                         sample.state_note = Some(note.clone());
                     }
                 }
@@ -370,6 +423,7 @@ async fn read_groups(
         refetch_moved(
             client,
             &moved,
+            &unreachable,
             &mut samples,
             filters,
             &mut shared,
@@ -378,6 +432,116 @@ async fn read_groups(
         .await;
     }
     (samples.into_values().collect(), errors)
+}
+
+/// Every group to sample: those listed this tick, and those a broker that
+/// did not answer listed within [`CARRY_LISTING_FOR`] (kept with their last
+/// state and a note why). Listings older than that are dropped.
+fn merge_listings(
+    listings: &mut Listings,
+    answered: &HashSet<i32>,
+    listing_errors: &HashMap<i32, String>,
+    now: Instant,
+) -> BTreeMap<String, Listed> {
+    listings.retain(|broker, (_, at)| {
+        answered.contains(broker) || now.duration_since(*at) <= CARRY_LISTING_FOR
+    });
+    let mut listed: BTreeMap<String, Listed> = BTreeMap::new();
+    for broker in answered {
+        for (group, entry) in &listings[broker].0 {
+            listed.insert(group.clone(), entry.clone());
+        }
+    }
+    for (broker, (groups, at)) in listings.iter() {
+        if answered.contains(broker) {
+            continue;
+        }
+        let why = listing_errors
+            .get(broker)
+            .map(|e| format!("ListGroups failed: {e}"))
+            .unwrap_or_else(|| "it left the cluster metadata".to_string());
+        let note = format!(
+            "not listed this tick: broker {broker} did not answer ({why}); kept as listed {}s ago",
+            now.duration_since(*at).as_secs()
+        );
+        for (group, entry) in groups {
+            listed.entry(group.clone()).or_insert_with(|| Listed {
+                carried: Some(note.clone()),
+                ..entry.clone()
+            });
+        }
+    }
+    listed
+}
+
+/// The groups of one coordinator by how they are read: every kind but share
+/// groups commits offsets; each kind has its own describe request.
+#[derive(Debug, Default, PartialEq)]
+struct GroupKinds {
+    committing: Vec<String>,
+    classic: Vec<String>,
+    consumer: Vec<String>,
+    share: Vec<String>,
+}
+
+impl GroupKinds {
+    fn split(groups: &[String], group_type: impl Fn(&String) -> Option<GroupType>) -> Self {
+        let mut kinds = GroupKinds::default();
+        for group in groups {
+            let kind = group_type(group);
+            if kind.is_none_or(GroupType::commits_offsets) {
+                kinds.committing.push(group.clone());
+            }
+            match kind {
+                None | Some(GroupType::Classic) => kinds.classic.push(group.clone()),
+                Some(GroupType::Consumer) => kinds.consumer.push(group.clone()),
+                Some(GroupType::Share) => kinds.share.push(group.clone()),
+                // Streams groups (KIP-1071) and kinds newer than this build:
+                // their state comes from ListGroups.
+                Some(GroupType::Streams | GroupType::Other) => {}
+            }
+        }
+        kinds
+    }
+}
+
+/// Classic groups (and groups of brokers that do not say) are described
+/// with DescribeGroups, the request tansu cannot answer.
+fn describes_classically(group_type: Option<GroupType>) -> bool {
+    matches!(group_type, None | Some(GroupType::Classic))
+}
+
+/// Puts described state and members into the samples; a group the broker
+/// could not describe keeps its listed state with a note saying why.
+fn apply_descriptions(
+    samples: &mut BTreeMap<String, GroupSample>,
+    api: &str,
+    described: Vec<kafka::DescribedGroup>,
+    shared: &mut Names,
+) {
+    for group in described {
+        let Some(sample) = samples.get_mut(&group.group) else {
+            continue;
+        };
+        if let Some(error) = group.error {
+            sample.state_note = Some(shared.get(&format!("{api}: {error}")));
+            continue;
+        }
+        sample.state = Some(shared.get(&group.state));
+        sample.state_note = None;
+        sample.members = Some(
+            group
+                .members
+                .into_iter()
+                .map(|m| MemberSample {
+                    member_id: m.member_id,
+                    client_id: m.client_id,
+                    client_host: m.client_host,
+                    assignment: m.assignment,
+                })
+                .collect(),
+        );
+    }
 }
 
 /// Puts one group's committed offsets into its sample. Returns the group's
@@ -416,12 +580,13 @@ fn apply_offsets(
 async fn refetch_moved(
     client: &KafkaClient,
     moved: &[String],
+    unreachable: &HashSet<i32>,
     samples: &mut BTreeMap<String, GroupSample>,
     filters: &Filters,
     shared: &mut Names,
     errors: &mut Vec<String>,
 ) {
-    let found = match client.find_coordinators(moved).await {
+    let found = match client.relocate_coordinators(moved).await {
         Ok(found) => found,
         Err(error) => {
             errors.push(format!(
@@ -432,8 +597,12 @@ async fn refetch_moved(
     };
     let mut by_coordinator: BTreeMap<i32, Vec<String>> = BTreeMap::new();
     for group in moved {
-        if let Some(Ok(id)) = found.get(group) {
-            by_coordinator.entry(*id).or_default().push(group.clone());
+        match found.get(group) {
+            // Still the broker that just failed to answer: asking it again
+            // would only wait for the same timeout.
+            Some(Ok(id)) if unreachable.contains(id) => {}
+            Some(Ok(id)) => by_coordinator.entry(*id).or_default().push(group.clone()),
+            _ => {}
         }
     }
     let answers = join_all(

@@ -153,12 +153,14 @@ pub async fn groups(State(state): State<AppState>) -> Json<Value> {
         .map(|g| {
             json!({
                 "group": g.group,
+                "group_type": g.group_type,
                 "state": g.state,
                 "status": g.status,
                 "reason": g.reason,
                 "members": g.members.as_ref().map(Vec::len),
                 "lag": g.lag,
                 "lag_seconds": g.lag_seconds,
+                "lost_messages": g.lost_messages,
                 "time_to_clear_seconds": g.time_to_clear_seconds,
                 "messages_out_per_sec": g.messages_out_per_sec,
                 "topics": g.topics,

@@ -254,6 +254,18 @@ pub fn render(
         );
     }
     w.family(
+        "kafka_pulse_group_lost_messages",
+        "gauge",
+        "Messages deleted before the group read them (committed offset below the log start); not in the lag.",
+    );
+    for g in &snapshot.groups {
+        w.sample(
+            "kafka_pulse_group_lost_messages",
+            &[("group", &g.group)],
+            g.lost_messages as f64,
+        );
+    }
+    w.family(
         "kafka_pulse_group_members",
         "gauge",
         "Members of the group, when the broker can tell.",
@@ -311,6 +323,24 @@ pub fn render(
                         ("partition", &p.partition.to_string()),
                     ],
                     p.lag as f64,
+                );
+            }
+        }
+        w.family(
+            "kafka_pulse_group_partition_lost_messages",
+            "gauge",
+            "Messages of one partition deleted before the group read them (only partitions that lost any).",
+        );
+        for g in &snapshot.groups {
+            for p in g.partitions.iter().filter(|p| p.lost_messages > 0) {
+                w.sample(
+                    "kafka_pulse_group_partition_lost_messages",
+                    &[
+                        ("group", &g.group),
+                        ("topic", &p.topic),
+                        ("partition", &p.partition.to_string()),
+                    ],
+                    p.lost_messages as f64,
                 );
             }
         }
@@ -659,6 +689,7 @@ mod tests {
             }],
             groups: vec![GroupView {
                 group: "we\"ird".into(),
+                group_type: None,
                 state: "Stable".into(),
                 state_note: None,
                 status: GroupStatus::Warn,
@@ -666,6 +697,7 @@ mod tests {
                 members: None,
                 lag: 7,
                 lag_seconds: 1.5,
+                lost_messages: 0,
                 time_to_clear_seconds: None,
                 messages_out_per_sec: 0.0,
                 topics: vec![],
@@ -676,6 +708,7 @@ mod tests {
                     high_watermark: Some(50).into(),
                     lag: 7,
                     lag_seconds: 1.5,
+                    lost_messages: 0,
                     lag_seconds_exact: false,
                     messages_out_per_sec: 0.0,
                 }],

@@ -12,8 +12,11 @@ use serde_json::Value;
 
 use kafka_pulse::config::Config;
 
+pub mod crosscheck;
 pub mod es_server;
 pub mod fake_kafka;
+pub mod kafka_cluster;
+pub mod replay_checks;
 pub mod servers;
 
 pub fn test_config(brokers: Option<String>, data_dir: Option<PathBuf>) -> Config {
@@ -152,4 +155,29 @@ pub async fn wait_for_json(
 pub fn metric(text: &str, series: &str) -> Option<f64> {
     text.lines()
         .find_map(|line| line.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
+}
+
+/// Produces `count` messages to partition 0 stamped `age_ms` in the past,
+/// one second apart (CreateTime), waiting for each ack.
+pub async fn produce_aged(bootstrap: &str, topic: &str, count: i64, age_ms: i64) {
+    let producer: FutureProducer = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("log_level", "3")
+        .create()
+        .expect("producer");
+    let start = chrono::Utc::now().timestamp_millis() - age_ms;
+    for i in 0..count {
+        let value = format!("m{i}");
+        producer
+            .send(
+                FutureRecord::<(), _>::to(topic)
+                    .partition(0)
+                    .payload(&value)
+                    // One second apart: the group's position decides the age.
+                    .timestamp(start + i * 1000),
+                Duration::from_secs(10),
+            )
+            .await
+            .expect("delivered");
+    }
 }

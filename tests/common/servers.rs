@@ -47,7 +47,7 @@ fn binary(name: &str) -> Option<PathBuf> {
 
 /// `Some(server)`, or `None` after printing why the test is skipped.
 /// Panics instead of skipping when KAFKA_PULSE_REQUIRE_EXTERNAL=1.
-pub fn require(server: Result<Server, String>) -> Option<Server> {
+pub fn require<T>(server: Result<T, String>) -> Option<T> {
     match server {
         Ok(server) => Some(server),
         Err(reason) => {

@@ -173,6 +173,7 @@ mod tests {
             }],
             groups: vec![GroupView {
                 group: "billing".into(),
+                group_type: None,
                 state: "Stable".into(),
                 state_note: None,
                 status: GroupStatus::Stall,
@@ -180,6 +181,7 @@ mod tests {
                 members: Some(vec![]),
                 lag: 7,
                 lag_seconds: 1.5,
+                lost_messages: 0,
                 time_to_clear_seconds: None,
                 messages_out_per_sec: 0.0,
                 topics: vec![],

@@ -112,6 +112,7 @@ mod tests {
             sequence: 7,
             groups: vec![GroupView {
                 group: "billing<eu>".into(),
+                group_type: None,
                 state: "Stable".into(),
                 state_note: None,
                 status: GroupStatus::Warn,
@@ -119,6 +120,7 @@ mod tests {
                 members: None,
                 lag: 20,
                 lag_seconds: 3.4,
+                lost_messages: 0,
                 time_to_clear_seconds: None,
                 messages_out_per_sec: 0.0,
                 topics: vec![],

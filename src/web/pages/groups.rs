@@ -7,7 +7,8 @@ use axum::response::Response;
 
 use super::topics::GoneLive;
 use super::{
-    clears_in, html_page, member_count, missing_group, status_class, Link, StatusView, LIST_ROWS,
+    clears_in, html_page, member_count, missing_group, shown_state, status_class, Link, StatusView,
+    LIST_ROWS,
 };
 use crate::model::{GroupView, Snapshot};
 use crate::web::{format, AppState};
@@ -73,7 +74,7 @@ impl GroupsView {
                     status_class: status_class(g.status),
                     severity: g.status.severity(),
                     reason: g.reason.clone(),
-                    state: g.state.to_string(),
+                    state: shown_state(g),
                     state_note: g
                         .state_note
                         .as_ref()

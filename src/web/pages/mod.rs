@@ -114,13 +114,36 @@ pub fn clears_in(group: &crate::model::GroupView) -> String {
     }
 }
 
-/// Members as a number, "?" when the broker could not say.
+/// Members as a number, "–" when the broker could not say (the state
+/// column then says what is inferred, and a note line why).
 pub fn member_count(group: &crate::model::GroupView) -> String {
     group
         .members
         .as_ref()
         .map(|m| m.len().to_string())
-        .unwrap_or_else(|| "?".into())
+        .unwrap_or_else(|| "–".into())
+}
+
+/// The broker's group state, or, where it could not describe the group
+/// (the embedded tansu broker never can), what commit movement tells:
+/// "active" while offsets are committed, "inactive" when commits stopped
+/// with lag, "idle" when caught up. Marked as inferred, never "Unknown" in
+/// every row of a first-time user's screen.
+pub fn shown_state(group: &crate::model::GroupView) -> String {
+    if group.members.is_some() || group.state_note.is_none() {
+        return group.state.to_string();
+    }
+    let inferred = if group.messages_out_per_sec > 0.0 {
+        "active"
+    } else if matches!(
+        group.status,
+        crate::model::GroupStatus::Stall | crate::model::GroupStatus::Stop
+    ) {
+        "inactive"
+    } else {
+        "idle"
+    };
+    format!("{inferred} (inferred)")
 }
 
 /// Shown instead of a topic or group that does not exist: what does.

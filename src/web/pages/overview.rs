@@ -8,7 +8,7 @@ use axum::http::header;
 use axum::response::{IntoResponse, Response};
 
 use super::events::EventRow;
-use super::{clears_in, html_page, member_count, status_class, Link, StatusView};
+use super::{clears_in, html_page, member_count, shown_state, status_class, Link, StatusView};
 use crate::model::Snapshot;
 use crate::store::{Event, SinkCounters, Store};
 use crate::web::{format, AppState};
@@ -52,6 +52,8 @@ pub struct OverviewView {
     pub total_lag: String,
     pub topics: Vec<TopicRow>,
     pub groups: Vec<GroupRow>,
+    /// Why group states are inferred, when the broker cannot describe groups.
+    pub members_note: String,
     pub errors: Vec<String>,
     pub events: Vec<EventRow>,
     pub sinks: Vec<SinkRow>,
@@ -157,7 +159,7 @@ impl OverviewView {
                     status: g.status.as_str(),
                     status_class: status_class(g.status),
                     reason: g.reason.clone(),
-                    state: g.state.to_string(),
+                    state: shown_state(g),
                     state_note: g
                         .state_note
                         .as_ref()
@@ -170,6 +172,13 @@ impl OverviewView {
                     messages_out_per_sec: format::rate(g.messages_out_per_sec),
                 })
                 .collect(),
+            members_note: snapshot
+                .groups
+                .iter()
+                .find(|g| g.members.is_none())
+                .and_then(|g| g.state_note.as_ref())
+                .map(|note| note.to_string())
+                .unwrap_or_default(),
             errors: snapshot.errors.clone(),
             events: events.iter().map(EventRow::from_event).collect(),
             sinks: Vec::new(),

@@ -149,6 +149,11 @@ async fn check_numbers(base: &str, topic: &str, group: &str) {
     );
     let (_, fragment) = get_text(base, "/fragments/overview").await;
     assert!(fragment.contains(&format!("data-group=\"{group}\"")));
+    // tansu cannot describe groups: the state is inferred from commits and
+    // says so, never "Unknown (?)" in every row.
+    assert!(html.contains("(inferred)"), "inferred state missing");
+    assert!(!html.contains("Unknown (?)"), "unknown state shown");
+    assert!(html.contains("State is inferred from commit movement"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

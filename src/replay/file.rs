@@ -84,13 +84,20 @@ pub struct FileSink {
 }
 
 impl FileSink {
-    pub fn create(path: &Path, topic: &str, overwrite: bool) -> Result<Self, ReplayError> {
+    /// Refuses to overwrite an existing file without `overwrite`: checked
+    /// before Kafka is contacted, so the mistake is named at once.
+    pub fn check_target(path: &Path, overwrite: bool) -> Result<(), ReplayError> {
         if path.exists() && !overwrite {
             return Err(ReplayError::Invalid(format!(
                 "{} already exists; choose another file or add --force to overwrite it",
                 path.display()
             )));
         }
+        Ok(())
+    }
+
+    pub fn create(path: &Path, topic: &str, overwrite: bool) -> Result<Self, ReplayError> {
+        Self::check_target(path, overwrite)?;
         let mut partial = path.as_os_str().to_owned();
         partial.push(".partial");
         let partial = PathBuf::from(partial);

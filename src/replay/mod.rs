@@ -99,6 +99,7 @@ pub async fn prepare_export(
     overwrite: bool,
     timeout: Duration,
 ) -> Result<Prepared, ReplayError> {
+    FileSink::check_target(path, overwrite)?;
     let reader = KafkaRangeReader::open(bootstrap, range, timeout).await?;
     let sink = FileSink::create(path, &range.topic, overwrite)?;
     Ok(Prepared {

@@ -153,14 +153,16 @@ impl KafkaRangeReader {
                 },
             );
         }
-        let mut early: Vec<Record> = Vec::new();
         if assignment.count() > 0 {
             consumer
                 .assign(&assignment)
                 .map_err(|e| kafka_error("cannot assign partitions", e))?;
             // Queues can only be split after assign; whatever a fetch
-            // delivered in between sits in the main queue, is older than
-            // anything in the partition queue, and is taken first below.
+            // delivered in between sits in the main queue. A real broker
+            // delivers many records per partition that fast: each such
+            // partition is sought back to its first early record, so the
+            // fetch starts again into its own queue and the early copies
+            // are dropped.
             for (partition, state) in partitions.iter_mut().filter(|(_, s)| !s.finished) {
                 state.queue = Some(
                     consumer
@@ -172,8 +174,14 @@ impl KafkaRangeReader {
                         })?,
                 );
             }
+            let mut early: BTreeMap<i32, i64> = BTreeMap::new();
             while let Some(Ok(message)) = consumer.recv().now_or_never() {
-                early.push(to_record(&message));
+                early.entry(message.partition()).or_insert(message.offset());
+            }
+            for (partition, offset) in early {
+                consumer
+                    .seek(&range.topic, partition, Offset::Offset(offset), timeout)
+                    .map_err(|e| kafka_error("cannot restart reading a partition", e))?;
             }
         }
         let main = consumer.clone();
@@ -196,7 +204,7 @@ impl KafkaRangeReader {
             }
             _ => None,
         };
-        let mut reader = KafkaRangeReader {
+        let reader = KafkaRangeReader {
             consumer,
             topic: range.topic.clone(),
             partitions,
@@ -215,27 +223,7 @@ impl KafkaRangeReader {
             warnings,
             partition_count,
         };
-        if reader.take_early(early).is_err() {
-            return Err(ReplayError::Kafka(
-                "records arrived before their partition queues were ready; run the same command again"
-                    .into(),
-            ));
-        }
         Ok(reader)
-    }
-
-    /// Records that arrived on the main queue before the split: they are the
-    /// first of their partitions, so they become heads as long as each
-    /// partition got at most one (more would need a queue of their own).
-    fn take_early(&mut self, early: Vec<Record>) -> Result<(), ()> {
-        let mut seen = std::collections::HashSet::new();
-        if early.iter().any(|r| !seen.insert(r.partition)) {
-            return Err(());
-        }
-        for record in early {
-            self.accept(record);
-        }
-        Ok(())
     }
 
     pub fn topic(&self) -> &str {

@@ -338,7 +338,12 @@ pub async fn export_import_and_browse(base: &str, bootstrap: &str, prefix: &str)
         bootstrap,
         &["--from", &t("fixture"), "--to", file],
     );
-    assert_eq!(again.status.code(), Some(2));
+    assert_eq!(
+        again.status.code(),
+        Some(2),
+        "{}",
+        String::from_utf8_lossy(&again.stderr)
+    );
     assert!(String::from_utf8_lossy(&again.stderr).contains("--force"));
 
     let output = kafka_pulse(
@@ -459,5 +464,9 @@ pub async fn export_import_and_browse(base: &str, bootstrap: &str, prefix: &str)
         ),
     )
     .await;
-    assert!(page.contains("00000000  ff fe fd"), "binary as a hex dump");
+    assert!(
+        page.contains("00000000  ff fe fd"),
+        "binary as a hex dump: {}",
+        page.get(page.find("<main").unwrap_or(0)..).unwrap_or(&page)
+    );
 }

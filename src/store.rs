@@ -305,6 +305,8 @@ pub struct SinkCounters {
     pub errors: AtomicU64,
     pub queued: AtomicU64,
     pub last_error: Mutex<Option<String>>,
+    /// Set while deliveries fail or data is refused; health says degraded.
+    pub failing: std::sync::atomic::AtomicBool,
 }
 
 impl SinkCounters {
@@ -322,6 +324,10 @@ impl SinkCounters {
 
     pub fn set_last_error(&self, error: Option<String>) {
         *self.last_error.lock().expect("poisoned") = error;
+    }
+
+    pub fn is_failing(&self) -> bool {
+        self.failing.load(Ordering::Relaxed)
     }
 }
 

@@ -437,3 +437,136 @@ async fn a_missing_database_is_reported_clearly_and_collection_goes_on() {
     );
     running.stop().await.expect("clean stop");
 }
+
+/// Group names are arbitrary bytes. Written to real influxd, names with a
+/// newline, a trailing backslash, a space and the encoded literal stay
+/// distinct series of kafka_group; no measurement or tagless point is
+/// injected and nothing is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn odd_group_names_cannot_break_or_inject_lines() {
+    let Some(influx) = require(servers::influxd()) else {
+        return;
+    };
+    create_database(&influx.base, "odd").await;
+    let mut config = test_config(None, None);
+    config.cluster_name = Some(CLUSTER.into());
+    config.influx = Some(v1_config(&influx.base, "odd"));
+    let running = app::start(config).await.expect("start");
+    let base = format!("http://{}", running.web_addr);
+    let bootstrap = running.kafka_bootstrap.clone();
+    kafka_pulse::demo::ensure_topic(&bootstrap, "odd-names", 1)
+        .await
+        .unwrap();
+    produce_split(&bootstrap, "odd-names", &[(0, 10)]).await;
+    let names = ["a\nb", "x\nkafka_group", "trail\\", "a b", "a%0Ab"];
+    for name in names {
+        consume_and_commit(&bootstrap, name, "odd-names", &[(0, 4)]).await;
+    }
+    wait_for_json(&base, "/api/v1/groups", WAIT, |body| {
+        body["groups"]
+            .as_array()
+            .is_some_and(|list| names.iter().all(|n| list.iter().any(|g| g["group"] == *n)))
+    })
+    .await;
+    let answer = wait_for_influx(
+        &influx.base,
+        "odd",
+        "SHOW TAG VALUES FROM \"kafka_group\" WITH KEY = \"group\"",
+        |a| rows(a).len() >= names.len(),
+    )
+    .await;
+    let stored: Vec<String> = rows(&answer)
+        .iter()
+        .map(|r| r["value"].as_str().unwrap().to_string())
+        .collect();
+    for name in names {
+        let encoded = kafka_pulse::sinks::influxdb::encoder::encode_name(name);
+        assert!(
+            stored.contains(&encoded),
+            "{encoded:?} missing from {stored:?}"
+        );
+        assert_eq!(
+            kafka_pulse::sinks::influxdb::encoder::decode_name(&encoded),
+            name
+        );
+    }
+    let measurements = influxql(&influx.base, "odd", "SHOW MEASUREMENTS").await;
+    for row in rows(&measurements) {
+        let name = row["name"].as_str().unwrap();
+        assert!(
+            name.starts_with("kafka_"),
+            "injected measurement {name:?}: {measurements}"
+        );
+    }
+    let series = influxql(&influx.base, "odd", "SHOW SERIES FROM \"kafka_group\"").await;
+    for row in rows(&series) {
+        let key = row["key"].as_str().unwrap();
+        assert!(key.contains(",group="), "tagless kafka_group point: {key}");
+    }
+    let (_, health) = get_json(&base, "/api/v1/health").await;
+    let sink = &health["sinks"][0];
+    assert_eq!(sink["points_dropped"], 0, "{health}");
+    assert_eq!(sink["failing"], false, "{health}");
+    running.stop().await.expect("clean stop");
+}
+
+/// A partial write (influxd refuses some lines and stores the rest) counts
+/// only the refused lines as dropped, and the sink shows as failing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn partial_writes_count_only_refused_lines_and_degrade_health() {
+    let Some(influx) = require(servers::influxd()) else {
+        return;
+    };
+    create_database(&influx.base, "conflict").await;
+    // `lag` stored as a string first: every kafka_group line now conflicts.
+    let response = reqwest::Client::new()
+        .post(format!("{}/write?db=conflict", influx.base))
+        .body("kafka_group,group=first lag=\"text\"")
+        .send()
+        .await
+        .unwrap();
+    assert!(response.status().is_success());
+    let mut config = test_config(None, None);
+    config.influx = Some(v1_config(&influx.base, "conflict"));
+    let running = app::start(config).await.expect("start");
+    let base = format!("http://{}", running.web_addr);
+    let bootstrap = running.kafka_bootstrap.clone();
+    known_traffic(&bootstrap, "conflicted").await;
+    let health = wait_for_json(&base, "/api/v1/health", WAIT, |body| {
+        body["sinks"][0]["points_dropped"].as_u64().unwrap_or(0) > 0
+            && body["sinks"][0]["points_sent"].as_u64().unwrap_or(0) > 0
+    })
+    .await;
+    assert_eq!(health["status"], "degraded", "{health}");
+    assert_eq!(health["sinks"][0]["failing"], true, "{health}");
+    assert!(
+        health["sinks"][0]["last_error"]
+            .as_str()
+            .unwrap_or("")
+            .contains("partial write"),
+        "{health}"
+    );
+    // The refused lines are the kafka_group ones; the topic lines are stored.
+    wait_for_influx(
+        &influx.base,
+        "conflict",
+        "SELECT count(\"depth\") FROM \"kafka_topic\" WHERE \"topic\" = 'conflicted'",
+        |a| {
+            rows(a)
+                .first()
+                .is_some_and(|r| r["count"].as_u64().unwrap_or(0) > 0)
+        },
+    )
+    .await;
+    let (_, events) = get_json(&base, "/api/v1/events?limit=1000").await;
+    assert!(
+        events["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["kind"] == "sink_failing"),
+        "{events}"
+    );
+    running.stop().await.expect("clean stop");
+    // Every point produced was either sent (stored) or dropped (refused).
+}

@@ -39,7 +39,9 @@ impl<'a> SinkHealth<'a> {
             label,
             store,
             counters,
-            failing: false,
+            // A startup failure already raised the event: the first failed
+            // delivery after it is the same trouble, not a new one.
+            failing: counters.is_failing(),
         }
     }
 
@@ -48,13 +50,20 @@ impl<'a> SinkHealth<'a> {
     pub fn startup_failed(&self, error: &dyn std::fmt::Display) {
         tracing::error!("{} sink: {error}", self.label);
         self.counters.set_last_error(Some(error.to_string()));
+        self.counters
+            .failing
+            .store(true, std::sync::atomic::Ordering::Relaxed);
         self.store
             .record_event("sink_failing", self.sink, error.to_string());
     }
 
-    /// A delivery attempt failed and will be retried.
+    /// A delivery attempt failed (it will be retried), or the receiver
+    /// refused data: health says degraded until a delivery succeeds.
     pub fn failed(&mut self, reason: &str) {
         self.counters.set_last_error(Some(reason.to_string()));
+        self.counters
+            .failing
+            .store(true, std::sync::atomic::Ordering::Relaxed);
         if !self.failing {
             self.failing = true;
             tracing::warn!("{} sink failing, will retry: {reason}", self.label);
@@ -70,6 +79,9 @@ impl<'a> SinkHealth<'a> {
     pub fn delivered(&mut self) {
         if self.failing {
             self.failing = false;
+            self.counters
+                .failing
+                .store(false, std::sync::atomic::Ordering::Relaxed);
             self.counters.set_last_error(None);
             tracing::info!("{} sink recovered", self.label);
             self.store.record_event(

@@ -15,7 +15,9 @@ const MAX_EVENTS: usize = 10_000;
 pub async fn health(State(state): State<AppState>) -> Json<Value> {
     let snapshot = state.store.latest();
     let fresh = is_fresh(&snapshot, &state);
-    let ok = snapshot.kafka_up && fresh;
+    let sinks = state.store.sinks();
+    let sinks_failing = sinks.iter().any(|(_, c)| c.is_failing());
+    let ok = snapshot.kafka_up && fresh && !sinks_failing;
     Json(json!({
         "status": if ok { "ok" } else { "degraded" },
         "kafka_up": snapshot.kafka_up,
@@ -26,8 +28,9 @@ pub async fn health(State(state): State<AppState>) -> Json<Value> {
         "errors": snapshot.errors,
         "topics": snapshot.topics.len(),
         "groups": snapshot.groups.len(),
-        "sinks": state.store.sinks().iter().map(|(name, c)| json!({
+        "sinks": sinks.iter().map(|(name, c)| json!({
             "sink": name,
+            "failing": c.is_failing(),
             "points_produced": SinkCounters::get(&c.produced),
             "points_sent": SinkCounters::get(&c.sent),
             "points_dropped": SinkCounters::get(&c.dropped),

@@ -6,6 +6,15 @@
 //! - tag keys, tag values, field keys: comma, equals sign and space;
 //! - string field values: double quote and backslash, inside double quotes.
 //!
+//! Names come from users (topic and group names are arbitrary bytes) and
+//! line protocol cannot carry everything: a newline ends the line (a group
+//! named "x\nkafka_group" would inject points into another measurement) and
+//! a trailing backslash escapes the separator after it. So tag values and
+//! string field values are first percent-encoded where needed: control
+//! characters, `%` itself and a trailing backslash become `%XX` (UTF-8,
+//! upper-case hex). Names without them are written unchanged; the encoding
+//! is reversible ([`decode_name`]) and collision-free, since `%` is encoded.
+//!
 //! Empty tag values are not allowed by InfluxDB: such tags are left out.
 //! Non-finite floats (NaN, ±inf) cannot be written: such fields are left out.
 
@@ -83,6 +92,82 @@ fn escape_into(out: &mut String, text: &str, special: &[char]) {
     }
 }
 
+/// Whether `c` at `index` of a text of `len` chars must be percent-encoded.
+fn needs_encoding(c: char, index: usize, len: usize) -> bool {
+    c.is_control() || c == '%' || (c == '\\' && index + 1 == len)
+}
+
+/// Escapes `text` for line protocol after percent-encoding what line
+/// protocol cannot carry (see the module comment).
+fn encode_into(out: &mut String, text: &str, special: &[char]) {
+    let len = text.chars().count();
+    if !text
+        .chars()
+        .enumerate()
+        .any(|(i, c)| needs_encoding(c, i, len))
+    {
+        return escape_into(out, text, special);
+    }
+    for (i, c) in text.chars().enumerate() {
+        if needs_encoding(c, i, len) {
+            let mut bytes = [0u8; 4];
+            for byte in c.encode_utf8(&mut bytes).bytes() {
+                let _ = write!(out, "%{byte:02X}");
+            }
+        } else {
+            if special.contains(&c) {
+                out.push('\\');
+            }
+            out.push(c);
+        }
+    }
+}
+
+/// `name` as it is stored in InfluxDB (a tag value): percent-encoded where
+/// line protocol cannot carry it, unchanged otherwise. For dashboards,
+/// queries and tests.
+pub fn encode_name(name: &str) -> String {
+    let len = name.chars().count();
+    let mut out = String::with_capacity(name.len());
+    for (i, c) in name.chars().enumerate() {
+        if needs_encoding(c, i, len) {
+            let mut bytes = [0u8; 4];
+            for byte in c.encode_utf8(&mut bytes).bytes() {
+                let _ = write!(out, "%{byte:02X}");
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// The name a tag value or string field stands for: undoes the
+/// percent-encoding of [`encode_into`] (for readers of the data and tests).
+pub fn decode_name(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = |b: u8| (b as char).to_digit(16);
+        match (
+            bytes[i],
+            bytes.get(i + 1).copied().and_then(hex),
+            bytes.get(i + 2).copied().and_then(hex),
+        ) {
+            (b'%', Some(high), Some(low)) => {
+                out.push((high * 16 + low) as u8);
+                i += 3;
+            }
+            (byte, _, _) => {
+                out.push(byte);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
 const MEASUREMENT_SPECIAL: &[char] = &[',', ' '];
 const KEY_SPECIAL: &[char] = &[',', '=', ' '];
 const STRING_SPECIAL: &[char] = &['"', '\\'];
@@ -114,7 +199,7 @@ impl<'a> Line<'a> {
         self.out.push(',');
         escape_into(self.out, key, KEY_SPECIAL);
         self.out.push('=');
-        escape_into(self.out, value, KEY_SPECIAL);
+        encode_into(self.out, value, KEY_SPECIAL);
         self
     }
 
@@ -139,7 +224,7 @@ impl<'a> Line<'a> {
             }
             FieldValue::Text(s) => {
                 self.out.push('"');
-                escape_into(self.out, s, STRING_SPECIAL);
+                encode_into(self.out, s, STRING_SPECIAL);
                 self.out.push('"');
             }
             FieldValue::Boolean(b) => self.out.push(if b { 't' } else { 'f' }),
@@ -422,6 +507,37 @@ mod tests {
     }
 
     #[test]
+    fn names_that_would_break_lines_stay_distinct_series_and_inject_nothing() {
+        let line = |group: &str| {
+            let mut out = String::new();
+            Line::new(&mut out, "kafka_group")
+                .tag("group", group)
+                .int("lag", 1)
+                .finish(1);
+            out
+        };
+        let newline = line("a\nb");
+        let space = line("a b");
+        let literal = line("a%0Ab");
+        assert_eq!(newline, "kafka_group,group=a%0Ab lag=1i 1\n");
+        assert_eq!(space, "kafka_group,group=a\\ b lag=1i 1\n");
+        assert_eq!(literal, "kafka_group,group=a%250Ab lag=1i 1\n");
+        // One line each, whatever the name: no injected measurement.
+        for name in ["x\nkafka_group", "trailing\\", "cr\rlf", "tab\t"] {
+            let text = line(name);
+            assert_eq!(text.matches('\n').count(), 1, "{text:?}");
+            let point = parse_line(text.trim_end()).unwrap();
+            assert_eq!(point.measurement, "kafka_group");
+            assert_eq!(decode_name(&point.tags[0].1), name);
+        }
+        // Ordinary names are written as they are.
+        assert_eq!(
+            line("orders-eu.v2"),
+            "kafka_group,group=orders-eu.v2 lag=1i 1\n"
+        );
+    }
+
+    #[test]
     fn tags_and_field_keys_escape_comma_equals_space() {
         let line = one(|o| {
             Line::new(o, "m")
@@ -480,20 +596,40 @@ mod tests {
         );
     }
 
-    /// Names as users may give them; backslashes are excluded from tags
-    /// because line protocol has no escape for a literal backslash there.
+    /// Keys and measurements as kafka-pulse writes them (its own words).
     fn name() -> impl Strategy<Value = String> {
         "[a-zA-Z0-9 ,=._\\-<>\"'/:é]{1,20}"
+    }
+
+    /// Topic and group names as users may give them: any Unicode, with the
+    /// characters line protocol cannot carry made likely.
+    fn user_name() -> impl Strategy<Value = String> {
+        proptest::collection::vec(
+            prop_oneof![
+                any::<char>(),
+                Just('\n'),
+                Just('\r'),
+                Just('\t'),
+                Just('\\'),
+                Just('%'),
+                Just(','),
+                Just(' '),
+                Just('='),
+                Just('"'),
+            ],
+            1..16,
+        )
+        .prop_map(|chars| chars.into_iter().collect())
     }
 
     proptest! {
         #[test]
         fn encoded_points_parse_back_to_the_same_point(
             measurement in name(),
-            tags in proptest::collection::vec((name(), name()), 0..4),
+            tags in proptest::collection::vec((name(), user_name()), 0..4),
             int in any::<i64>(),
             float in any::<f64>().prop_filter("finite", |f| f.is_finite()),
-            text in "[^\\n]{0,30}",
+            text in user_name(),
             flag in any::<bool>(),
             ts in any::<i64>(),
         ) {
@@ -512,11 +648,19 @@ mod tests {
             prop_assert_eq!(out.matches('\n').count(), 1);
             let point = parse_line(out.trim_end_matches('\n')).map_err(TestCaseError::fail)?;
             prop_assert_eq!(point.measurement, measurement);
-            prop_assert_eq!(point.tags, tags);
+            let decoded: Vec<(String, String)> = point
+                .tags
+                .iter()
+                .map(|(k, v)| (k.clone(), decode_name(v)))
+                .collect();
+            prop_assert_eq!(decoded, tags);
             prop_assert_eq!(point.timestamp, ts);
             prop_assert_eq!(&point.fields[0], &("int".to_string(), Value::Integer(int)));
             prop_assert_eq!(&point.fields[1], &("float".to_string(), Value::Float(float)));
-            prop_assert_eq!(&point.fields[2], &("text".to_string(), Value::Text(text.clone())));
+            let Value::Text(written) = &point.fields[2].1 else {
+                return Err(TestCaseError::fail("text field"));
+            };
+            prop_assert_eq!(decode_name(written), text.clone());
             prop_assert_eq!(&point.fields[3], &("flag".to_string(), Value::Boolean(flag)));
         }
     }

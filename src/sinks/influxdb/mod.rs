@@ -157,9 +157,22 @@ async fn send_loop(
                     // Sending the same lines again cannot succeed: count them.
                     SinkCounters::add(&counters.errors, 1);
                     SinkCounters::add(&counters.dropped, records);
-                    counters.set_last_error(Some(reason.clone()));
+                    health.failed(&reason);
                     if logged_rejection.as_deref() != Some(reason.as_str()) {
                         tracing::error!("InfluxDB rejected {records} points: {reason}");
+                        logged_rejection = Some(reason);
+                    }
+                }
+                WriteOutcome::Partial { reason, refused } => {
+                    // The rest of the batch was stored: only the refused
+                    // lines are lost, and the sink shows as failing.
+                    let refused = refused.min(records);
+                    SinkCounters::add(&counters.errors, 1);
+                    SinkCounters::add(&counters.sent, records - refused);
+                    SinkCounters::add(&counters.dropped, refused);
+                    health.failed(&reason);
+                    if logged_rejection.as_deref() != Some(reason.as_str()) {
+                        tracing::error!("InfluxDB refused {refused} of {records} points: {reason}");
                         logged_rejection = Some(reason);
                     }
                 }
@@ -215,13 +228,18 @@ async fn flush_at_shutdown(
             return;
         };
         let left = deadline.saturating_duration_since(tokio::time::Instant::now());
-        let sent = matches!(
-            tokio::time::timeout(left, writer.write(&body)).await,
-            Ok(WriteOutcome::Sent)
-        );
-        if sent {
-            SinkCounters::add(&counters.sent, records);
-            continue;
+        match tokio::time::timeout(left, writer.write(&body)).await {
+            Ok(WriteOutcome::Sent) => {
+                SinkCounters::add(&counters.sent, records);
+                continue;
+            }
+            Ok(WriteOutcome::Partial { refused, .. }) => {
+                let refused = refused.min(records);
+                SinkCounters::add(&counters.sent, records - refused);
+                SinkCounters::add(&counters.dropped, refused);
+                continue;
+            }
+            _ => {}
         }
         let rest = queue.lock().expect("queue poisoned").records();
         SinkCounters::add(&counters.dropped, records + rest);

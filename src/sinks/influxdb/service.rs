@@ -23,6 +23,47 @@ pub enum WriteOutcome {
     Rejected {
         reason: String,
     },
+    /// InfluxDB stored the batch except `refused` lines ("partial write").
+    Partial {
+        reason: String,
+        refused: usize,
+    },
+}
+
+/// Lines a "partial write" answer says were refused; `None` when the answer
+/// is not a partial write (the whole batch was refused). InfluxDB 1.x names
+/// each unparsable line ("unable to parse '…'") and counts the others as
+/// `dropped=N` (type conflicts, retention); 2.x lists "line N:" entries.
+pub fn refused_lines(message: &str) -> Option<usize> {
+    if !message.contains("partial write") {
+        return None;
+    }
+    if let Some(at) = message.find("errors encountered on line(s):") {
+        let list = &message[at..];
+        let refused = list
+            .match_indices("line ")
+            .filter(|(i, _)| {
+                list[i + 5..]
+                    .chars()
+                    .take_while(char::is_ascii_digit)
+                    .count()
+                    > 0
+            })
+            .count();
+        return Some(refused);
+    }
+    let unparsable = message.matches("unable to parse").count();
+    let dropped: usize = message
+        .match_indices("dropped=")
+        .filter_map(|(i, _)| {
+            let digits: String = message[i + 8..]
+                .chars()
+                .take_while(char::is_ascii_digit)
+                .collect();
+            digits.parse::<usize>().ok()
+        })
+        .sum();
+    Some(unparsable + dropped)
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -265,7 +306,10 @@ impl InfluxWriter {
                 retry_after,
             }
         } else {
-            WriteOutcome::Rejected { reason }
+            match refused_lines(&reason) {
+                Some(refused) => WriteOutcome::Partial { reason, refused },
+                None => WriteOutcome::Rejected { reason },
+            }
         }
     }
 }
@@ -290,6 +334,39 @@ pub fn without_url(error: &reqwest::Error) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn partial_writes_count_only_the_refused_lines() {
+        // influxd 1.6's own answers (tests/influx.rs sees them for real).
+        assert_eq!(
+            refused_lines(
+                "partial write: unable to parse 'm,g=b\\ v=1i 2': invalid tag format dropped=0"
+            ),
+            Some(1)
+        );
+        assert_eq!(
+            refused_lines(
+                "partial write: field type conflict: input field \"v\" on measurement \"m\" \
+                 is type string, already exists as type integer dropped=3"
+            ),
+            Some(3)
+        );
+        assert_eq!(
+            refused_lines(
+                "partial write: unable to parse 'a': x\nunable to parse 'b': y dropped=2"
+            ),
+            Some(4)
+        );
+        // InfluxDB 2.x lists the lines.
+        assert_eq!(
+            refused_lines(
+                "partial write has occurred, errors encountered on line(s): line 2: bad; \
+                 line 7: worse"
+            ),
+            Some(2)
+        );
+        assert_eq!(refused_lines("database not found: \"x\""), None);
+    }
 
     #[test]
     fn error_text_reads_v1_and_v2_bodies() {

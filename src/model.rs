@@ -340,6 +340,26 @@ pub struct GroupPartitionView {
     pub messages_out_per_sec: f64,
 }
 
+/// `text` with control characters written as escapes (`\n`, `\u{1b}`), for
+/// log lines: topic and group names are arbitrary bytes, and a raw newline
+/// in a name would split one log line in two (or forge a second one).
+pub fn printable(text: &str) -> std::borrow::Cow<'_, str> {
+    if text.chars().any(char::is_control) {
+        text.chars()
+            .map(|c| {
+                if c.is_control() {
+                    c.escape_default().to_string()
+                } else {
+                    c.to_string()
+                }
+            })
+            .collect::<String>()
+            .into()
+    } else {
+        text.into()
+    }
+}
+
 /// Something that happened, for people: shown on the page, served by the
 /// API, shipped to Elasticsearch.
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -378,8 +398,32 @@ impl Event {
         self
     }
 
+    /// The event as one log line's parts, control characters escaped.
+    pub fn printable_parts(&self) -> (std::borrow::Cow<'_, str>, std::borrow::Cow<'_, str>) {
+        (printable(&self.subject), printable(&self.message))
+    }
+
     pub fn for_group(mut self, group: &str) -> Self {
         self.group = Some(group.to_string());
         self
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn printable_escapes_control_characters_and_keeps_the_rest() {
+        assert_eq!(printable("orders-eu é"), "orders-eu é");
+        assert_eq!(printable("a\nb\r\t\u{1b}[31m"), "a\\nb\\r\\t\\u{1b}[31m");
+        let event = Event::new(
+            Utc::now(),
+            "group_created",
+            "x\nkafka_group",
+            "group x\nforged",
+        );
+        let (subject, message) = event.printable_parts();
+        assert!(!subject.contains('\n') && !message.contains('\n'));
     }
 }

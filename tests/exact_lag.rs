@@ -82,3 +82,79 @@ async fn without_the_option_lag_seconds_is_interpolated() {
     );
     running.stop().await.expect("clean stop");
 }
+
+/// Several topics whose same-numbered partitions lag: each gets its own
+/// exact answer, and when the commits move, the first sample that shows
+/// the new offsets already has their exact times (no tick falls back to
+/// the interpolated estimate).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn exact_times_are_per_topic_and_follow_commits_without_a_fallback_tick() {
+    let mut config = test_config(None, None);
+    config.exact_lag_fetches = 10;
+    config.interval = Duration::from_secs(1);
+    let running = app::start(config).await.expect("start");
+    let base = format!("http://{}", running.web_addr);
+    let bootstrap = running.kafka_bootstrap.clone();
+    let topics = ["multi-a", "multi-b", "multi-c"];
+    // Each topic an hour old at a different offset: 3,600 s, 3,000 s, 2,400 s.
+    for (i, topic) in topics.iter().enumerate() {
+        kafka_pulse::demo::ensure_topic(&bootstrap, topic, 1)
+            .await
+            .unwrap();
+        produce_aged(&bootstrap, topic, 20, 3_600_000 - i as i64 * 600_000).await;
+        consume_and_commit(&bootstrap, "multi-reader", topic, &[(0, 5)]).await;
+    }
+    let expected_age = |topic: usize, offset: i64| 3_600.0 - topic as f64 * 600.0 - offset as f64;
+    // Every row already at `offset` must carry its exact age; Ok(n) counts them.
+    let check = |body: &serde_json::Value, offset: i64| -> Result<usize, String> {
+        let mut at_offset = 0;
+        for (i, topic) in topics.iter().enumerate() {
+            let Some(row) = body["partitions"]
+                .as_array()
+                .and_then(|list| list.iter().find(|p| p["topic"] == *topic))
+            else {
+                continue;
+            };
+            if row["committed_offset"] != offset {
+                continue;
+            }
+            at_offset += 1;
+            if row["lag_seconds_exact"] != true {
+                return Err(format!("{topic} at {offset} not exact: {row}"));
+            }
+            let age = row["lag_seconds"].as_f64().unwrap();
+            if (age - expected_age(i, offset)).abs() > 10.0 {
+                return Err(format!(
+                    "{topic}: {age:.0} s, expected {:.0}",
+                    expected_age(i, offset)
+                ));
+            }
+        }
+        Ok(at_offset)
+    };
+    wait_for_json(&base, "/api/v1/groups/multi-reader", WAIT, |body| {
+        check(body, 5) == Ok(3)
+    })
+    .await;
+
+    // The commits move: every sample that shows a new offset has its exact
+    // time already.
+    for topic in topics {
+        consume_and_commit(&bootstrap, "multi-reader", topic, &[(0, 12)]).await;
+    }
+    let deadline = std::time::Instant::now() + WAIT;
+    loop {
+        let (_, body) = common::get_json(&base, "/api/v1/groups/multi-reader").await;
+        match check(&body, 12) {
+            Ok(3) => break,
+            Ok(_) => {}
+            Err(problem) => panic!("a sample right after the commit: {problem}"),
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "commits never seen: {body}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    running.stop().await.expect("clean stop");
+}

@@ -590,3 +590,34 @@ async fn series_ranges_are_validated() {
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert!(body["error"].as_str().unwrap().contains("5m, 1h or 24h"));
 }
+
+/// Every error answer is the documented `{"error": ...}` JSON, including a
+/// method a path does not take.
+#[tokio::test]
+async fn wrong_methods_answer_json_405() {
+    for (method, path) in [
+        ("POST", "/api/v1/topics"),
+        ("DELETE", "/api/v1/health"),
+        ("PUT", "/metrics"),
+    ] {
+        let response = router(state())
+            .oneshot(
+                Request::builder()
+                    .method(method)
+                    .uri(path)
+                    .body(Body::empty())
+                    .unwrap(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            response.status(),
+            StatusCode::METHOD_NOT_ALLOWED,
+            "{method} {path}"
+        );
+        let body = response.into_body().collect().await.unwrap().to_bytes();
+        let error: Value = serde_json::from_slice(&body).expect("JSON error body");
+        let text = error["error"].as_str().unwrap();
+        assert!(text.contains(method) && text.contains(path), "{text}");
+    }
+}

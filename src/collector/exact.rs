@@ -12,7 +12,6 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::error::KafkaError;
 use rdkafka::{ClientConfig, Message, Offset, TopicPartitionList};
 use tokio::sync::mpsc;
 
@@ -50,6 +49,8 @@ pub struct ExactTimes {
     timeout: Duration,
     cache: Arc<Mutex<Cache>>,
     requests: mpsc::Sender<Vec<Key>>,
+    /// Told after each batch is answered, so a tick can wait for its own.
+    answered: Arc<tokio::sync::Notify>,
     /// Fetches done and failed, for the closing numbers and tests.
     pub stats: Arc<Mutex<ExactStats>>,
 }
@@ -68,7 +69,6 @@ impl ExactTimes {
             .set("group.id", "kafka-pulse-exact-lag")
             .set("enable.auto.commit", "false")
             .set("enable.auto.offset.store", "false")
-            .set("enable.partition.eof", "true")
             // One message per partition is all we need.
             .set("max.partition.fetch.bytes", "65536")
             .set("queued.max.messages.kbytes", "4096")
@@ -81,6 +81,8 @@ impl ExactTimes {
         let (requests, mut receiver) = mpsc::channel::<Vec<Key>>(2);
         let thread_cache = cache.clone();
         let thread_stats = stats.clone();
+        let answered = Arc::new(tokio::sync::Notify::new());
+        let thread_answered = answered.clone();
         std::thread::Builder::new()
             .name("exact-lag".into())
             .spawn(move || {
@@ -100,6 +102,8 @@ impl ExactTimes {
                             }
                         }
                     }
+                    drop((cache, stats));
+                    thread_answered.notify_waiters();
                 }
             })
             .map_err(|e| format!("cannot start the exact-lag thread: {e}"))?;
@@ -108,14 +112,17 @@ impl ExactTimes {
             timeout,
             cache,
             requests,
+            answered,
             stats,
         })
     }
 
     /// Fills `sample.exact_timestamps` with what is known for its lagging
     /// commits and asks for up to `per_tick` of the unknown ones, most
-    /// lagging (in messages) first.
-    pub fn annotate(&self, sample: &mut Sample) {
+    /// lagging (in messages) first, waiting up to `wait` for them: right
+    /// after a commit moves, this tick gets the new offset's real time
+    /// instead of falling back to the estimate for one tick.
+    pub async fn annotate(&self, sample: &mut Sample, wait: Duration) {
         let mut highs: HashMap<(&str, i32), i64> = HashMap::new();
         for topic in &sample.topics {
             for partition in &topic.partitions {
@@ -171,12 +178,49 @@ impl ExactTimes {
         }
         if !wanted.is_empty() {
             let batch: Vec<Key> = wanted.into_iter().map(|(_, key)| key).collect();
-            if let Err(mpsc::error::TrySendError::Full(batch)) = self.requests.try_send(batch) {
-                // The thread is behind: forget the marks so a later tick asks again.
-                let mut cache = self.cache.lock().expect("exact cache poisoned");
-                for key in batch {
-                    cache.pending.remove(&key);
+            let answered = self.answered.notified();
+            tokio::pin!(answered);
+            answered.as_mut().enable();
+            match self.requests.try_send(batch.clone()) {
+                Ok(()) => {
+                    // The thread answers batches in order: ours is done
+                    // when a notification finds its keys answered.
+                    let deadline = tokio::time::Instant::now() + wait;
+                    loop {
+                        if tokio::time::timeout_at(deadline, answered.as_mut())
+                            .await
+                            .is_err()
+                        {
+                            break;
+                        }
+                        let cache = self.cache.lock().expect("exact cache poisoned");
+                        if batch.iter().all(|key| !cache.pending.contains_key(key)) {
+                            break;
+                        }
+                        drop(cache);
+                        answered.set(self.answered.notified());
+                        answered.as_mut().enable();
+                    }
+                    let cache = self.cache.lock().expect("exact cache poisoned");
+                    for key in &batch {
+                        if let Some(&timestamp_ms) = cache.times.get(key) {
+                            known.push(ExactTimestamp {
+                                topic: key.0.clone(),
+                                partition: key.1,
+                                offset: key.2,
+                                timestamp_ms,
+                            });
+                        }
+                    }
                 }
+                Err(mpsc::error::TrySendError::Full(batch)) => {
+                    // The thread is behind: forget the marks so a later tick asks again.
+                    let mut cache = self.cache.lock().expect("exact cache poisoned");
+                    for key in batch {
+                        cache.pending.remove(&key);
+                    }
+                }
+                Err(mpsc::error::TrySendError::Closed(_)) => {}
             }
         }
         known.sort_by(|a, b| {
@@ -223,9 +267,11 @@ fn fetch_batch(consumer: &BaseConsumer, batch: &[Key], timeout: Duration) -> Has
                     }
                 }
             }
-            Some(Err(KafkaError::PartitionEOF(partition))) => {
-                waiting.retain(|(_, p), _| *p != partition);
-            }
+            // No end-of-partition events: rdkafka's carries the partition
+            // number without its topic, and dropping partition N of every
+            // topic on one topic's end lost other topics' answers. Offsets
+            // asked for are below the high watermark, so their message
+            // exists; one that was deleted meanwhile waits for the deadline.
             Some(Err(_)) | None => {}
         }
     }

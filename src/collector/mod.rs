@@ -660,7 +660,8 @@ pub async fn run(
             sample = source.sample() => sample,
         };
         if let Some(exact) = &exact {
-            exact.annotate(&mut sample);
+            // Up to half an interval for this tick's new offsets.
+            exact.annotate(&mut sample, interval / 2).await;
         }
         if sample.kafka_up != was_up {
             if sample.kafka_up {
@@ -693,7 +694,8 @@ pub async fn run(
         };
         analyzer = next_analyzer;
         for event in &changes {
-            tracing::info!(kind = %event.kind, subject = %event.subject, "{}", event.message);
+            let (subject, message) = event.printable_parts();
+            tracing::info!(kind = %event.kind, subject = %subject, "{message}");
         }
         store.publish(snapshot);
         store.push_events(changes);

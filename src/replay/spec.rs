@@ -141,13 +141,21 @@ pub fn parse_offsets(option: &str, text: &str) -> Result<OffsetSpec, SpecError> 
 }
 
 pub fn parse_time(option: &str, text: &str) -> Result<DateTime<Utc>, SpecError> {
-    DateTime::parse_from_rfc3339(text.trim())
+    let time = DateTime::parse_from_rfc3339(text.trim())
         .map(|time| time.with_timezone(&Utc))
         .map_err(|e| {
             error(format!(
                 "{option} must be an RFC 3339 time such as 2026-11-26T09:30:00Z, got {text:?} ({e})"
             ))
-        })
+        })?;
+    // Kafka timestamps are milliseconds since 1970: earlier times have no
+    // offset to look up (the broker answers with an error, not a range).
+    if time.timestamp_millis() < 0 {
+        return Err(error(format!(
+            "{option} must be 1970-01-01T00:00:00Z or later (Kafka timestamps start there), got {text:?}"
+        )));
+    }
+    Ok(time)
 }
 
 pub fn parse_partitions(text: &str) -> Result<Vec<i32>, SpecError> {
@@ -338,6 +346,16 @@ mod tests {
             to: to.into(),
             ..ReplayRequest::default()
         }
+    }
+
+    #[test]
+    fn times_before_1970_are_refused_with_the_reason() {
+        let error = parse_time("timestamp", "0001-01-01T00:00:00Z").unwrap_err();
+        assert!(
+            error.to_string().contains("1970-01-01T00:00:00Z or later"),
+            "{error}"
+        );
+        assert!(parse_time("timestamp", "1970-01-01T00:00:00Z").is_ok());
     }
 
     #[test]

@@ -71,6 +71,18 @@ async fn not_found() -> ApiError {
     }
 }
 
+/// A known path asked with a method it does not take: the documented JSON
+/// error, not axum's empty 405.
+async fn method_not_allowed(method: axum::http::Method, uri: axum::http::Uri) -> ApiError {
+    ApiError {
+        status: StatusCode::METHOD_NOT_ALLOWED,
+        message: format!(
+            "{method} is not allowed on {}; the API's writes are POST/DELETE /api/v1/replays, everything else is GET",
+            uri.path()
+        ),
+    }
+}
+
 /// The whole HTTP surface; tests drive it with `oneshot`.
 pub fn router(state: AppState) -> Router {
     Router::new()
@@ -100,6 +112,7 @@ pub fn router(state: AppState) -> Router {
         .route("/static/{file}", get(assets::serve))
         .merge(pages::routes())
         .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn(security_headers))
         .with_state(state)
 }

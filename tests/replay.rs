@@ -315,3 +315,84 @@ async fn export_then_import_gives_equal_content_and_the_browser_shows_it() {
     export_import_and_browse(&base, &running.kafka_bootstrap, "").await;
     running.stop().await.expect("clean stop");
 }
+
+fn thread_count() -> usize {
+    std::fs::read_dir("/proc/self/task").map_or(0, |dir| dir.count())
+}
+
+/// A burst of message-browser reads: at most a few librdkafka consumers
+/// run at once (each has its own threads); the rest wait briefly or are
+/// told to come back (503, Retry-After, JSON). Nothing else answers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_message_reads_are_capped() {
+    let running = start().await;
+    let base = format!("http://{}", running.web_addr);
+    let bootstrap = running.kafka_bootstrap.clone();
+    ensure_topic(&bootstrap, "burst", 1).await.unwrap();
+    common::produce_split(&bootstrap, "burst", &[(0, 50)]).await;
+    wait_for_json(
+        &base,
+        "/api/v1/topics/burst",
+        Duration::from_secs(15),
+        |b| b["depth"] == 50,
+    )
+    .await;
+    let idle_threads = thread_count();
+    let sampling = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let sampler = {
+        let sampling = sampling.clone();
+        std::thread::spawn(move || {
+            let mut most = 0;
+            while sampling.load(std::sync::atomic::Ordering::Relaxed) {
+                most = most.max(thread_count());
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            most
+        })
+    };
+    let client = reqwest::Client::new();
+    let reads = (0..40).map(|i| {
+        let (client, base) = (client.clone(), base.clone());
+        async move {
+            let response = client
+                .get(format!(
+                    "{base}/api/v1/topics/burst/messages?partition=0&offset={}&limit=5",
+                    i % 40
+                ))
+                .send()
+                .await
+                .expect("answer");
+            let status = response.status().as_u16();
+            let retry_after = response.headers().get("retry-after").cloned();
+            let body: Value = response.json().await.expect("JSON body");
+            (status, retry_after, body)
+        }
+    });
+    let answers = futures::future::join_all(reads).await;
+    sampling.store(false, std::sync::atomic::Ordering::Relaxed);
+    let most_threads = sampler.join().unwrap();
+    let ok = answers
+        .iter()
+        .filter(|(status, _, _)| *status == 200)
+        .count();
+    for (status, retry_after, body) in &answers {
+        match status {
+            200 => assert_eq!(body["messages"].as_array().unwrap().len(), 5, "{body}"),
+            503 => {
+                assert!(retry_after.is_some(), "503 without Retry-After");
+                assert!(
+                    body["error"].as_str().unwrap().contains("try again"),
+                    "{body}"
+                );
+            }
+            other => panic!("unexpected {other}: {body}"),
+        }
+    }
+    assert!(ok >= 4, "only {ok} of 40 reads served");
+    // 4 consumers at once; 40 at once was ~6 threads each more.
+    assert!(
+        most_threads <= idle_threads + 64,
+        "threads rose from {idle_threads} to {most_threads}"
+    );
+    running.stop().await.expect("clean stop");
+}

@@ -39,6 +39,9 @@ pub enum ReplayError {
     Kafka(String),
     #[error("{0}")]
     File(String),
+    /// Too many reads at once; the caller may try again shortly.
+    #[error("{0}")]
+    Busy(String),
 }
 
 impl From<spec::SpecError> for ReplayError {

@@ -29,7 +29,16 @@ pub struct ReplayService {
     shutdown: CancellationToken,
     replays: Mutex<VecDeque<Arc<Entry>>>,
     next_id: std::sync::atomic::AtomicU64,
+    /// Message-browser reads running at once: each is a librdkafka
+    /// consumer with its own threads (300 at once once made 1,500 threads).
+    browse_slots: tokio::sync::Semaphore,
 }
+
+/// Message-browser reads at once; more wait up to [`BROWSE_QUEUE_WAIT`],
+/// then get a 503 with Retry-After.
+pub const BROWSE_CONCURRENCY: usize = 4;
+/// How long a browser read waits for a slot before it is turned away.
+pub const BROWSE_QUEUE_WAIT: Duration = Duration::from_secs(2);
 
 struct Entry {
     id: String,
@@ -116,6 +125,7 @@ impl ReplayService {
             shutdown,
             replays: Mutex::new(VecDeque::new()),
             next_id: std::sync::atomic::AtomicU64::new(1),
+            browse_slots: tokio::sync::Semaphore::new(BROWSE_CONCURRENCY),
         }
     }
 
@@ -237,14 +247,27 @@ impl ReplayService {
         start: StartAt,
         limit: u64,
     ) -> Result<Vec<Record>, ReplayError> {
-        super::read_messages(
-            &self.bootstrap,
-            topic,
-            partition,
-            start,
-            limit,
-            self.timeout,
+        let busy = || {
+            ReplayError::Busy(format!(
+                "{BROWSE_CONCURRENCY} message reads are already running; try again in a moment"
+            ))
+        };
+        let _slot = tokio::time::timeout(BROWSE_QUEUE_WAIT, self.browse_slots.acquire())
+            .await
+            .map_err(|_| busy())?
+            .map_err(|_| busy())?;
+        // Bounded as a whole: opening, planning and reading each have the
+        // request timeout, a read never holds its slot for longer than this.
+        let limit_time = self.timeout * 3;
+        tokio::time::timeout(
+            limit_time,
+            super::read_messages(&self.bootstrap, topic, partition, start, limit, self.timeout),
         )
         .await
+        .map_err(|_| {
+            ReplayError::Kafka(format!(
+                "reading {topic}/{partition} took longer than {limit_time:?}; the broker may be overloaded"
+            ))
+        })?
     }
 }

@@ -112,6 +112,10 @@ async fn read(state: &AppState, topic: &str, browse: &Browse) -> Result<Vec<Reco
         .await
         .map_err(|error| match error {
             ReplayError::Invalid(message) => ApiError::bad_request(message),
+            ReplayError::Busy(message) => ApiError {
+                status: StatusCode::SERVICE_UNAVAILABLE,
+                message,
+            },
             other => ApiError {
                 status: StatusCode::BAD_GATEWAY,
                 message: other.to_string(),

@@ -35,6 +35,11 @@ type Slot = Arc<tokio::sync::Mutex<Option<Arc<LiveFragment>>>>;
 
 /// Slots kept before unwatched ones are dropped.
 const KEEP_SLOTS: usize = 64;
+/// Slots kept at most, watched or not: distinct subjects are unbounded
+/// (every events filter is one), and each slot holds a rendered page. A
+/// subject beyond this is rendered for its viewer and not cached (2,000
+/// distinct filter URLs in one tick once held 500 MB).
+const MAX_SLOTS: usize = 256;
 /// A slot not rendered for this many ticks is unwatched.
 const STALE_TICKS: u64 = 5;
 
@@ -56,6 +61,9 @@ impl LiveCache {
                     .is_some_and(|f| f.sequence + STALE_TICKS >= sequence),
                 Err(_) => true,
             });
+        }
+        if slots.len() >= MAX_SLOTS && !slots.contains_key(subject) {
+            return Slot::default();
         }
         slots.entry(subject.clone()).or_default().clone()
     }
@@ -168,5 +176,23 @@ mod tests {
         }
         let slots = cache.slots.lock().unwrap().len();
         assert!(slots <= KEEP_SLOTS + 1, "{slots} slots kept");
+    }
+
+    #[tokio::test]
+    async fn distinct_subjects_in_one_tick_are_bounded_and_still_served() {
+        let store = Store::new(10, 10);
+        let cache = LiveCache::default();
+        let snapshot = Snapshot {
+            sequence: 1,
+            ..Snapshot::default()
+        };
+        for i in 0..(MAX_SLOTS + 200) {
+            let fragment = cache
+                .fragment(&Subject::Topic(format!("t{i}")), &snapshot, &store)
+                .await;
+            assert_eq!(fragment.sequence, 1);
+        }
+        let slots = cache.slots.lock().unwrap().len();
+        assert_eq!(slots, MAX_SLOTS, "all fresh, so the cap decides");
     }
 }

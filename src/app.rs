@@ -150,6 +150,7 @@ pub async fn start(config: Config) -> Result<RunningApp, AppError> {
         request_timeout: config.request_timeout,
         metrics: config.metrics,
         shutdown: shutdown.clone(),
+        enable_writes: config.enable_writes,
         replays: Some(Arc::new(crate::replay::service::ReplayService::new(
             kafka_bootstrap.clone(),
             config.request_timeout,

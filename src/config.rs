@@ -91,6 +91,19 @@ pub struct Cli {
     )]
     pub demo: Option<bool>,
 
+    /// Allow writes from the web: starting replays through the API and the
+    /// Replays page (they write into topics). Off by default; only on a
+    /// loopback --listen address (there is no authentication yet)
+    #[arg(
+        long,
+        env = "KAFKA_PULSE_ENABLE_WRITES",
+        num_args = 0..=1,
+        default_missing_value = "true",
+        value_parser = clap::builder::BoolishValueParser::new(),
+        value_name = "BOOL"
+    )]
+    pub enable_writes: Option<bool>,
+
     /// Timeout of each Kafka request [default: 5s]
     #[arg(long, env = "KAFKA_PULSE_REQUEST_TIMEOUT", value_name = "DURATION")]
     pub request_timeout: Option<String>,
@@ -377,6 +390,7 @@ pub struct FileConfig {
     pub interval: Option<String>,
     pub no_demo: Option<bool>,
     pub demo: Option<bool>,
+    pub enable_writes: Option<bool>,
     pub request_timeout: Option<String>,
     pub status_window: Option<usize>,
     pub exact_lag_fetches: Option<usize>,
@@ -436,6 +450,12 @@ pub enum BrokerList {
 
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum ConfigError {
+    #[error(
+        "--enable-writes needs a loopback --listen address (127.0.0.1 or [::1]), got {0}: \
+         kafka-pulse has no authentication yet, so anyone who reaches {0} could write into \
+         topics; listen on 127.0.0.1 behind a reverse proxy that authenticates, or leave writes off"
+    )]
+    WritesNeedLoopback(std::net::SocketAddr),
     #[error("{option} must be HOST:PORT such as {example}, got '{value}'")]
     BadAddress {
         option: &'static str,
@@ -490,6 +510,8 @@ pub struct Config {
     /// Demo traffic: on by default with the embedded broker, with --brokers
     /// only when asked for (--demo).
     pub demo: bool,
+    /// Replays may be started from the web (API and page).
+    pub enable_writes: bool,
     pub request_timeout: Duration,
     pub status_window: usize,
     /// Lagging partitions per sample whose committed message's timestamp is
@@ -533,6 +555,7 @@ impl Default for Config {
             data_dir: None,
             interval: Duration::from_secs(1),
             demo: true,
+            enable_writes: false,
             request_timeout: Duration::from_secs(5),
             status_window: 10,
             exact_lag_fetches: 0,
@@ -739,8 +762,13 @@ impl Config {
         )?)
         // By default only the embedded broker gets demo traffic.
         .unwrap_or(brokers.is_none());
+        let enable_writes = cli.enable_writes.or(file.enable_writes).unwrap_or(false);
+        if enable_writes && !listen.ip().is_loopback() {
+            return Err(ConfigError::WritesNeedLoopback(listen));
+        }
         Ok(Config {
             demo,
+            enable_writes,
             brokers,
             listen,
             kafka_listen,
@@ -1189,6 +1217,26 @@ mod tests {
         );
         let file: FileConfig = toml::from_str("brokers = \"kafka:9092\"\ndemo = true").unwrap();
         assert!(Config::merge(cli(&[]), file).unwrap().demo);
+    }
+
+    #[test]
+    fn writes_are_off_by_default_and_need_a_loopback_listener() {
+        let config = Config::merge(cli(&[]), FileConfig::default()).unwrap();
+        assert!(!config.enable_writes);
+        let config = Config::merge(cli(&["--enable-writes"]), FileConfig::default()).unwrap();
+        assert!(config.enable_writes);
+        let file: FileConfig = toml::from_str("enable_writes = true").unwrap();
+        assert!(Config::merge(cli(&[]), file).unwrap().enable_writes);
+        let error = Config::merge(
+            cli(&["--enable-writes", "--listen", "0.0.0.0:8080"]),
+            FileConfig::default(),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            error.contains("loopback") && error.contains("0.0.0.0:8080"),
+            "{error}"
+        );
     }
 
     #[test]

@@ -6,7 +6,7 @@
   var form = document.getElementById("replay-form");
   var table = document.getElementById("replay-list");
   var message = document.getElementById("replay-message");
-  if (!form || !table) return;
+  if (!table) return;
   var interval = Number(table.getAttribute("data-interval-ms")) || 1000;
   var numbers = new Intl.NumberFormat();
 
@@ -82,7 +82,8 @@
     fetch("/api/v1/replays/" + encodeURIComponent(id), { method: "DELETE" }).then(refresh);
   }
 
-  form.addEventListener("submit", function (event) {
+  // Without --enable-writes the page has no form: the list still updates.
+  if (form) form.addEventListener("submit", function (event) {
     event.preventDefault();
     var data = new FormData(form);
     var body = {

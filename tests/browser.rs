@@ -306,6 +306,8 @@ async fn dashboard_in_a_real_browser() {
     let mut config = test_config(None, None);
     config.demo = true;
     config.interval = INTERVAL;
+    // The replays page starts a replay through its form.
+    config.enable_writes = true;
     let running = app::start(config).await.expect("start kafka-pulse");
     let base = format!("http://{}", running.web_addr);
     let checks = tokio::time::timeout(

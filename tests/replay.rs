@@ -18,6 +18,13 @@ async fn start() -> RunningApp {
     app::start(test_config(None, None)).await.expect("start")
 }
 
+/// With --enable-writes: replays may be started from the web.
+async fn start_writable() -> RunningApp {
+    let mut config = test_config(None, None);
+    config.enable_writes = true;
+    app::start(config).await.expect("start")
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn replay_copies_every_byte_partition_and_timestamp_and_ranges_are_exact() {
     let running = start().await;
@@ -148,7 +155,7 @@ async fn post_json(base: &str, path: &str, body: &Value) -> (u16, Value) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn api_starts_lists_and_cancels_replays_promptly() {
-    let running = start().await;
+    let running = start_writable().await;
     let bootstrap = running.kafka_bootstrap.clone();
     let base = format!("http://{}", running.web_addr);
     ensure_topic(&bootstrap, "slow", 1).await.unwrap();
@@ -393,6 +400,39 @@ async fn concurrent_message_reads_are_capped() {
     assert!(
         most_threads <= idle_threads + 64,
         "threads rose from {idle_threads} to {most_threads}"
+    );
+    running.stop().await.expect("clean stop");
+}
+
+/// Writes from the web are off by default: POST /api/v1/replays is a 403
+/// naming the flag, and the page shows why instead of the form.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn web_writes_are_off_unless_enabled() {
+    let running = start().await;
+    let base = format!("http://{}", running.web_addr);
+    ensure_topic(&running.kafka_bootstrap, "guarded", 1)
+        .await
+        .unwrap();
+    let (status, body) = post_json(
+        &base,
+        "/api/v1/replays",
+        &json!({"from": "guarded", "to": "guarded-copy", "create_target": true}),
+    )
+    .await;
+    assert_eq!(status, 403, "{body}");
+    assert!(
+        body["error"].as_str().unwrap().contains("--enable-writes"),
+        "{body}"
+    );
+    let (status, page) = get_text(&base, "/replays").await;
+    assert_eq!(status, 200);
+    assert!(
+        page.contains("id=\"writes-off\""),
+        "the page says writes are off"
+    );
+    assert!(
+        !page.contains("id=\"replay-form\""),
+        "no form without --enable-writes"
     );
     running.stop().await.expect("clean stop");
 }

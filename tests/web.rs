@@ -116,6 +116,7 @@ fn state() -> AppState {
         metrics: Default::default(),
         shutdown: CancellationToken::new(),
         replays: None,
+        enable_writes: false,
     }
 }
 

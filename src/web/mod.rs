@@ -40,6 +40,8 @@ pub struct AppState {
     /// that reach Kafka, through the replay module); None in tests of pages
     /// that don't need it.
     pub replays: Option<Arc<crate::replay::service::ReplayService>>,
+    /// `--enable-writes`: replays may be started from the web.
+    pub enable_writes: bool,
 }
 
 /// No inline script or style anywhere: everything comes from /static.

@@ -17,6 +17,10 @@ use super::AppState;
 use crate::replay::service::{ReplayService, StartError};
 use crate::replay::spec::ReplayRequest;
 
+/// Why a write from the web is refused, and how to allow it.
+const WRITES_OFF: &str = "writes from the web are off: start kafka-pulse with --enable-writes \
+     (KAFKA_PULSE_ENABLE_WRITES=true) to start replays here, or run `kafka-pulse replay` in a shell";
+
 fn service(state: &AppState) -> Result<&Arc<ReplayService>, ApiError> {
     state.replays.as_ref().ok_or_else(|| ApiError {
         status: StatusCode::SERVICE_UNAVAILABLE,
@@ -28,6 +32,12 @@ pub async fn start(
     State(state): State<AppState>,
     body: Result<Json<ReplayRequest>, JsonRejection>,
 ) -> Result<Response, ApiError> {
+    if !state.enable_writes {
+        return Err(ApiError {
+            status: StatusCode::FORBIDDEN,
+            message: WRITES_OFF.into(),
+        });
+    }
     let service = service(&state)?;
     let Json(request) = body.map_err(|rejection| ApiError {
         status: rejection.status(),
@@ -85,6 +95,8 @@ pub async fn cancel(
 struct ReplaysPage {
     topics: Vec<String>,
     interval_ms: u128,
+    /// Shown instead of the form when writes from the web are off.
+    writes_off: Option<&'static str>,
 }
 
 pub async fn page(State(state): State<AppState>) -> Response {
@@ -92,6 +104,7 @@ pub async fn page(State(state): State<AppState>) -> Response {
     let page = ReplaysPage {
         topics: snapshot.topics.iter().map(|t| t.name.to_string()).collect(),
         interval_ms: state.interval.as_millis(),
+        writes_off: (!state.enable_writes).then_some(WRITES_OFF),
     };
     match page.render() {
         Ok(html) => Html(html).into_response(),

@@ -53,6 +53,19 @@ pub struct RunningApp {
     broker_task: Option<JoinHandle<crate::broker::EmbeddedBroker>>,
 }
 
+/// Raises the soft open-file limit to the hard one where the OS allows, so
+/// the HTTP server's connection cap leaves room for everything else; the
+/// limit in force.
+fn raise_open_file_limit() -> u64 {
+    match rlimit::increase_nofile_limit(u64::MAX) {
+        Ok(limit) => limit,
+        Err(error) => {
+            tracing::warn!("cannot raise the open-file limit: {error}");
+            rlimit::getrlimit(rlimit::Resource::NOFILE).map_or(1024, |(soft, _)| soft)
+        }
+    }
+}
+
 pub async fn start(config: Config) -> Result<RunningApp, AppError> {
     let shutdown = CancellationToken::new();
     let listener = TcpListener::bind(config.listen)
@@ -160,11 +173,12 @@ pub async fn start(config: Config) -> Result<RunningApp, AppError> {
     };
     let router = web::router(state);
     let web_shutdown = shutdown.clone();
+    let limits = config
+        .web_limits
+        .unwrap_or_else(|| web::server::ServerLimits::for_open_files(raise_open_file_limit()));
     let web_task = tokio::spawn(async move {
-        axum::serve(listener, router)
-            .with_graceful_shutdown(web_shutdown.cancelled_owned())
-            .await
-            .map_err(|e| e.to_string())
+        web::server::serve(listener, router, limits, web_shutdown).await;
+        Ok::<(), String>(())
     });
     tracing::info!("dashboard on http://{web_addr}");
 

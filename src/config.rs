@@ -512,6 +512,9 @@ pub struct Config {
     pub demo: bool,
     /// Replays may be started from the web (API and page).
     pub enable_writes: bool,
+    /// Bounds of the HTTP server; `None`: from the open-file limit at start
+    /// (not an option: tests set it).
+    pub web_limits: Option<crate::web::server::ServerLimits>,
     pub request_timeout: Duration,
     pub status_window: usize,
     /// Lagging partitions per sample whose committed message's timestamp is
@@ -556,6 +559,7 @@ impl Default for Config {
             interval: Duration::from_secs(1),
             demo: true,
             enable_writes: false,
+            web_limits: None,
             request_timeout: Duration::from_secs(5),
             status_window: 10,
             exact_lag_fetches: 0,
@@ -769,6 +773,7 @@ impl Config {
         Ok(Config {
             demo,
             enable_writes,
+            web_limits: None,
             brokers,
             listen,
             kafka_listen,

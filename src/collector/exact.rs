@@ -254,25 +254,23 @@ fn fetch_batch(consumer: &BaseConsumer, batch: &[Key], timeout: Duration) -> Has
         return answers;
     }
     let deadline = Instant::now() + timeout;
+    // No end-of-partition events: rdkafka's carries the partition number
+    // without its topic, and dropping partition N of every topic on one
+    // topic's end lost other topics' answers. Offsets asked for are below
+    // the high watermark, so their message exists; one deleted meanwhile
+    // waits for the deadline.
     while !waiting.is_empty() && Instant::now() < deadline {
-        match consumer.poll(Duration::from_millis(100)) {
-            Some(Ok(message)) => {
-                let key = (Name::from(message.topic()), message.partition());
-                if let Some(&offset) = waiting.get(&key) {
-                    if message.offset() >= offset {
-                        if let Some(timestamp) = message.timestamp().to_millis() {
-                            answers.insert((key.0.clone(), key.1, offset), timestamp);
-                        }
-                        waiting.remove(&key);
-                    }
+        let Some(Ok(message)) = consumer.poll(Duration::from_millis(100)) else {
+            continue;
+        };
+        let key = (Name::from(message.topic()), message.partition());
+        if let Some(&offset) = waiting.get(&key) {
+            if message.offset() >= offset {
+                if let Some(timestamp) = message.timestamp().to_millis() {
+                    answers.insert((key.0.clone(), key.1, offset), timestamp);
                 }
+                waiting.remove(&key);
             }
-            // No end-of-partition events: rdkafka's carries the partition
-            // number without its topic, and dropping partition N of every
-            // topic on one topic's end lost other topics' answers. Offsets
-            // asked for are below the high watermark, so their message
-            // exists; one that was deleted meanwhile waits for the deadline.
-            Some(Err(_)) | None => {}
         }
     }
     let _ = consumer.unassign();

@@ -9,6 +9,7 @@ pub mod messages;
 pub mod metrics;
 pub mod pages;
 pub mod replays;
+pub mod server;
 pub mod sse;
 
 use std::sync::Arc;

@@ -164,6 +164,8 @@ pub async fn start(config: Config) -> Result<RunningApp, AppError> {
         metrics: config.metrics,
         shutdown: shutdown.clone(),
         enable_writes: config.enable_writes,
+        hosts: Arc::new(web::host::HostPolicy::new(&config.allowed_hosts)),
+        viewers: Arc::new(tokio::sync::Semaphore::new(web::sse::MAX_VIEWERS)),
         replays: Some(Arc::new(crate::replay::service::ReplayService::new(
             kafka_bootstrap.clone(),
             config.request_timeout,

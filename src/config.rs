@@ -104,6 +104,13 @@ pub struct Cli {
     )]
     pub enable_writes: Option<bool>,
 
+    /// Host names kafka-pulse is reached by besides IP addresses and
+    /// localhost, comma-separated (e.g. pulse.example.com); other Host
+    /// headers get 421 (DNS rebinding protection; /metrics and
+    /// /api/v1/health answer any). `*` allows every name
+    #[arg(long, env = "KAFKA_PULSE_ALLOWED_HOSTS", value_name = "HOST,...")]
+    pub allowed_hosts: Option<String>,
+
     /// Timeout of each Kafka request [default: 5s]
     #[arg(long, env = "KAFKA_PULSE_REQUEST_TIMEOUT", value_name = "DURATION")]
     pub request_timeout: Option<String>,
@@ -391,6 +398,7 @@ pub struct FileConfig {
     pub no_demo: Option<bool>,
     pub demo: Option<bool>,
     pub enable_writes: Option<bool>,
+    pub allowed_hosts: Option<BrokerList>,
     pub request_timeout: Option<String>,
     pub status_window: Option<usize>,
     pub exact_lag_fetches: Option<usize>,
@@ -512,6 +520,8 @@ pub struct Config {
     pub demo: bool,
     /// Replays may be started from the web (API and page).
     pub enable_writes: bool,
+    /// Host names answered besides IP literals and localhost.
+    pub allowed_hosts: Vec<String>,
     /// Bounds of the HTTP server; `None`: from the open-file limit at start
     /// (not an option: tests set it).
     pub web_limits: Option<crate::web::server::ServerLimits>,
@@ -560,6 +570,7 @@ impl Default for Config {
             demo: true,
             enable_writes: false,
             web_limits: None,
+            allowed_hosts: Vec::new(),
             request_timeout: Duration::from_secs(5),
             status_window: 10,
             exact_lag_fetches: 0,
@@ -770,10 +781,20 @@ impl Config {
         if enable_writes && !listen.ip().is_loopback() {
             return Err(ConfigError::WritesNeedLoopback(listen));
         }
+        let allowed_hosts = match cli
+            .allowed_hosts
+            .map(BrokerList::Text)
+            .or(file.allowed_hosts)
+        {
+            Some(BrokerList::Text(text)) => split_brokers(&text),
+            Some(BrokerList::List(list)) => list.iter().map(|h| h.trim().to_string()).collect(),
+            None => Vec::new(),
+        };
         Ok(Config {
             demo,
             enable_writes,
             web_limits: None,
+            allowed_hosts,
             brokers,
             listen,
             kafka_listen,

@@ -117,6 +117,8 @@ fn state() -> AppState {
         shutdown: CancellationToken::new(),
         replays: None,
         enable_writes: false,
+        hosts: Default::default(),
+        viewers: Arc::new(tokio::sync::Semaphore::new(2)),
     }
 }
 
@@ -621,4 +623,75 @@ async fn wrong_methods_answer_json_405() {
         let text = error["error"].as_str().unwrap();
         assert!(text.contains(method) && text.contains(path), "{text}");
     }
+}
+
+/// DNS rebinding: a page served under another name is refused (421 with the
+/// flag to use), IP literals and localhost are answered, and scrapers'
+/// paths answer any Host.
+#[tokio::test]
+async fn unknown_host_names_are_refused_except_for_scrapers() {
+    let ask = |host: &'static str, path: &'static str| async move {
+        let response = router(state())
+            .oneshot(
+                Request::get(path)
+                    .header("host", host)
+                    .body(Body::empty())
+                    .unwrap(),
+            )
+            .await
+            .unwrap();
+        let status = response.status();
+        let body = response.into_body().collect().await.unwrap().to_bytes();
+        (status, String::from_utf8(body.to_vec()).unwrap())
+    };
+    let (status, body) = ask("evil.example:8080", "/api/v1/topics").await;
+    assert_eq!(status, StatusCode::MISDIRECTED_REQUEST);
+    let error: Value = serde_json::from_str(&body).unwrap();
+    assert!(
+        error["error"].as_str().unwrap().contains("--allowed-hosts"),
+        "{body}"
+    );
+    assert_eq!(
+        ask("evil.example", "/").await.0,
+        StatusCode::MISDIRECTED_REQUEST
+    );
+    assert_eq!(
+        ask("127.0.0.1:8080", "/api/v1/topics").await.0,
+        StatusCode::OK
+    );
+    assert_eq!(ask("localhost:8080", "/").await.0, StatusCode::OK);
+    assert_eq!(ask("evil.example", "/metrics").await.0, StatusCode::OK);
+    assert_eq!(
+        ask("evil.example", "/api/v1/health").await.0,
+        StatusCode::OK
+    );
+}
+
+/// Live views are capped: beyond the cap a clear 503 (JSON, Retry-After),
+/// and a place is free again when a stream ends.
+#[tokio::test]
+async fn live_views_beyond_the_cap_get_a_clear_503() {
+    let app = router(state());
+    let open = |app: axum::Router| async move {
+        app.oneshot(Request::get("/live").body(Body::empty()).unwrap())
+            .await
+            .unwrap()
+    };
+    // The test state allows 2 viewers.
+    let first = open(app.clone()).await;
+    let second = open(app.clone()).await;
+    assert_eq!(first.status(), StatusCode::OK);
+    assert_eq!(second.status(), StatusCode::OK);
+    let third = open(app.clone()).await;
+    assert_eq!(third.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert!(third.headers().contains_key("retry-after"));
+    let body = third.into_body().collect().await.unwrap().to_bytes();
+    let error: Value = serde_json::from_slice(&body).unwrap();
+    assert!(error["error"]
+        .as_str()
+        .unwrap()
+        .contains("live views are open"));
+    drop(first);
+    assert_eq!(open(app.clone()).await.status(), StatusCode::OK);
+    drop(second);
 }

@@ -5,6 +5,7 @@ pub mod api;
 pub mod assets;
 pub mod error;
 pub mod format;
+pub mod host;
 pub mod messages;
 pub mod metrics;
 pub mod pages;
@@ -43,6 +44,10 @@ pub struct AppState {
     pub replays: Option<Arc<crate::replay::service::ReplayService>>,
     /// `--enable-writes`: replays may be started from the web.
     pub enable_writes: bool,
+    /// Host names answered (DNS rebinding protection).
+    pub hosts: Arc<host::HostPolicy>,
+    /// Places for live viewers (SSE streams), [`sse::MAX_VIEWERS`] in all.
+    pub viewers: Arc<tokio::sync::Semaphore>,
 }
 
 /// No inline script or style anywhere: everything comes from /static.
@@ -116,6 +121,10 @@ pub fn router(state: AppState) -> Router {
         .merge(pages::routes())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
+        .layer(middleware::from_fn_with_state(
+            state.hosts.clone(),
+            host::check_host,
+        ))
         .layer(middleware::from_fn(security_headers))
         .with_state(state)
 }

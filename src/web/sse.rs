@@ -65,10 +65,31 @@ pub fn sse_event(event: &str, id: u64, data: &str) -> Bytes {
 
 /// An SSE response streaming `events` (already serialized), with keep-alive
 /// comments, until `shutdown`.
-pub fn sse_response<S>(events: S, shutdown: CancellationToken) -> Response
+/// Live viewers (SSE streams) at once: enough for 2,000 viewers (a
+/// wallboard each, or many tabs), bounded so a flood of streams cannot hold
+/// every connection.
+pub const MAX_VIEWERS: usize = 2000;
+
+/// An SSE stream of `events` for one viewer, or a 503 when [`MAX_VIEWERS`]
+/// streams are open (the permit is held for as long as the stream is).
+pub fn sse_response<S>(
+    events: S,
+    shutdown: CancellationToken,
+    viewers: &Arc<tokio::sync::Semaphore>,
+) -> Response
 where
     S: Stream<Item = Bytes> + Send + 'static,
 {
+    let Ok(permit) = viewers.clone().try_acquire_owned() else {
+        return crate::web::error::ApiError {
+            status: axum::http::StatusCode::SERVICE_UNAVAILABLE,
+            message: format!(
+                "{MAX_VIEWERS} live views are open, the most kafka-pulse serves at once; \
+                 close some or try again later (the pages still load, without live updates)"
+            ),
+        }
+        .into_response();
+    };
     let keep_alive = stream::unfold((), |()| async {
         tokio::time::sleep(KEEP_ALIVE).await;
         Some((Bytes::from_static(b": keep-alive\n\n"), ()))
@@ -76,7 +97,11 @@ where
     let body = stream::iter([Bytes::from_static(RETRY)])
         .chain(stream::select(events, keep_alive))
         .take_until(shutdown.cancelled_owned())
-        .map(Ok::<_, Infallible>);
+        .map(move |bytes| {
+            // The viewer's place is given back when its stream ends.
+            let _held = &permit;
+            Ok::<_, Infallible>(bytes)
+        });
     (
         [
             (header::CONTENT_TYPE, "text/event-stream"),
@@ -119,7 +144,7 @@ pub async fn live(State(state): State<AppState>) -> Response {
     let events = WatchStream::new(state.live.clone())
         .filter(|fragment| future::ready(fragment.sequence > 0))
         .map(|fragment| fragment.wire.clone());
-    sse_response(events, state.shutdown.clone())
+    sse_response(events, state.shutdown.clone(), &state.viewers)
 }
 
 #[cfg(test)]

@@ -130,7 +130,7 @@ pub fn stream(state: AppState, cache: LiveCache, subject: Subject) -> Response {
                     .clone()
             }
         });
-    sse_response(events, state.shutdown.clone())
+    sse_response(events, state.shutdown.clone(), &state.viewers)
 }
 
 #[cfg(test)]

@@ -23,7 +23,7 @@ use rdkafka::admin::{AdminClient, AdminOptions, NewPartitions, NewTopic, TopicRe
 use rdkafka::client::DefaultClientContext;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
 use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
-use rdkafka::{ClientConfig, Offset, TopicPartitionList};
+use rdkafka::{Offset, TopicPartitionList};
 use serde_json::Value;
 
 const WAIT: Duration = Duration::from_secs(60);
@@ -76,14 +76,6 @@ fn shared(
     .as_ref()
 }
 
-fn client_config(bootstrap: &str) -> ClientConfig {
-    let mut config = ClientConfig::new();
-    config
-        .set("bootstrap.servers", bootstrap)
-        .set("log_level", "3");
-    config
-}
-
 async fn create_topic(bootstrap: &str, topic: &str, partitions: i32, replication: i32) {
     create_topic_with(bootstrap, topic, partitions, replication, &[]).await
 }
@@ -95,8 +87,7 @@ async fn create_topic_with(
     replication: i32,
     configs: &[(&str, &str)],
 ) {
-    let admin: AdminClient<DefaultClientContext> =
-        client_config(bootstrap).create().expect("admin");
+    let admin: AdminClient<DefaultClientContext> = client(bootstrap).create().expect("admin");
     let mut new = NewTopic::new(topic, partitions, TopicReplication::Fixed(replication));
     for (key, value) in configs {
         new = new.set(key, value);
@@ -371,7 +362,7 @@ struct Member {
 
 impl Member {
     fn start(bootstrap: &str, group: &str, topics: &[&str], protocol: &str) -> Self {
-        let mut config = client_config(bootstrap);
+        let mut config = client(bootstrap);
         config
             .set("group.id", group)
             .set("enable.auto.commit", "false")
@@ -457,7 +448,7 @@ fn produce_steadily(
     rate: u32,
     seconds: u32,
 ) -> (usize, f64) {
-    let producer: ThreadedProducer<DefaultProducerContext> = client_config(bootstrap)
+    let producer: ThreadedProducer<DefaultProducerContext> = client(bootstrap)
         .set("linger.ms", "5")
         .set("acks", "all")
         .create()
@@ -833,8 +824,7 @@ async fn topology_changes_and_deleted_records() {
     let Some(cluster) = current() else { return };
     let bootstrap = &cluster.bootstrap;
     let (running, base) = start_pulse(cluster).await;
-    let admin: AdminClient<DefaultClientContext> =
-        client_config(bootstrap).create().expect("admin");
+    let admin: AdminClient<DefaultClientContext> = client(bootstrap).create().expect("admin");
 
     // Partitions added: an event, and the new partitions count in the lag.
     let topic = "s4-grow";
@@ -1032,7 +1022,7 @@ async fn transactions_leave_no_phantom_lag() {
     create_topic(&bootstrap, topic, 2, 1).await;
     let writer_bootstrap = bootstrap.clone();
     tokio::task::spawn_blocking(move || {
-        let producer: ThreadedProducer<DefaultProducerContext> = client_config(&writer_bootstrap)
+        let producer: ThreadedProducer<DefaultProducerContext> = client(&writer_bootstrap)
             .set("transactional.id", "s5-writer")
             .create()
             .expect("transactional producer");
@@ -1071,7 +1061,7 @@ async fn transactions_leave_no_phantom_lag() {
     // 150 records + 3 markers per partition: the log ends past the data.
     let reader_bootstrap = bootstrap.clone();
     let read = tokio::task::spawn_blocking(move || {
-        let consumer: BaseConsumer = client_config(&reader_bootstrap)
+        let consumer: BaseConsumer = client(&reader_bootstrap)
             .set("group.id", "s5-auditor")
             .set("isolation.level", "read_committed")
             .set("enable.auto.commit", "false")
@@ -1138,7 +1128,7 @@ async fn a_killed_broker_is_reported_and_recovers() {
     let producer = {
         let (bootstrap, stop) = (bootstrap.clone(), stop.clone());
         std::thread::spawn(move || {
-            let producer: ThreadedProducer<DefaultProducerContext> = client_config(&bootstrap)
+            let producer: ThreadedProducer<DefaultProducerContext> = client(&bootstrap)
                 .set("linger.ms", "5")
                 .set("acks", "all")
                 .create()

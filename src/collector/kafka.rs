@@ -943,46 +943,18 @@ impl KafkaClient {
         coordinator: i32,
         groups: &[String],
     ) -> Result<Vec<DescribedGroup>, KafkaError> {
-        let addr = self.broker_addr(coordinator)?;
-        let mut all = Vec::with_capacity(groups.len());
-        for chunk in groups.chunks(MAX_GROUPS_PER_REQUEST) {
-            let response = self
-                .call(&addr, (0, 1), |_| {
-                    let mut request = ConsumerGroupDescribeRequest::default();
-                    request.group_ids = group_ids(chunk);
-                    request
-                })
-                .await?;
-            all.extend(response.groups.into_iter().map(|g| {
-                DescribedGroup {
-                    group: g.group_id.0.to_string(),
-                    state: g.group_state.to_string(),
-                    protocol_type: "consumer".to_string(),
-                    members: g
-                        .members
-                        .into_iter()
-                        .map(|m| DescribedMember {
-                            member_id: m.member_id.to_string(),
-                            client_id: m.client_id.to_string(),
-                            client_host: m.client_host.to_string(),
-                            assignment: m
-                                .assignment
-                                .topic_partitions
-                                .into_iter()
-                                .map(|tp| TopicAssignment {
-                                    topic: tp.topic_name.0.to_string(),
-                                    partitions: tp.partitions,
-                                })
-                                .collect(),
-                        })
-                        .collect(),
-                    error: error_text(g.error_code).map(|e| with_message(e, g.error_message)),
-                    error_code: g.error_code,
-                }
-            }));
-        }
-        self.forget_stale_coordinators(all.iter().map(|g| (g.group.as_str(), g.error_code)));
-        Ok(all)
+        self.describe_in_chunks(
+            coordinator,
+            groups,
+            (0, 1),
+            |ids| {
+                let mut request = ConsumerGroupDescribeRequest::default();
+                request.group_ids = ids;
+                request
+            },
+            |response| described_groups!(response, "consumer"),
+        )
+        .await
     }
 
     /// ShareGroupDescribe (KIP-932, API 77) for share groups: state and
@@ -992,48 +964,79 @@ impl KafkaClient {
         coordinator: i32,
         groups: &[String],
     ) -> Result<Vec<DescribedGroup>, KafkaError> {
+        self.describe_in_chunks(
+            coordinator,
+            groups,
+            (1, 1),
+            |ids| {
+                let mut request = ShareGroupDescribeRequest::default();
+                request.group_ids = ids;
+                request
+            },
+            |response| described_groups!(response, "share"),
+        )
+        .await
+    }
+
+    /// One describe request per [`MAX_GROUPS_PER_REQUEST`] groups on their
+    /// coordinator; answers that say the coordinator moved forget it.
+    async fn describe_in_chunks<R: Request>(
+        &self,
+        coordinator: i32,
+        groups: &[String],
+        versions: (i16, i16),
+        build: impl Fn(Vec<GroupId>) -> R,
+        convert: impl Fn(R::Response) -> Vec<DescribedGroup>,
+    ) -> Result<Vec<DescribedGroup>, KafkaError> {
         let addr = self.broker_addr(coordinator)?;
         let mut all = Vec::with_capacity(groups.len());
         for chunk in groups.chunks(MAX_GROUPS_PER_REQUEST) {
             let response = self
-                .call(&addr, (1, 1), |_| {
-                    let mut request = ShareGroupDescribeRequest::default();
-                    request.group_ids = group_ids(chunk);
-                    request
-                })
+                .call(&addr, versions, |_| build(group_ids(chunk)))
                 .await?;
-            all.extend(response.groups.into_iter().map(|g| {
-                DescribedGroup {
-                    group: g.group_id.0.to_string(),
-                    state: g.group_state.to_string(),
-                    protocol_type: "share".to_string(),
-                    members: g
-                        .members
-                        .into_iter()
-                        .map(|m| DescribedMember {
-                            member_id: m.member_id.to_string(),
-                            client_id: m.client_id.to_string(),
-                            client_host: m.client_host.to_string(),
-                            assignment: m
-                                .assignment
-                                .topic_partitions
-                                .into_iter()
-                                .map(|tp| TopicAssignment {
-                                    topic: tp.topic_name.0.to_string(),
-                                    partitions: tp.partitions,
-                                })
-                                .collect(),
-                        })
-                        .collect(),
-                    error: error_text(g.error_code).map(|e| with_message(e, g.error_message)),
-                    error_code: g.error_code,
-                }
-            }));
+            all.extend(convert(response));
         }
         self.forget_stale_coordinators(all.iter().map(|g| (g.group.as_str(), g.error_code)));
         Ok(all)
     }
 }
+
+/// The groups of a ConsumerGroupDescribe or ShareGroupDescribe answer: the
+/// two have the same shape in different generated types.
+macro_rules! described_groups {
+    ($response:expr, $protocol:literal) => {
+        $response
+            .groups
+            .into_iter()
+            .map(|g| DescribedGroup {
+                group: g.group_id.0.to_string(),
+                state: g.group_state.to_string(),
+                protocol_type: $protocol.to_string(),
+                members: g
+                    .members
+                    .into_iter()
+                    .map(|m| DescribedMember {
+                        member_id: m.member_id.to_string(),
+                        client_id: m.client_id.to_string(),
+                        client_host: m.client_host.to_string(),
+                        assignment: m
+                            .assignment
+                            .topic_partitions
+                            .into_iter()
+                            .map(|tp| TopicAssignment {
+                                topic: tp.topic_name.0.to_string(),
+                                partitions: tp.partitions,
+                            })
+                            .collect(),
+                    })
+                    .collect(),
+                error: error_text(g.error_code).map(|e| with_message(e, g.error_message)),
+                error_code: g.error_code,
+            })
+            .collect()
+    };
+}
+use described_groups;
 
 fn group_ids(groups: &[String]) -> Vec<GroupId> {
     groups

@@ -32,7 +32,8 @@ pub fn test_config(brokers: Option<String>, data_dir: Option<PathBuf>) -> Config
     }
 }
 
-fn client(bootstrap: &str) -> ClientConfig {
+/// An rdkafka client configuration for `bootstrap`, quiet below errors.
+pub fn client(bootstrap: &str) -> ClientConfig {
     let mut config = ClientConfig::new();
     config
         .set("bootstrap.servers", bootstrap)

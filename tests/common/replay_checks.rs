@@ -11,11 +11,11 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::KafkaError;
 use rdkafka::message::{Header, Headers, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord};
-use rdkafka::{ClientConfig, Message, Offset, TopicPartitionList};
+use rdkafka::{Message, Offset, TopicPartitionList};
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
-use super::{get_json, get_text, wait_for_json};
+use super::{client, get_json, get_text, wait_for_json};
 use kafka_pulse::demo::ensure_topic;
 use kafka_pulse::replay::prepare_replay;
 use kafka_pulse::replay::run::Progress;
@@ -40,14 +40,6 @@ impl Msg {
     pub fn content(&self) -> Content {
         (self.key.clone(), self.value.clone(), self.headers.clone())
     }
-}
-
-pub fn client(bootstrap: &str) -> ClientConfig {
-    let mut config = ClientConfig::new();
-    config
-        .set("bootstrap.servers", bootstrap)
-        .set("log_level", "3");
-    config
 }
 
 /// Equal, or a panic naming the first difference (not both whole lists).

@@ -291,23 +291,36 @@ impl Connection {
                 api,
                 source,
             })?;
-        let protocol_error = |detail: String| KafkaError::Protocol {
-            addr: addr.clone(),
-            api,
-            detail,
-        };
-        let response_header =
-            ResponseHeader::decode(&mut body, R::Response::header_version(version))
-                .map_err(|e| protocol_error(format!("header: {e}")))?;
-        if response_header.correlation_id != correlation_id {
-            return Err(protocol_error(format!(
-                "correlation id {} does not match request {correlation_id}",
-                response_header.correlation_id
-            )));
-        }
-        R::Response::decode(&mut body, version)
-            .map_err(|e| protocol_error(format!("v{version}: {e}")))
+        decode_response::<R>(&mut body, version, correlation_id).map_err(|detail| {
+            KafkaError::Protocol {
+                addr: addr.clone(),
+                api,
+                detail,
+            }
+        })
     }
+}
+
+/// A response body (after the length prefix) as `R`'s response of
+/// `version`: its header's correlation id must match. A truncated body is
+/// decoded without a panic (tested below). (The
+/// kafka-protocol crate reserves an array's capacity from its length field
+/// before reading the items, so a corrupt length can still ask for a huge
+/// allocation; the body itself is capped at [`MAX_RESPONSE_BYTES`].)
+fn decode_response<R: Request>(
+    body: &mut Bytes,
+    version: i16,
+    correlation_id: i32,
+) -> Result<R::Response, String> {
+    let header = ResponseHeader::decode(body, R::Response::header_version(version))
+        .map_err(|e| format!("header: {e}"))?;
+    if header.correlation_id != correlation_id {
+        return Err(format!(
+            "correlation id {} does not match request {correlation_id}",
+            header.correlation_id
+        ));
+    }
+    R::Response::decode(body, version).map_err(|e| format!("v{version}: {e}"))
 }
 
 /// A broker as listed in cluster metadata.
@@ -1114,6 +1127,75 @@ mod tests {
         );
         assert!(decode_assignment("connect", &bytes).is_empty());
         assert!(decode_assignment("consumer", &Bytes::from_static(b"\x00")).is_empty());
+    }
+
+    /// Every prefix of a valid answer (a broker that stopped mid-frame, a
+    /// proxy that cut it) is decoded without a panic; the whole frame
+    /// decodes, and a wrong correlation id is an error.
+    fn truncations_are_errors<R: Request>(response: R::Response, version: i16)
+    where
+        R::Response: kafka_protocol::protocol::Encodable,
+    {
+        use kafka_protocol::protocol::Encodable;
+        let mut frame = BytesMut::new();
+        ResponseHeader::default()
+            .with_correlation_id(7)
+            .encode(&mut frame, R::Response::header_version(version))
+            .unwrap();
+        response.encode(&mut frame, version).unwrap();
+        let frame = frame.freeze();
+        let mut whole = frame.clone();
+        assert!(decode_response::<R>(&mut whole, version, 7).is_ok());
+        let mut wrong_id = frame.clone();
+        assert!(decode_response::<R>(&mut wrong_id, version, 8).is_err());
+        for cut in 0..frame.len() {
+            let mut prefix = frame.slice(..cut);
+            let _ = decode_response::<R>(&mut prefix, version, 7);
+        }
+    }
+
+    #[test]
+    fn truncated_answers_of_every_request_we_send_are_errors() {
+        use kafka_protocol::messages::*;
+        let topic = metadata_response::MetadataResponseTopic::default()
+            .with_name(Some(TopicName(StrBytes::from_static_str("orders"))))
+            .with_partitions(vec![metadata_response::MetadataResponsePartition::default(
+            )
+            .with_replica_nodes(vec![BrokerId(1)])]);
+        truncations_are_errors::<MetadataRequest>(
+            MetadataResponse::default().with_topics(vec![topic]),
+            12,
+        );
+        truncations_are_errors::<ListGroupsRequest>(
+            ListGroupsResponse::default().with_groups(vec![
+                list_groups_response::ListedGroup::default()
+                    .with_group_id(GroupId(StrBytes::from_static_str("billing")))
+                    .with_group_type(StrBytes::from_static_str("consumer")),
+            ]),
+            5,
+        );
+        truncations_are_errors::<OffsetFetchRequest>(
+            OffsetFetchResponse::default().with_groups(vec![
+                offset_fetch_response::OffsetFetchResponseGroup::default()
+                    .with_group_id(GroupId(StrBytes::from_static_str("billing"))),
+            ]),
+            8,
+        );
+        truncations_are_errors::<ListOffsetsRequest>(ListOffsetsResponse::default(), 7);
+        truncations_are_errors::<FindCoordinatorRequest>(FindCoordinatorResponse::default(), 4);
+        truncations_are_errors::<DescribeGroupsRequest>(DescribeGroupsResponse::default(), 5);
+        truncations_are_errors::<ConsumerGroupDescribeRequest>(
+            ConsumerGroupDescribeResponse::default().with_groups(vec![
+                consumer_group_describe_response::DescribedGroup::default()
+                    .with_group_id(GroupId(StrBytes::from_static_str("billing"))),
+            ]),
+            1,
+        );
+        truncations_are_errors::<ShareGroupDescribeRequest>(
+            ShareGroupDescribeResponse::default(),
+            1,
+        );
+        truncations_are_errors::<ApiVersionsRequest>(ApiVersionsResponse::default(), 0);
     }
 
     #[test]

@@ -31,6 +31,7 @@ const WAIT: Duration = Duration::from_secs(60);
 static CURRENT: OnceLock<Option<KafkaCluster>> = OnceLock::new();
 static LEGACY: OnceLock<Option<KafkaCluster>> = OnceLock::new();
 static TRIO: OnceLock<Option<KafkaCluster>> = OnceLock::new();
+static HUNG: OnceLock<Option<KafkaCluster>> = OnceLock::new();
 
 /// The pinned current Kafka (4.x), one broker.
 fn current() -> Option<&'static KafkaCluster> {
@@ -46,6 +47,12 @@ fn legacy() -> Option<&'static KafkaCluster> {
 /// fault test uses it (it kills and restarts a broker).
 fn trio() -> Option<&'static KafkaCluster> {
     shared(&TRIO, || ClusterSpec::new(&versions().current, 3))
+}
+
+/// A broker of the current version of its own, for the test that stops it
+/// with SIGSTOP (the others' tests must not hang with it).
+fn hung() -> Option<&'static KafkaCluster> {
+    shared(&HUNG, || ClusterSpec::new(&versions().current, 1))
 }
 
 fn shared(
@@ -1389,4 +1396,66 @@ fn oracle_parser_reads_the_recorded_outputs_of_both_versions() {
         }
     }
     assert!(checked >= 16, "only {checked} samples checked");
+}
+
+/// A broker that hangs (SIGSTOP) rather than dies: reported down within a
+/// bounded time while the dashboard stays responsive, and its recovery is
+/// stamped when it was observed, not when the waiting request was sent.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_hung_broker_is_reported_and_its_recovery_stamped_when_seen() {
+    let Some(cluster) = hung() else { return };
+    let mut config = test_config(Some(cluster.bootstrap.clone()), None);
+    config.request_timeout = Duration::from_secs(2);
+    let running = app::start(config).await.expect("start");
+    let base = format!("http://{}", running.web_addr);
+    wait_for_json(&base, "/api/v1/health", WAIT, |b| b["kafka_up"] == true).await;
+
+    cluster.signal_node(1, "STOP");
+    let stopped = Instant::now();
+    let mut slowest_page = Duration::ZERO;
+    loop {
+        let asked = Instant::now();
+        let (status, _) = get_text(&base, "/").await;
+        assert_eq!(status, 200);
+        slowest_page = slowest_page.max(asked.elapsed());
+        let (_, health) = get_json(&base, "/api/v1/health").await;
+        if health["kafka_up"] == false {
+            break;
+        }
+        assert!(
+            stopped.elapsed() < Duration::from_secs(15),
+            "a hung broker was not reported down within 15 s: {health}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let reported_after = stopped.elapsed();
+    // Hang for a while longer, then resume.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    cluster.signal_node(1, "CONT");
+    let resumed = chrono::Utc::now();
+    let events = wait_for_json(&base, "/api/v1/events?limit=1000", WAIT, |body| {
+        body["events"]
+            .as_array()
+            .is_some_and(|list| list.iter().any(|e| e["kind"] == "kafka_up"))
+    })
+    .await;
+    let up = events["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["kind"] == "kafka_up")
+        .unwrap();
+    let stamped = chrono::DateTime::parse_from_rfc3339(up["timestamp"].as_str().unwrap())
+        .unwrap()
+        .with_timezone(&chrono::Utc);
+    assert!(
+        stamped >= resumed - chrono::Duration::milliseconds(200),
+        "kafka_up stamped {stamped}, the broker resumed at {resumed}"
+    );
+    assert!(
+        slowest_page < Duration::from_secs(1),
+        "the dashboard took {slowest_page:?} while the broker hung"
+    );
+    eprintln!("hung broker reported down after {reported_after:?}; slowest page {slowest_page:?}");
+    running.stop().await.expect("clean stop");
 }

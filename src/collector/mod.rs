@@ -91,6 +91,11 @@ impl KafkaSource {
                 return sample;
             }
         };
+        // The sample is of the moment the cluster answered: after a hung
+        // broker resumes, the recovery is stamped when it was seen, not when
+        // the request that waited for it was sent; watermarks and offsets
+        // are read from here on.
+        sample.taken_at = Utc::now();
         sample.kafka_up = true;
         sample.cluster_id = metadata.cluster_id.clone();
         sample.controller_id = metadata.controller_id;

@@ -177,16 +177,14 @@ fn parse_table(output: &str, first_column: &str) -> Vec<BTreeMap<String, String>
     rows
 }
 
-fn oracle_class(cluster: &KafkaCluster) -> &'static str {
-    // Moved from core (kafka.admin) to tools in 3.7; both pins have it here.
-    let _ = cluster;
-    "org.apache.kafka.tools.consumer.group.ConsumerGroupCommand"
-}
+/// kafka-consumer-groups: moved from core (kafka.admin) to kafka-tools in
+/// 3.7; both pins have it here (checked by every oracle call).
+const ORACLE_CLASS: &str = "org.apache.kafka.tools.consumer.group.ConsumerGroupCommand";
 
 fn oracle_offsets(cluster: &KafkaCluster, group: &str) -> Vec<OracleRow> {
     let output = cluster
         .tool(
-            oracle_class(cluster),
+            ORACLE_CLASS,
             &[
                 "--bootstrap-server",
                 &cluster.bootstrap,
@@ -218,7 +216,7 @@ fn oracle_offsets(cluster: &KafkaCluster, group: &str) -> Vec<OracleRow> {
 fn oracle_state(cluster: &KafkaCluster, group: &str) -> (String, i64) {
     let output = cluster
         .tool(
-            oracle_class(cluster),
+            ORACLE_CLASS,
             &[
                 "--bootstrap-server",
                 &cluster.bootstrap,

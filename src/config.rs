@@ -1246,6 +1246,61 @@ mod tests {
     }
 
     #[test]
+    fn arbitrary_config_files_are_an_error_or_a_config_never_a_panic() {
+        use proptest::prelude::*;
+        use proptest::test_runner::{Config as Runner, RngSeed, TestRunner};
+        let keys = prop_oneof![
+            Just("brokers"),
+            Just("listen"),
+            Just("interval"),
+            Just("request_timeout"),
+            Just("status_window"),
+            Just("exact_lag_fetches"),
+            Just("forget_groups_after"),
+            Just("lag_threshold_messages"),
+            Just("lag_threshold_seconds"),
+            Just("include_topics"),
+            Just("exclude_groups"),
+            Just("influx_url"),
+            Just("influx_precision"),
+            Just("es_url"),
+            Just("notify_webhook"),
+            Just("notify_kinds"),
+            Just("allowed_hosts"),
+            Just("enable_writes"),
+            Just("demo"),
+            Just("unknown_key"),
+        ];
+        let values = prop_oneof![
+            any::<String>().prop_map(|s| format!("{s:?}")),
+            any::<i64>().prop_map(|n| n.to_string()),
+            any::<bool>().prop_map(|b| b.to_string()),
+            Just("[\"a\", 1]".to_string()),
+            Just("\"0s\"".to_string()),
+            Just("\"(\"".to_string()),
+            Just("\"http://user:pw@[::1\"".to_string()),
+        ];
+        let mut runner = TestRunner::new(Runner {
+            cases: 500,
+            rng_seed: RngSeed::Fixed(0x636f_6e66_6967),
+            failure_persistence: None,
+            ..Runner::default()
+        });
+        runner
+            .run(&proptest::collection::vec((keys, values), 0..6), |pairs| {
+                let text: String = pairs
+                    .iter()
+                    .map(|(key, value)| format!("{key} = {value}\n"))
+                    .collect();
+                if let Ok(file) = toml::from_str::<FileConfig>(&text) {
+                    let _ = Config::merge(cli(&[]), file);
+                }
+                Ok(())
+            })
+            .unwrap();
+    }
+
+    #[test]
     fn writes_are_off_by_default_and_need_a_loopback_listener() {
         let config = Config::merge(cli(&[]), FileConfig::default()).unwrap();
         assert!(!config.enable_writes);

@@ -225,6 +225,20 @@ async fn api_starts_lists_and_cancels_replays_promptly() {
         .collect();
     assert!(kinds.contains(&"replay_started".to_string()), "{events}");
     assert!(kinds.contains(&"replay_finished".to_string()), "{events}");
+    // The audit trail names who started it.
+    let started = events["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["subject"] == id.as_str() && e["kind"] == "replay_started")
+        .unwrap();
+    assert!(
+        started["message"]
+            .as_str()
+            .unwrap()
+            .contains("started by 127.0.0.1:"),
+        "{started}"
+    );
 
     // Bad requests say what is wrong.
     let (status, body) = post_json(

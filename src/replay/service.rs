@@ -130,7 +130,12 @@ impl ReplayService {
     }
 
     /// Checks the request and both topics, then runs it in the background.
-    pub async fn start(self: &Arc<Self>, request: ReplayRequest) -> Result<ReplayView, StartError> {
+    /// Starts a replay for `who` (the client's address, for the audit event).
+    pub async fn start(
+        self: &Arc<Self>,
+        request: ReplayRequest,
+        who: &str,
+    ) -> Result<ReplayView, StartError> {
         let spec = ReplaySpec::from_request(&request).map_err(|e| StartError::Invalid(e.0))?;
         let running = self.list().iter().filter(|r| r.state == "running").count();
         if running >= MAX_RUNNING {
@@ -179,7 +184,7 @@ impl ReplayService {
             "replay_started",
             &id,
             format!(
-                "replay {id} started: {} → {} at speed {}, up to {} messages",
+                "replay {id} started by {who}: {} → {} at speed {}, up to {} messages",
                 request.from,
                 request.to,
                 spec.target.speed,

@@ -30,6 +30,7 @@ fn service(state: &AppState) -> Result<&Arc<ReplayService>, ApiError> {
 
 pub async fn start(
     State(state): State<AppState>,
+    peer: Option<axum::Extension<axum::extract::ConnectInfo<std::net::SocketAddr>>>,
     body: Result<Json<ReplayRequest>, JsonRejection>,
 ) -> Result<Response, ApiError> {
     if !state.enable_writes {
@@ -47,7 +48,12 @@ pub async fn start(
             rejection.body_text()
         ),
     })?;
-    match service.start(request).await {
+    // Who wrote, for the audit trail of events.
+    let who = peer.map_or_else(
+        || "an unknown client".to_string(),
+        |axum::Extension(axum::extract::ConnectInfo(address))| address.to_string(),
+    );
+    match service.start(request, &who).await {
         Ok(view) => Ok((StatusCode::CREATED, Json(view)).into_response()),
         Err(StartError::Invalid(message)) => Err(ApiError::bad_request(message)),
         Err(StartError::Busy(message)) => Err(ApiError {

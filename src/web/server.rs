@@ -72,8 +72,8 @@ pub async fn serve(
             _ = shutdown.cancelled() => return,
             accepted = listener.accept() => accepted,
         };
-        let stream = match accepted {
-            Ok((stream, _)) => stream,
+        let (stream, peer) = match accepted {
+            Ok(accepted) => accepted,
             Err(error) => {
                 // Out of descriptors (EMFILE/ENFILE) or a connection reset
                 // before accept: wait a little instead of spinning.
@@ -95,7 +95,12 @@ pub async fn serve(
         };
         refused_logged = false;
         stream.set_nodelay(true).ok();
-        let service = TowerToHyperService::new(router.clone());
+        // Handlers can name the client (the audit trail of writes).
+        let service = TowerToHyperService::new(
+            router
+                .clone()
+                .layer(axum::Extension(axum::extract::ConnectInfo(peer))),
+        );
         let connection_shutdown = shutdown.clone();
         tokio::spawn(async move {
             let _permit = permit;

@@ -1,7 +1,7 @@
 //! The embedded Kafka-compatible broker (tansu, sqlite storage) run in this
 //! process on a runtime of its own, and a supervisor that restarts it when it
-//! stops answering. Facts about tansu 0.6 this builds on: shared/notes and the
-//! README's "Embedded broker limits".
+//! stops answering. Facts about tansu 0.6 this builds on: the README's
+//! "Embedded broker limits".
 
 use std::net::{SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};

@@ -1,4 +1,4 @@
-//! kafka-pulse: see your Kafka queues. See DESIGN.md for the architecture:
+//! kafka-pulse: see your Kafka queues. docs/ARCHITECTURE.md has the architecture:
 //! collector → analysis → store → web / metrics / sinks.
 #![forbid(unsafe_code)]
 

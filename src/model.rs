@@ -1,6 +1,6 @@
 //! The data that flows through kafka-pulse: raw `Sample`s from the collector
 //! and the analysed `Snapshot` every reader (web, metrics, sinks) sees.
-//! DESIGN.md "Semantics" defines every number here.
+//! The README's "What the numbers mean" defines every number here.
 
 mod compact;
 
@@ -153,7 +153,7 @@ pub struct CommittedOffset {
     pub offset: OptionalOffset,
 }
 
-/// Status of a group; see DESIGN.md "status".
+/// Status of a group; see the README's "What the numbers mean".
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, PartialOrd, Ord)]
 #[serde(rename_all = "UPPERCASE")]
 pub enum GroupStatus {

@@ -1,5 +1,6 @@
 //! Group status over a sliding window of samples, after Burrow's consumer lag
-//! evaluation rules (simplified to whole-group totals; see DESIGN.md):
+//! evaluation rules (simplified to whole-group totals; see the README's
+//! "What the numbers mean"):
 //! - lag 0 at the newest sample: OK, however old the last commit (no false
 //!   STOP on idle topics);
 //! - the committed position went back: REWIND;

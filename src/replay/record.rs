@@ -48,8 +48,8 @@ pub enum Encoding {
     Base64,
 }
 
-/// The JSON shape of a record. Field names follow the message API in
-/// DESIGN.md; `*_encoding` is present whenever the matching bytes are.
+/// The JSON shape of a record. Field names follow the message API in the
+/// README; `*_encoding` is present whenever the matching bytes are.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RecordJson {

@@ -1,4 +1,4 @@
-//! JSON API under /api/v1 (DESIGN.md "Public contract").
+//! JSON API under /api/v1 (README "HTTP surface"; outside tests rely on it).
 
 use axum::extract::{Path, Query, State};
 use axum::Json;

@@ -269,7 +269,7 @@ pub fn status_code(status: GroupStatus) -> i64 {
 }
 
 /// Appends every point of `snapshot` to `out`; returns the number of lines.
-/// Measurements and fields are those of DESIGN.md ("InfluxDB measurements").
+/// Measurements and fields are those of the README ("InfluxDB and Grafana").
 pub fn encode_snapshot(
     snapshot: &Snapshot,
     cluster: &str,

@@ -92,24 +92,14 @@ fn escape_into(out: &mut String, text: &str, special: &[char]) {
     }
 }
 
-/// Whether `c` at `index` of a text of `len` chars must be percent-encoded.
-fn needs_encoding(c: char, index: usize, len: usize) -> bool {
-    c.is_control() || c == '%' || (c == '\\' && index + 1 == len)
-}
-
 /// Escapes `text` for line protocol after percent-encoding what line
-/// protocol cannot carry (see the module comment).
+/// protocol cannot carry (see the module comment): control characters, `%`
+/// and a trailing backslash become `%XX` of their UTF-8 bytes.
 fn encode_into(out: &mut String, text: &str, special: &[char]) {
-    let len = text.chars().count();
-    if !text
-        .chars()
-        .enumerate()
-        .any(|(i, c)| needs_encoding(c, i, len))
-    {
-        return escape_into(out, text, special);
-    }
-    for (i, c) in text.chars().enumerate() {
-        if needs_encoding(c, i, len) {
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        let trailing_backslash = c == '\\' && chars.peek().is_none();
+        if c.is_control() || c == '%' || trailing_backslash {
             let mut bytes = [0u8; 4];
             for byte in c.encode_utf8(&mut bytes).bytes() {
                 let _ = write!(out, "%{byte:02X}");
@@ -127,18 +117,8 @@ fn encode_into(out: &mut String, text: &str, special: &[char]) {
 /// line protocol cannot carry it, unchanged otherwise. For dashboards,
 /// queries and tests.
 pub fn encode_name(name: &str) -> String {
-    let len = name.chars().count();
     let mut out = String::with_capacity(name.len());
-    for (i, c) in name.chars().enumerate() {
-        if needs_encoding(c, i, len) {
-            let mut bytes = [0u8; 4];
-            for byte in c.encode_utf8(&mut bytes).bytes() {
-                let _ = write!(out, "%{byte:02X}");
-            }
-        } else {
-            out.push(c);
-        }
-    }
+    encode_into(&mut out, name, &[]);
     out
 }
 

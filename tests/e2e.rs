@@ -293,6 +293,18 @@ async fn excluded_topics_and_groups_are_not_sampled() {
     running.stop().await.expect("clean stop");
 }
 
+/// Time between the two bursts of the lag_seconds test, as sampled.
+const BURST_GAP: Duration = Duration::from_secs(3);
+
+/// `last_sample_at` of a health answer.
+fn sample_time(health: &serde_json::Value) -> chrono::DateTime<chrono::Utc> {
+    health["last_sample_at"]
+        .as_str()
+        .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+        .unwrap_or_else(|| panic!("no last_sample_at in {health}"))
+        .with_timezone(&chrono::Utc)
+}
+
 /// lag_seconds against the exact answer: the produce time of the message at
 /// the committed offset. Two bursts 3 s apart; the group committed into the
 /// first burst, so it is as far behind as the first burst is old.
@@ -304,25 +316,43 @@ async fn lag_seconds_matches_the_age_of_the_first_unconsumed_message() {
     kafka_pulse::demo::ensure_topic(&bootstrap, "timed", 1)
         .await
         .unwrap();
-    // Let the collector record the empty partition first.
+    // Let the collector record the empty partition first, more than once,
+    // so the table's last point at offset 0 is just before the burst.
     wait_for_json(&base, "/api/v1/topics/timed", WAIT, |body| {
         body["depth"] == 0
     })
     .await;
-    tokio::time::sleep(Duration::from_millis(600)).await;
+    wait_for_samples(&base, 2, WAIT).await;
     let first_burst = std::time::Instant::now();
     produce_split(&bootstrap, "timed", &[(0, 100)]).await;
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    // The collector must have sampled the first burst before the second
+    // comes, and then sampled on for BURST_GAP by its own clock (the one
+    // lag_seconds is computed with): the first burst is then that much
+    // older than the second, which a wrong lookup would show.
+    wait_for_json(&base, "/api/v1/topics/timed", WAIT, |body| {
+        body["depth"] == 100
+    })
+    .await;
+    let (_, health) = get_json(&base, "/api/v1/health").await;
+    let seen = sample_time(&health);
+    wait_for_json(&base, "/api/v1/health", WAIT, |h| {
+        (sample_time(h) - seen)
+            .to_std()
+            .is_ok_and(|gap| gap >= BURST_GAP)
+    })
+    .await;
     produce_split(&bootstrap, "timed", &[(0, 100)]).await;
     consume_and_commit(&bootstrap, "timed-reader", "timed", &[(0, 50)]).await;
     let detail = wait_for_json(&base, "/api/v1/groups/timed-reader", WAIT, |body| {
         body["lag"] == 150
     })
     .await;
-    // Read it again right away so the comparison uses a fresh sample.
-    tokio::time::sleep(Duration::from_millis(600)).await;
+    // Compare with a sample taken after that one, read as soon as it is
+    // there.
+    wait_for_samples(&base, 1, WAIT).await;
     let (_, detail_now) = get_json(&base, "/api/v1/groups/timed-reader").await;
     let exact = first_burst.elapsed().as_secs_f64();
+    assert_eq!(detail_now["lag"], 150, "{detail_now}");
     let measured = detail_now["lag_seconds"].as_f64().unwrap();
     // The table has one point per 250 ms sample: allow two intervals plus
     // the produce time of the burst itself.

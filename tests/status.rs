@@ -6,7 +6,7 @@ mod common;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
@@ -40,6 +40,16 @@ async fn commit_at(bootstrap: &str, group: &str, topic: &str, offset: i64) {
     .expect("commit thread");
 }
 
+/// Raises the flag when dropped, so a failing assertion stops the traffic
+/// thread too (the runtime waits for it when the test ends).
+struct StopOnDrop(Arc<AtomicBool>);
+
+impl Drop for StopOnDrop {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
+}
+
 fn status(body: &Value) -> &str {
     body["status"].as_str().unwrap_or("")
 }
@@ -70,6 +80,7 @@ async fn stopped_rewound_slow_and_healthy_consumers_get_their_status_and_reason(
     // Slow: the topic gets 10 messages every 40 ms, the group commits 2 —
     // a steady consumer that falls further behind at every sample.
     let stop_slow = Arc::new(AtomicBool::new(false));
+    let _stop_on_panic = StopOnDrop(stop_slow.clone());
     let slow = {
         let (bootstrap, stop) = (bootstrap.clone(), stop_slow.clone());
         tokio::task::spawn_blocking(move || {
@@ -87,11 +98,11 @@ async fn stopped_rewound_slow_and_healthy_consumers_get_their_status_and_reason(
                 .create()
                 .expect("consumer");
             let mut committed = 0;
-            // Bounded: at most 20 s, usually stopped much earlier.
-            for _ in 0..500 {
-                if stop.load(Ordering::Relaxed) {
-                    break;
-                }
+            // Until the test has seen what it waits for (not a fixed number
+            // of steps, which a slow machine could use up first); the
+            // deadline only bounds a test that never gets there.
+            let deadline = Instant::now() + 3 * WAIT;
+            while !stop.load(Ordering::Relaxed) && Instant::now() < deadline {
                 for _ in 0..10 {
                     let _ =
                         producer.send(BaseRecord::<(), _>::to("st-slow").partition(0).payload("x"));
@@ -103,6 +114,8 @@ async fn stopped_rewound_slow_and_healthy_consumers_get_their_status_and_reason(
                     .add_partition_offset("st-slow", 0, Offset::Offset(committed))
                     .unwrap();
                 let _ = consumer.commit(&offsets, CommitMode::Async);
+                // The traffic's pace (several steps per 250 ms sample), not
+                // a wait for an outcome.
                 std::thread::sleep(Duration::from_millis(40));
             }
             let _ = producer.flush(Duration::from_secs(5));

@@ -152,6 +152,41 @@ pub async fn wait_for_json(
     }
 }
 
+/// Polls `check` every 50 ms until it holds; panics naming `what` if it
+/// still does not after `timeout`. For conditions observed over real I/O
+/// (a receiver got a request, a thread saw a message), where a fixed sleep
+/// would be either too short on a loaded machine or needlessly long.
+pub async fn wait_until(timeout: Duration, what: &str, mut check: impl FnMut() -> bool) {
+    let deadline = Instant::now() + timeout;
+    while !check() {
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {timeout:?} waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// The `sequence` of the latest sample, from /api/v1/health.
+pub async fn sample_sequence(base: &str) -> u64 {
+    let (_, health) = get_json(base, "/api/v1/health").await;
+    health["sequence"]
+        .as_u64()
+        .unwrap_or_else(|| panic!("no sequence in {health}"))
+}
+
+/// Waits until the collector has taken `samples` more samples than it had
+/// when called: the positive sign that time passed in the app (a later tick
+/// happened), to check something did *not* happen meanwhile, or that a
+/// state was sampled more than once. Returns the health answer.
+pub async fn wait_for_samples(base: &str, samples: u64, timeout: Duration) -> Value {
+    let target = sample_sequence(base).await + samples;
+    wait_for_json(base, "/api/v1/health", timeout, |h| {
+        h["sequence"].as_u64() >= Some(target)
+    })
+    .await
+}
+
 /// The value of one metric line (exact name and labels) in Prometheus text.
 pub fn metric(text: &str, series: &str) -> Option<f64> {
     text.lines()

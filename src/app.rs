@@ -165,6 +165,12 @@ pub async fn start(config: Config) -> Result<RunningApp, AppError> {
         shutdown: shutdown.clone(),
         enable_writes: config.enable_writes,
         hosts: Arc::new(web::host::HostPolicy::new(&config.allowed_hosts)),
+        access: Arc::new(web::auth::AccessPolicy::new(
+            config.auth.clone(),
+            config.auth_read,
+            config.public_metrics,
+            config.public_url.as_ref(),
+        )),
         viewers: Arc::new(tokio::sync::Semaphore::new(web::sse::MAX_VIEWERS)),
         replays: Some(Arc::new(crate::replay::service::ReplayService::new(
             kafka_bootstrap.clone(),

@@ -91,9 +91,9 @@ pub struct Cli {
     )]
     pub demo: Option<bool>,
 
-    /// Allow writes from the web: starting replays through the API and the
-    /// Replays page (they write into topics). Off by default; only on a
-    /// loopback --listen address (there is no authentication yet)
+    /// Allow writes from the web: starting and cancelling replays through the
+    /// API and the Replays page (they write into topics). Off by default; on a
+    /// --listen address other than loopback it needs --auth-token-file
     #[arg(
         long,
         env = "KAFKA_PULSE_ENABLE_WRITES",
@@ -110,6 +110,43 @@ pub struct Cli {
     /// /api/v1/health answer any). `*` allows every name
     #[arg(long, env = "KAFKA_PULSE_ALLOWED_HOSTS", value_name = "HOST,...")]
     pub allowed_hosts: Option<String>,
+
+    /// The URL users reach kafka-pulse by, e.g. https://pulse.example.com
+    /// behind a reverse proxy: its host is answered (see --allowed-hosts) and
+    /// the pages' writes from that origin are accepted
+    #[arg(long, env = "KAFKA_PULSE_PUBLIC_URL", value_name = "URL")]
+    pub public_url: Option<String>,
+
+    /// File of credentials, one NAME:SECRET a line (secrets of at least 16
+    /// characters): writes from the web need one of them, sent as
+    /// `Authorization: Bearer SECRET` or as Basic NAME and SECRET; the name is
+    /// recorded with each write
+    #[arg(long, env = "KAFKA_PULSE_AUTH_TOKEN_FILE", value_name = "FILE")]
+    pub auth_token_file: Option<PathBuf>,
+
+    /// Pages and API need credentials of --auth-token-file too, not only
+    /// writes (/api/v1/health and /static stay open)
+    #[arg(
+        long,
+        env = "KAFKA_PULSE_AUTH_READ",
+        num_args = 0..=1,
+        default_missing_value = "true",
+        value_parser = clap::builder::BoolishValueParser::new(),
+        value_name = "BOOL"
+    )]
+    pub auth_read: Option<bool>,
+
+    /// With --auth-read, /metrics still answers without credentials, for
+    /// scrapers that cannot send any
+    #[arg(
+        long,
+        env = "KAFKA_PULSE_PUBLIC_METRICS",
+        num_args = 0..=1,
+        default_missing_value = "true",
+        value_parser = clap::builder::BoolishValueParser::new(),
+        value_name = "BOOL"
+    )]
+    pub public_metrics: Option<bool>,
 
     /// Timeout of each Kafka request [default: 5s]
     #[arg(long, env = "KAFKA_PULSE_REQUEST_TIMEOUT", value_name = "DURATION")]
@@ -399,6 +436,10 @@ pub struct FileConfig {
     pub demo: Option<bool>,
     pub enable_writes: Option<bool>,
     pub allowed_hosts: Option<BrokerList>,
+    pub public_url: Option<String>,
+    pub auth_token_file: Option<PathBuf>,
+    pub auth_read: Option<bool>,
+    pub public_metrics: Option<bool>,
     pub request_timeout: Option<String>,
     pub status_window: Option<usize>,
     pub exact_lag_fetches: Option<usize>,
@@ -459,11 +500,23 @@ pub enum BrokerList {
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum ConfigError {
     #[error(
-        "--enable-writes needs a loopback --listen address (127.0.0.1 or [::1]), got {0}: \
-         kafka-pulse has no authentication yet, so anyone who reaches {0} could write into \
-         topics; listen on 127.0.0.1 behind a reverse proxy that authenticates, or leave writes off"
+        "--enable-writes on {0}, which is not a loopback address, needs --auth-token-file: \
+         otherwise anyone who reaches {0} could write into topics; give a file of NAME:SECRET \
+         lines, listen on 127.0.0.1, or leave writes off"
     )]
     WritesNeedLoopback(std::net::SocketAddr),
+    #[error("{0}")]
+    AuthFile(String),
+    #[error(
+        "--auth-read needs --auth-token-file (KAFKA_PULSE_AUTH_TOKEN_FILE): the file of \
+         NAME:SECRET lines readers authenticate with"
+    )]
+    AuthReadWithoutFile,
+    #[error(
+        "--public-url must be an http:// or https:// URL with a host, such as \
+         https://pulse.example.com, got '{0}'"
+    )]
+    BadPublicUrl(String),
     #[error("{option} must be HOST:PORT such as {example}, got '{value}'")]
     BadAddress {
         option: &'static str,
@@ -522,6 +575,15 @@ pub struct Config {
     pub enable_writes: bool,
     /// Host names answered besides IP literals and localhost.
     pub allowed_hosts: Vec<String>,
+    /// `--public-url`: how users reach kafka-pulse (its host is answered,
+    /// writes from its origin accepted).
+    pub public_url: Option<Url>,
+    /// Credentials of `--auth-token-file`, loaded and checked at start.
+    pub auth: Option<std::sync::Arc<crate::web::auth::Credentials>>,
+    /// `--auth-read`: reads need credentials too.
+    pub auth_read: bool,
+    /// `--public-metrics`: /metrics stays open with `--auth-read`.
+    pub public_metrics: bool,
     /// Bounds of the HTTP server; `None`: from the open-file limit at start
     /// (not an option: tests set it).
     pub web_limits: Option<crate::web::server::ServerLimits>,
@@ -571,6 +633,10 @@ impl Default for Config {
             enable_writes: false,
             web_limits: None,
             allowed_hosts: Vec::new(),
+            public_url: None,
+            auth: None,
+            auth_read: false,
+            public_metrics: false,
             request_timeout: Duration::from_secs(5),
             status_window: 10,
             exact_lag_fetches: 0,
@@ -777,11 +843,33 @@ impl Config {
         )?)
         // By default only the embedded broker gets demo traffic.
         .unwrap_or(brokers.is_none());
+        let auth = cli
+            .auth_token_file
+            .or(file.auth_token_file)
+            .map(|path| crate::web::auth::Credentials::load(&path).map(std::sync::Arc::new))
+            .transpose()
+            .map_err(ConfigError::AuthFile)?;
+        let auth_read = cli.auth_read.or(file.auth_read).unwrap_or(false);
+        if auth_read && auth.is_none() {
+            return Err(ConfigError::AuthReadWithoutFile);
+        }
+        let public_metrics = cli.public_metrics.or(file.public_metrics).unwrap_or(false);
         let enable_writes = cli.enable_writes.or(file.enable_writes).unwrap_or(false);
-        if enable_writes && !listen.ip().is_loopback() {
+        if enable_writes && !listen.ip().is_loopback() && auth.is_none() {
             return Err(ConfigError::WritesNeedLoopback(listen));
         }
-        let allowed_hosts = match cli
+        let public_url = cli
+            .public_url
+            .or(file.public_url)
+            .filter(|u| !u.trim().is_empty())
+            .map(|text| match Url::parse(text.trim()) {
+                Ok(url) if matches!(url.scheme(), "http" | "https") && url.host().is_some() => {
+                    Ok(url)
+                }
+                _ => Err(ConfigError::BadPublicUrl(text)),
+            })
+            .transpose()?;
+        let mut allowed_hosts = match cli
             .allowed_hosts
             .map(BrokerList::Text)
             .or(file.allowed_hosts)
@@ -790,11 +878,18 @@ impl Config {
             Some(BrokerList::List(list)) => list.iter().map(|h| h.trim().to_string()).collect(),
             None => Vec::new(),
         };
+        if let Some(host) = public_url.as_ref().and_then(|url| url.host_str()) {
+            allowed_hosts.push(host.to_string());
+        }
         Ok(Config {
             demo,
             enable_writes,
             web_limits: None,
             allowed_hosts,
+            public_url,
+            auth,
+            auth_read,
+            public_metrics,
             brokers,
             listen,
             kafka_listen,

@@ -9,9 +9,12 @@ use kafka_pulse::config::{Cli, Config};
 /// jemalloc instead of the system malloc: each tick frees a sample and a
 /// snapshot of tens of MiB in many small pieces, and glibc kept 50-60 MiB of
 /// that resident at 50,000 groups (`cargo bench --bench analysis`).
+/// Wrapped so a corrupt array length in a Kafka answer cannot abort the
+/// process (src/alloc.rs).
 #[cfg(not(target_env = "msvc"))]
 #[global_allocator]
-static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+static ALLOCATOR: kafka_pulse::alloc::LargeAllocsReserved<tikv_jemallocator::Jemalloc> =
+    kafka_pulse::alloc::LargeAllocsReserved(tikv_jemallocator::Jemalloc);
 
 /// jemalloc's options (the environment's `_RJEM_MALLOC_CONF` still wins).
 /// One arena: a tick's Kafka answers are decoded on the async workers and

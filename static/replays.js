@@ -8,6 +8,9 @@
   var message = document.getElementById("replay-message");
   if (!table) return;
   var interval = Number(table.getAttribute("data-interval-ms")) || 1000;
+  // Every write carries the page's CSRF token (see the README, "Exposing
+  // kafka-pulse"): another site's page cannot read it, so cannot write.
+  var csrf = table.getAttribute("data-csrf") || "";
   var numbers = new Intl.NumberFormat();
 
   function say(text) {
@@ -79,7 +82,15 @@
   }
 
   function cancel(id) {
-    fetch("/api/v1/replays/" + encodeURIComponent(id), { method: "DELETE" }).then(refresh);
+    fetch("/api/v1/replays/" + encodeURIComponent(id), {
+      method: "DELETE",
+      headers: { "X-CSRF-Token": csrf }
+    })
+      .then(function (r) {
+        if (!r.ok) return r.json().then(function (j) { say(j.error || "the replay could not be cancelled"); });
+      })
+      .catch(function (e) { say("cannot reach kafka-pulse: " + e); })
+      .then(refresh);
   }
 
   // Without --enable-writes the page has no form: the list still updates.
@@ -102,7 +113,7 @@
     say("");
     fetch("/api/v1/replays", {
       method: "POST",
-      headers: { "Content-Type": "application/json" },
+      headers: { "Content-Type": "application/json", "X-CSRF-Token": data.get("csrf") || csrf },
       body: JSON.stringify(body)
     })
       .then(function (r) { return r.json().then(function (j) { return { ok: r.ok, body: j }; }); })

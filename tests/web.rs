@@ -118,6 +118,7 @@ fn state() -> AppState {
         replays: None,
         enable_writes: false,
         hosts: Default::default(),
+        access: Arc::new(kafka_pulse::web::auth::AccessPolicy::open()),
         viewers: Arc::new(tokio::sync::Semaphore::new(2)),
     }
 }
@@ -665,6 +666,309 @@ async fn unknown_host_names_are_refused_except_for_scrapers() {
         ask("evil.example", "/api/v1/health").await.0,
         StatusCode::OK
     );
+}
+
+/// A router with credentials (grafana and ops), writes on, and the given
+/// read protection.
+fn guarded(read_needs_auth: bool, public_metrics: bool) -> (axum::Router, String) {
+    use kafka_pulse::web::auth::{AccessPolicy, Credentials};
+    let credentials =
+        Credentials::parse("grafana:scraper-secret-0123456789\nops:operator-secret-0123456789\n")
+            .unwrap();
+    let access = AccessPolicy::new(
+        Some(Arc::new(credentials)),
+        read_needs_auth,
+        public_metrics,
+        Some(&"https://pulse.example.com".parse().unwrap()),
+    );
+    let token = access.csrf_token.clone();
+    let mut state = state();
+    state.enable_writes = true;
+    state.access = Arc::new(access);
+    (router(state), token)
+}
+
+async fn send(
+    app: &axum::Router,
+    request: Request<Body>,
+) -> (StatusCode, axum::http::HeaderMap, String) {
+    let response = app.clone().oneshot(request).await.unwrap();
+    let status = response.status();
+    let headers = response.headers().clone();
+    let body = response.into_body().collect().await.unwrap().to_bytes();
+    (status, headers, String::from_utf8_lossy(&body).into_owned())
+}
+
+fn basic(name: &str, secret: &str) -> String {
+    use base64::Engine;
+    format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(format!("{name}:{secret}"))
+    )
+}
+
+/// A replay start that passed every check reaches the replay service,
+/// which this router has none of: 503 "not available". 401/403 mean a
+/// check refused it.
+const PASSED_THE_GUARD: StatusCode = StatusCode::SERVICE_UNAVAILABLE;
+
+fn start_replay() -> axum::http::request::Builder {
+    Request::post("/api/v1/replays")
+        .header("host", "127.0.0.1:8080")
+        .header("content-type", "application/json")
+}
+
+const REPLAY_BODY: &str = r#"{"from":"orders","to":"orders-copy"}"#;
+
+#[tokio::test]
+async fn writes_need_credentials_and_reads_only_with_auth_read() {
+    let (app, _) = guarded(false, false);
+    // No credentials, wrong ones, malformed ones: 401 with both challenges.
+    for authorization in [
+        None,
+        Some("Bearer operator-secret-01234567890".to_string()),
+        Some(basic("grafana", "operator-secret-0123456789")),
+        Some("Basic %%%".to_string()),
+        Some("Negotiate abc".to_string()),
+    ] {
+        let mut request = start_replay();
+        if let Some(value) = &authorization {
+            request = request.header("authorization", value);
+        }
+        let (status, headers, body) =
+            send(&app, request.body(Body::from(REPLAY_BODY)).unwrap()).await;
+        assert_eq!(
+            status,
+            StatusCode::UNAUTHORIZED,
+            "{authorization:?}: {body}"
+        );
+        let challenges: Vec<_> = headers.get_all("www-authenticate").iter().collect();
+        assert_eq!(challenges.len(), 2, "{challenges:?}");
+        let error: Value = serde_json::from_str(&body).unwrap();
+        assert!(
+            error["error"]
+                .as_str()
+                .unwrap()
+                .contains("--auth-token-file"),
+            "{body}"
+        );
+        assert!(!body.contains("operator-secret"), "{body}");
+    }
+    // Bearer or Basic with a right secret pass.
+    for authorization in [
+        "Bearer operator-secret-0123456789".to_string(),
+        "bearer scraper-secret-0123456789".to_string(),
+        basic("ops", "operator-secret-0123456789"),
+    ] {
+        let request = start_replay().header("authorization", &authorization);
+        let (status, _, body) = send(&app, request.body(Body::from(REPLAY_BODY)).unwrap()).await;
+        assert_eq!(status, PASSED_THE_GUARD, "{authorization}: {body}");
+    }
+    // Cancelling is a write too.
+    let request = Request::delete("/api/v1/replays/r1").header("host", "127.0.0.1");
+    assert_eq!(
+        send(&app, request.body(Body::empty()).unwrap()).await.0,
+        StatusCode::UNAUTHORIZED
+    );
+    // Reads stay open without --auth-read.
+    for path in ["/", "/api/v1/topics", "/metrics", "/replays"] {
+        assert_eq!(
+            send(&app, Request::get(path).body(Body::empty()).unwrap())
+                .await
+                .0,
+            StatusCode::OK,
+            "{path}"
+        );
+    }
+    // Refusals are counted for alerting.
+    let (_, _, metrics) = send(&app, Request::get("/metrics").body(Body::empty()).unwrap()).await;
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l == "kafka_pulse_web_auth_failures_total 6"),
+        "{metrics}"
+    );
+}
+
+#[tokio::test]
+async fn auth_read_guards_pages_and_api_but_not_health_static_or_public_metrics() {
+    let (app, _) = guarded(true, true);
+    for path in [
+        "/",
+        "/api/v1/topics",
+        "/groups",
+        "/fragments/overview",
+        "/api/v1/events",
+    ] {
+        let (status, _, body) = send(&app, Request::get(path).body(Body::empty()).unwrap()).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{path}: {body}");
+        assert!(body.contains("--auth-read"), "{body}");
+        let request = Request::get(path).header(
+            "authorization",
+            basic("grafana", "scraper-secret-0123456789"),
+        );
+        let (status, _, _) = send(&app, request.body(Body::empty()).unwrap()).await;
+        assert_eq!(status, StatusCode::OK, "{path} with credentials");
+    }
+    for path in ["/api/v1/health", "/static/pulse.css", "/metrics"] {
+        let (status, _, _) = send(&app, Request::get(path).body(Body::empty()).unwrap()).await;
+        assert_eq!(status, StatusCode::OK, "{path}");
+    }
+    // The live stream too (its body never ends: only the status is read).
+    let live = |authorization: Option<String>| {
+        let mut request = Request::get("/live");
+        if let Some(value) = authorization {
+            request = request.header("authorization", value);
+        }
+        app.clone().oneshot(request.body(Body::empty()).unwrap())
+    };
+    assert_eq!(live(None).await.unwrap().status(), StatusCode::UNAUTHORIZED);
+    let ops = basic("ops", "operator-secret-0123456789");
+    assert_eq!(live(Some(ops)).await.unwrap().status(), StatusCode::OK);
+    // Without --public-metrics the scraper authenticates too.
+    let (app, _) = guarded(true, false);
+    let (status, _, _) = send(&app, Request::get("/metrics").body(Body::empty()).unwrap()).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let request =
+        Request::get("/metrics").header("authorization", "Bearer scraper-secret-0123456789");
+    assert_eq!(
+        send(&app, request.body(Body::empty()).unwrap()).await.0,
+        StatusCode::OK
+    );
+}
+
+/// Browsers send Basic credentials by themselves, also for another site's
+/// page: their writes must come from kafka-pulse's origin with the pages'
+/// CSRF token. Bearer clients and clients without Origin (curl) are not
+/// browsers.
+#[tokio::test]
+async fn browser_writes_need_the_same_origin_and_the_pages_csrf_token() {
+    let (app, token) = guarded(false, false);
+    let ops = basic("ops", "operator-secret-0123456789");
+    let write = |origin: Option<&str>, csrf: Option<&str>, authorization: &str| {
+        let mut request = start_replay().header("authorization", authorization);
+        if let Some(origin) = origin {
+            request = request.header("origin", origin);
+        }
+        if let Some(csrf) = csrf {
+            request = request.header("x-csrf-token", csrf);
+        }
+        request.body(Body::from(REPLAY_BODY)).unwrap()
+    };
+    let cases: [(Option<&str>, Option<&str>, &str, StatusCode); 8] = [
+        (
+            Some("http://127.0.0.1:8080"),
+            Some(token.as_str()),
+            &ops,
+            PASSED_THE_GUARD,
+        ),
+        (
+            Some("https://pulse.example.com"),
+            Some(token.as_str()),
+            &ops,
+            PASSED_THE_GUARD,
+        ),
+        (
+            Some("http://127.0.0.1:8080"),
+            None,
+            &ops,
+            StatusCode::FORBIDDEN,
+        ),
+        (
+            Some("http://127.0.0.1:8080"),
+            Some("0000"),
+            &ops,
+            StatusCode::FORBIDDEN,
+        ),
+        (
+            Some("https://evil.example"),
+            Some(token.as_str()),
+            &ops,
+            StatusCode::FORBIDDEN,
+        ),
+        (
+            Some("null"),
+            Some(token.as_str()),
+            &ops,
+            StatusCode::FORBIDDEN,
+        ),
+        (None, None, &ops, PASSED_THE_GUARD),
+        (
+            Some("https://evil.example"),
+            None,
+            "Bearer operator-secret-0123456789",
+            PASSED_THE_GUARD,
+        ),
+    ];
+    for (origin, csrf, authorization, expected) in cases {
+        let (status, _, body) = send(&app, write(origin, csrf, authorization)).await;
+        assert_eq!(status, expected, "origin {origin:?} token {csrf:?}: {body}");
+        if status == StatusCode::FORBIDDEN {
+            let error: Value = serde_json::from_str(&body).unwrap();
+            let text = error["error"].as_str().unwrap();
+            assert!(
+                text.contains("CSRF") || text.contains("another site"),
+                "{text}"
+            );
+        }
+    }
+    // The replays page hands the token to its script and its form.
+    let request = Request::get("/replays").header("authorization", ops.as_str());
+    let (status, _, page) = send(&app, request.body(Body::empty()).unwrap()).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(page.contains(&format!("data-csrf=\"{token}\"")), "{page}");
+    assert!(
+        page.contains(&format!("name=\"csrf\" value=\"{token}\"")),
+        "{page}"
+    );
+}
+
+#[tokio::test]
+async fn without_enable_writes_starting_and_cancelling_are_403_naming_the_flag() {
+    for request in [
+        start_replay().body(Body::from(REPLAY_BODY)).unwrap(),
+        Request::delete("/api/v1/replays/r1")
+            .body(Body::empty())
+            .unwrap(),
+    ] {
+        let (status, _, body) = send(&router(state()), request).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+        assert!(body.contains("--enable-writes"), "{body}");
+    }
+}
+
+#[tokio::test]
+async fn too_long_urls_and_too_many_headers_get_json_errors() {
+    let app = router(state());
+    let long = format!("/api/v1/events?kind={}", "a".repeat(9_000));
+    let (status, _, body) = send(
+        &app,
+        Request::get(long.as_str()).body(Body::empty()).unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::URI_TOO_LONG);
+    let error: Value = serde_json::from_str(&body).unwrap();
+    assert!(error["error"].as_str().unwrap().contains("8192"), "{body}");
+    let mut request = Request::get("/api/v1/topics");
+    for i in 0..40 {
+        request = request.header(format!("x-filler-{i}"), "b".repeat(1_000));
+    }
+    let (status, _, body) = send(&app, request.body(Body::empty()).unwrap()).await;
+    assert_eq!(status, StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE);
+    let error: Value = serde_json::from_str(&body).unwrap();
+    assert!(
+        error["error"].as_str().unwrap().contains("headers"),
+        "{body}"
+    );
+    // Just below both limits: answered.
+    let fits = format!("/api/v1/events?kind={}", "a".repeat(8_000));
+    let (status, _, _) = send(
+        &app,
+        Request::get(fits.as_str()).body(Body::empty()).unwrap(),
+    )
+    .await;
+    assert!(status.is_client_error() || status.is_success());
+    assert_ne!(status, StatusCode::URI_TOO_LONG);
 }
 
 /// Live views are capped: beyond the cap a clear 503 (JSON, Retry-After),

@@ -302,11 +302,12 @@ impl Connection {
 }
 
 /// A response body (after the length prefix) as `R`'s response of
-/// `version`: its header's correlation id must match. A truncated body is
-/// decoded without a panic (tested below). (The
-/// kafka-protocol crate reserves an array's capacity from its length field
-/// before reading the items, so a corrupt length can still ask for a huge
-/// allocation; the body itself is capped at [`MAX_RESPONSE_BYTES`].)
+/// `version`: its header's correlation id must match. A truncated,
+/// corrupted or arbitrary body is an error, never a panic, and a corrupt
+/// array length cannot abort the process (the kafka-protocol crate reserves
+/// an array's capacity from it before reading the items; src/alloc.rs makes
+/// such a reservation cheap). Property-tested below; the body itself is
+/// capped at [`MAX_RESPONSE_BYTES`].
 fn decode_response<R: Request>(
     body: &mut Bytes,
     version: i16,
@@ -1129,10 +1130,12 @@ mod tests {
         assert!(decode_assignment("consumer", &Bytes::from_static(b"\x00")).is_empty());
     }
 
-    /// Every prefix of a valid answer (a broker that stopped mid-frame, a
-    /// proxy that cut it) is decoded without a panic; the whole frame
-    /// decodes, and a wrong correlation id is an error.
-    fn truncations_are_errors<R: Request>(response: R::Response, version: i16)
+    /// A valid answer frame (header with correlation id 7 and body) of each
+    /// request kafka-pulse sends, with a decoder that reports whether it
+    /// decoded: what the property tests below mutate.
+    type Decoder = Box<dyn Fn(&mut Bytes) -> bool>;
+
+    fn fixture<R: Request + 'static>(response: R::Response, version: i16) -> (Bytes, Decoder)
     where
         R::Response: kafka_protocol::protocol::Encodable,
     {
@@ -1143,59 +1146,210 @@ mod tests {
             .encode(&mut frame, R::Response::header_version(version))
             .unwrap();
         response.encode(&mut frame, version).unwrap();
-        let frame = frame.freeze();
-        let mut whole = frame.clone();
-        assert!(decode_response::<R>(&mut whole, version, 7).is_ok());
-        let mut wrong_id = frame.clone();
-        assert!(decode_response::<R>(&mut wrong_id, version, 8).is_err());
-        for cut in 0..frame.len() {
-            let mut prefix = frame.slice(..cut);
-            let _ = decode_response::<R>(&mut prefix, version, 7);
+        let decode: Decoder = Box::new(move |body| decode_response::<R>(body, version, 7).is_ok());
+        (frame.freeze(), decode)
+    }
+
+    fn every_answer() -> Vec<(Bytes, Decoder)> {
+        use kafka_protocol::messages::*;
+        let name = |text: &'static str| StrBytes::from_static_str(text);
+        let partitions = |count: i32| {
+            (0..count)
+                .map(|i| {
+                    metadata_response::MetadataResponsePartition::default()
+                        .with_partition_index(i)
+                        .with_leader_id(BrokerId(1))
+                        .with_replica_nodes(vec![BrokerId(1), BrokerId(2)])
+                        .with_isr_nodes(vec![BrokerId(1)])
+                })
+                .collect::<Vec<_>>()
+        };
+        let metadata = MetadataResponse::default()
+            .with_brokers(vec![metadata_response::MetadataResponseBroker::default()
+                .with_node_id(BrokerId(1))
+                .with_host(name("broker-1"))
+                .with_port(9092)])
+            .with_topics(vec![
+                metadata_response::MetadataResponseTopic::default()
+                    .with_name(Some(TopicName(name("orders"))))
+                    .with_partitions(partitions(3)),
+                metadata_response::MetadataResponseTopic::default()
+                    .with_name(Some(TopicName(name("payments"))))
+                    .with_partitions(partitions(2)),
+            ]);
+        let offsets = OffsetFetchResponse::default().with_groups(vec![
+            offset_fetch_response::OffsetFetchResponseGroup::default()
+                .with_group_id(GroupId(name("billing")))
+                .with_topics(vec![
+                    offset_fetch_response::OffsetFetchResponseTopics::default()
+                        .with_name(TopicName(name("orders")))
+                        .with_partitions(vec![
+                            offset_fetch_response::OffsetFetchResponsePartitions::default()
+                                .with_partition_index(0)
+                                .with_committed_offset(42),
+                        ]),
+                ]),
+        ]);
+        let list_offsets = ListOffsetsResponse::default().with_topics(vec![
+            list_offsets_response::ListOffsetsTopicResponse::default()
+                .with_name(TopicName(name("orders")))
+                .with_partitions(vec![
+                    list_offsets_response::ListOffsetsPartitionResponse::default()
+                        .with_offset(1_000)
+                        .with_timestamp(1_700_000_000_000),
+                ]),
+        ]);
+        let described = DescribeGroupsResponse::default().with_groups(vec![
+            describe_groups_response::DescribedGroup::default()
+                .with_group_id(GroupId(name("billing")))
+                .with_group_state(name("Stable"))
+                .with_protocol_type(name("consumer"))
+                .with_members(
+                    vec![describe_groups_response::DescribedGroupMember::default()
+                    .with_member_id(name("m-1"))
+                    .with_client_host(name("/10.0.0.1"))
+                    .with_member_assignment(Bytes::from_static(
+                        b"\x00\x01\x00\x00\x00\x01\x00\x06orders\x00\x00\x00\x01\x00\x00\x00\x00",
+                    ))],
+                ),
+        ]);
+        vec![
+            fixture::<MetadataRequest>(metadata.clone(), 12),
+            fixture::<MetadataRequest>(metadata, 4),
+            fixture::<ListGroupsRequest>(
+                ListGroupsResponse::default().with_groups(vec![
+                    list_groups_response::ListedGroup::default()
+                        .with_group_id(GroupId(name("billing")))
+                        .with_group_type(name("consumer")),
+                ]),
+                5,
+            ),
+            fixture::<OffsetFetchRequest>(offsets, 8),
+            fixture::<ListOffsetsRequest>(list_offsets, 7),
+            fixture::<FindCoordinatorRequest>(
+                FindCoordinatorResponse::default().with_coordinators(vec![
+                    find_coordinator_response::Coordinator::default()
+                        .with_key(name("billing"))
+                        .with_host(name("broker-1"))
+                        .with_port(9092),
+                ]),
+                4,
+            ),
+            fixture::<DescribeGroupsRequest>(described.clone(), 5),
+            fixture::<DescribeGroupsRequest>(described, 1),
+            fixture::<ConsumerGroupDescribeRequest>(
+                ConsumerGroupDescribeResponse::default().with_groups(vec![
+                    consumer_group_describe_response::DescribedGroup::default()
+                        .with_group_id(GroupId(name("billing")))
+                        .with_members(vec![consumer_group_describe_response::Member::default()
+                            .with_member_id(name("m-1"))]),
+                ]),
+                1,
+            ),
+            fixture::<ShareGroupDescribeRequest>(ShareGroupDescribeResponse::default(), 1),
+            fixture::<ApiVersionsRequest>(
+                ApiVersionsResponse::default().with_api_keys(vec![
+                    api_versions_response::ApiVersion::default()
+                        .with_api_key(3)
+                        .with_max_version(12),
+                ]),
+                0,
+            ),
+        ]
+    }
+
+    /// Every answer decodes whole; every prefix (a broker that stopped
+    /// mid-frame, a proxy that cut it) is an error, never a panic.
+    #[test]
+    fn every_answer_decodes_whole_and_its_truncations_are_errors() {
+        for (frame, decode) in every_answer() {
+            assert!(decode(&mut frame.clone()), "{frame:?}");
+            for cut in 0..frame.len() {
+                assert!(
+                    !decode(&mut frame.slice(..cut)),
+                    "prefix {cut} of {frame:?}"
+                );
+            }
         }
     }
 
+    /// Mutated answers (bytes overwritten, lengths set to the largest
+    /// values a field can carry, bytes cut out or put in) and arbitrary
+    /// bytes decode to an answer or an error: never a panic, never an abort
+    /// (the huge arrays a corrupt length asks for are only reserved, see
+    /// src/alloc.rs). Fixed seed and case count: CI runs the same inputs.
     #[test]
-    fn truncated_answers_of_every_request_we_send_are_errors() {
+    fn mutated_and_random_answers_never_panic_or_abort() {
+        use proptest::prelude::*;
+        use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
+        let answers = every_answer();
+        let count = answers.len();
+        let mut runner = TestRunner::new_with_rng(
+            Config {
+                cases: 4_000,
+                failure_persistence: None,
+                ..Config::default()
+            },
+            TestRng::from_seed(RngAlgorithm::ChaCha, &[0x5e; 32]),
+        );
+        let mutation = (0u8..5, any::<u32>(), any::<u32>());
+        let strategy = (
+            0..count,
+            proptest::collection::vec(mutation, 1..6),
+            proptest::collection::vec(any::<u8>(), 0..64),
+        );
+        runner
+            .run(&strategy, |(which, mutations, noise)| {
+                let (frame, decode) = &answers[which];
+                let mut bytes = frame.to_vec();
+                for (kind, at, value) in mutations {
+                    let at = at as usize % (bytes.len() + 1);
+                    match kind {
+                        0 => {
+                            if at < bytes.len() {
+                                bytes[at] = value as u8;
+                            }
+                        }
+                        // A length or count field at its extremes.
+                        1 => {
+                            let big = [0x7fff_ffffu32, 0xffff_ffff, 0x8000_0000, value]
+                                [value as usize % 4];
+                            for (i, b) in big.to_be_bytes().into_iter().enumerate() {
+                                if at + i < bytes.len() {
+                                    bytes[at + i] = b;
+                                }
+                            }
+                        }
+                        // The largest unsigned varint (compact lengths).
+                        2 => {
+                            bytes.splice(at..at, [0xff, 0xff, 0xff, 0xff, 0x0f]);
+                        }
+                        3 => {
+                            let end = (at + value as usize % 16).min(bytes.len());
+                            bytes.drain(at..end);
+                        }
+                        _ => {
+                            bytes.splice(at..at, noise.iter().copied());
+                        }
+                    }
+                }
+                let _ = decode(&mut Bytes::from(bytes));
+                // Arbitrary bytes as each answer.
+                let _ = decode(&mut Bytes::from(noise.clone()));
+                Ok(())
+            })
+            .unwrap();
+    }
+
+    #[test]
+    fn a_wrong_correlation_id_is_an_error() {
         use kafka_protocol::messages::*;
-        let topic = metadata_response::MetadataResponseTopic::default()
-            .with_name(Some(TopicName(StrBytes::from_static_str("orders"))))
-            .with_partitions(vec![metadata_response::MetadataResponsePartition::default(
-            )
-            .with_replica_nodes(vec![BrokerId(1)])]);
-        truncations_are_errors::<MetadataRequest>(
-            MetadataResponse::default().with_topics(vec![topic]),
-            12,
-        );
-        truncations_are_errors::<ListGroupsRequest>(
-            ListGroupsResponse::default().with_groups(vec![
-                list_groups_response::ListedGroup::default()
-                    .with_group_id(GroupId(StrBytes::from_static_str("billing")))
-                    .with_group_type(StrBytes::from_static_str("consumer")),
-            ]),
-            5,
-        );
-        truncations_are_errors::<OffsetFetchRequest>(
-            OffsetFetchResponse::default().with_groups(vec![
-                offset_fetch_response::OffsetFetchResponseGroup::default()
-                    .with_group_id(GroupId(StrBytes::from_static_str("billing"))),
-            ]),
-            8,
-        );
-        truncations_are_errors::<ListOffsetsRequest>(ListOffsetsResponse::default(), 7);
-        truncations_are_errors::<FindCoordinatorRequest>(FindCoordinatorResponse::default(), 4);
-        truncations_are_errors::<DescribeGroupsRequest>(DescribeGroupsResponse::default(), 5);
-        truncations_are_errors::<ConsumerGroupDescribeRequest>(
-            ConsumerGroupDescribeResponse::default().with_groups(vec![
-                consumer_group_describe_response::DescribedGroup::default()
-                    .with_group_id(GroupId(StrBytes::from_static_str("billing"))),
-            ]),
-            1,
-        );
-        truncations_are_errors::<ShareGroupDescribeRequest>(
-            ShareGroupDescribeResponse::default(),
-            1,
-        );
-        truncations_are_errors::<ApiVersionsRequest>(ApiVersionsResponse::default(), 0);
+        let (frame, _) = fixture::<FindCoordinatorRequest>(FindCoordinatorResponse::default(), 4);
+        let mut body = frame.clone();
+        assert!(decode_response::<FindCoordinatorRequest>(&mut body, 4, 7).is_ok());
+        let mut body = frame;
+        let error = decode_response::<FindCoordinatorRequest>(&mut body, 4, 8).unwrap_err();
+        assert!(error.contains("does not match"), "{error}");
     }
 
     #[test]

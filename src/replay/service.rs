@@ -46,6 +46,8 @@ struct Entry {
     created_at: DateTime<Utc>,
     progress: Arc<Progress>,
     cancel: CancellationToken,
+    /// Who asked to cancel it (the audit trail); None: nobody did.
+    cancelled_by: Mutex<Option<String>>,
     warnings: Vec<String>,
     finished: Mutex<Option<(DateTime<Utc>, Report)>>,
 }
@@ -130,7 +132,8 @@ impl ReplayService {
     }
 
     /// Checks the request and both topics, then runs it in the background.
-    /// Starts a replay for `who` (the client's address, for the audit event).
+    /// Starts a replay for `who` (credential name and client address, for
+    /// the audit event).
     pub async fn start(
         self: &Arc<Self>,
         request: ReplayRequest,
@@ -165,6 +168,7 @@ impl ReplayService {
             created_at: Utc::now(),
             progress,
             cancel: self.shutdown.child_token(),
+            cancelled_by: Mutex::new(None),
             warnings: prepared.warnings.clone(),
             finished: Mutex::new(None),
         });
@@ -197,7 +201,16 @@ impl ReplayService {
             let report = prepared.run(&task_entry.progress, &task_entry.cancel).await;
             let outcome = match (&report.error, report.cancelled) {
                 (Some(error), _) => format!("failed: {error}"),
-                (None, true) => "cancelled".to_string(),
+                (None, true) => match task_entry
+                    .cancelled_by
+                    .lock()
+                    .expect("replay poisoned")
+                    .as_deref()
+                {
+                    Some(who) => format!("cancelled by {who}"),
+                    // Shutdown cancels every replay too.
+                    None => "cancelled".to_string(),
+                },
                 (None, false) => "finished".to_string(),
             };
             let resume = if report.error.is_some() || report.cancelled {
@@ -234,8 +247,15 @@ impl ReplayService {
     }
 
     /// Asks a running replay to stop; it ends within a few seconds.
-    pub fn cancel(&self, id: &str) -> Option<ReplayView> {
+    pub fn cancel(&self, id: &str, who: &str) -> Option<ReplayView> {
         let entry = self.find(id)?;
+        if entry.running() {
+            entry
+                .cancelled_by
+                .lock()
+                .expect("replay poisoned")
+                .get_or_insert_with(|| who.to_string());
+        }
         entry.cancel.cancel();
         Some(entry.view())
     }

@@ -18,6 +18,7 @@ pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     let mut text = render(&snapshot, &histogram, state.metrics);
     render_request_stats(&mut text, &state.store.request_stats());
     render_sinks(&mut text, &state.store.sinks());
+    render_web_auth(&mut text, &state.access);
     (
         [(
             header::CONTENT_TYPE,
@@ -441,6 +442,25 @@ pub fn render_request_stats(out: &mut String, stats: &[(String, RequestStat)]) {
 }
 
 /// Sent, dropped and failed points of each sink, and its queue length.
+/// Requests refused for missing or wrong credentials: an alert on its rate
+/// shows someone guessing or a client with a stale secret.
+fn render_web_auth(out: &mut String, access: &super::auth::AccessPolicy) {
+    let mut w = Writer {
+        out: std::mem::take(out),
+    };
+    w.family(
+        "kafka_pulse_web_auth_failures_total",
+        "counter",
+        "Web requests refused for missing or wrong credentials (--auth-token-file).",
+    );
+    w.sample(
+        "kafka_pulse_web_auth_failures_total",
+        &[],
+        access.failures.load(std::sync::atomic::Ordering::Relaxed) as f64,
+    );
+    *out = w.out;
+}
+
 pub fn render_sinks(out: &mut String, sinks: &[(String, std::sync::Arc<SinkCounters>)]) {
     let mut w = Writer {
         out: std::mem::take(out),

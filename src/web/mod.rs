@@ -3,9 +3,11 @@
 
 pub mod api;
 pub mod assets;
+pub mod auth;
 pub mod error;
 pub mod format;
 pub mod host;
+pub mod limits;
 pub mod messages;
 pub mod metrics;
 pub mod pages;
@@ -46,6 +48,8 @@ pub struct AppState {
     pub enable_writes: bool,
     /// Host names answered (DNS rebinding protection).
     pub hosts: Arc<host::HostPolicy>,
+    /// Who may read and write; the pages' CSRF token.
+    pub access: Arc<auth::AccessPolicy>,
     /// Places for live viewers (SSE streams), [`sse::MAX_VIEWERS`] in all.
     pub viewers: Arc<tokio::sync::Semaphore>,
 }
@@ -122,9 +126,14 @@ pub fn router(state: AppState) -> Router {
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn_with_state(
+            state.access.clone(),
+            auth::guard,
+        ))
+        .layer(middleware::from_fn_with_state(
             state.hosts.clone(),
             host::check_host,
         ))
+        .layer(middleware::from_fn(limits::check_request_size))
         .layer(middleware::from_fn(security_headers))
         .with_state(state)
 }

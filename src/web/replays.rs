@@ -12,6 +12,7 @@ use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};
 use axum::Json;
 
+use super::auth::Who;
 use super::error::ApiError;
 use super::AppState;
 use crate::replay::service::{ReplayService, StartError};
@@ -28,17 +29,31 @@ fn service(state: &AppState) -> Result<&Arc<ReplayService>, ApiError> {
     })
 }
 
+/// Writes from the web are refused unless `--enable-writes`.
+fn writes_allowed(state: &AppState) -> Result<(), ApiError> {
+    if state.enable_writes {
+        return Ok(());
+    }
+    Err(ApiError {
+        status: StatusCode::FORBIDDEN,
+        message: WRITES_OFF.into(),
+    })
+}
+
+/// Who asked, for the audit trail of events (set by the auth guard).
+fn who(who: Option<axum::Extension<Who>>) -> String {
+    who.map_or_else(
+        || "an unknown client".to_string(),
+        |axum::Extension(Who(who))| who,
+    )
+}
+
 pub async fn start(
     State(state): State<AppState>,
-    peer: Option<axum::Extension<axum::extract::ConnectInfo<std::net::SocketAddr>>>,
+    asked_by: Option<axum::Extension<Who>>,
     body: Result<Json<ReplayRequest>, JsonRejection>,
 ) -> Result<Response, ApiError> {
-    if !state.enable_writes {
-        return Err(ApiError {
-            status: StatusCode::FORBIDDEN,
-            message: WRITES_OFF.into(),
-        });
-    }
+    writes_allowed(&state)?;
     let service = service(&state)?;
     let Json(request) = body.map_err(|rejection| ApiError {
         status: rejection.status(),
@@ -48,12 +63,7 @@ pub async fn start(
             rejection.body_text()
         ),
     })?;
-    // Who wrote, for the audit trail of events.
-    let who = peer.map_or_else(
-        || "an unknown client".to_string(),
-        |axum::Extension(axum::extract::ConnectInfo(address))| address.to_string(),
-    );
-    match service.start(request, &who).await {
+    match service.start(request, &who(asked_by)).await {
         Ok(view) => Ok((StatusCode::CREATED, Json(view)).into_response()),
         Err(StartError::Invalid(message)) => Err(ApiError::bad_request(message)),
         Err(StartError::Busy(message)) => Err(ApiError {
@@ -90,9 +100,13 @@ pub async fn get(
 /// flight; GET shows "cancelled" a moment later.
 pub async fn cancel(
     State(state): State<AppState>,
+    asked_by: Option<axum::Extension<Who>>,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    let view = service(&state)?.cancel(&id).ok_or_else(|| unknown(&id))?;
+    writes_allowed(&state)?;
+    let view = service(&state)?
+        .cancel(&id, &who(asked_by))
+        .ok_or_else(|| unknown(&id))?;
     Ok((StatusCode::ACCEPTED, Json(view)).into_response())
 }
 
@@ -103,6 +117,8 @@ struct ReplaysPage {
     interval_ms: u128,
     /// Shown instead of the form when writes from the web are off.
     writes_off: Option<&'static str>,
+    /// Sent back with each write (see web::auth).
+    csrf_token: String,
 }
 
 pub async fn page(State(state): State<AppState>) -> Response {
@@ -111,6 +127,7 @@ pub async fn page(State(state): State<AppState>) -> Response {
         topics: snapshot.topics.iter().map(|t| t.name.to_string()).collect(),
         interval_ms: state.interval.as_millis(),
         writes_off: (!state.enable_writes).then_some(WRITES_OFF),
+        csrf_token: state.access.csrf_token.clone(),
     };
     match page.render() {
         Ok(html) => Html(html).into_response(),

@@ -1363,6 +1363,9 @@ mod tests {
             Just("notify_kinds"),
             Just("allowed_hosts"),
             Just("enable_writes"),
+            Just("auth_token_file"),
+            Just("auth_read"),
+            Just("public_url"),
             Just("demo"),
             Just("unknown_key"),
         ];
@@ -1410,9 +1413,71 @@ mod tests {
         .unwrap_err()
         .to_string();
         assert!(
-            error.contains("loopback") && error.contains("0.0.0.0:8080"),
+            error.contains("--auth-token-file") && error.contains("0.0.0.0:8080"),
             "{error}"
         );
+    }
+
+    #[test]
+    fn authentication_options_are_checked_at_start() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("credentials");
+        std::fs::write(&file, "ops:ops-secret-0123456789abcdef\n").unwrap();
+        let path = file.to_str().unwrap();
+        // Writes on a public address with credentials; reads guarded too.
+        let config = Config::merge(
+            cli(&[
+                "--enable-writes",
+                "--listen",
+                "0.0.0.0:8080",
+                "--auth-token-file",
+                path,
+                "--auth-read",
+                "--public-url",
+                "https://Pulse.Example.com/",
+            ]),
+            FileConfig::default(),
+        )
+        .unwrap();
+        assert!(config.auth.is_some() && config.auth_read && !config.public_metrics);
+        assert!(config
+            .allowed_hosts
+            .contains(&"pulse.example.com".to_string()));
+        // Secrets never show in the configuration's debug form.
+        assert!(!format!("{config:?}").contains("ops-secret"));
+        let file_config: FileConfig = toml::from_str(&format!(
+            "auth_token_file = {path:?}\nauth_read = true\npublic_metrics = true"
+        ))
+        .unwrap();
+        let config = Config::merge(cli(&[]), file_config).unwrap();
+        assert!(config.auth_read && config.public_metrics);
+
+        for (args, expected) in [
+            (vec!["--auth-read"], "--auth-read needs --auth-token-file"),
+            (
+                vec!["--auth-token-file", "/nonexistent/credentials"],
+                "cannot read --auth-token-file /nonexistent/credentials",
+            ),
+            (
+                vec!["--public-url", "pulse.example.com"],
+                "--public-url must be",
+            ),
+            (
+                vec!["--public-url", "ftp://pulse.example.com"],
+                "--public-url must be",
+            ),
+        ] {
+            let error = Config::merge(cli(&args), FileConfig::default())
+                .unwrap_err()
+                .to_string();
+            assert!(error.contains(expected), "{args:?}: {error}");
+        }
+        std::fs::write(&file, "ops:short\n").unwrap();
+        let error = Config::merge(cli(&["--auth-token-file", path]), FileConfig::default())
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("line 1") && error.contains(path), "{error}");
+        assert!(!error.contains("short\n"), "{error}");
     }
 
     #[test]

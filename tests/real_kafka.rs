@@ -1400,7 +1400,7 @@ fn oracle_parser_reads_the_recorded_outputs_of_both_versions() {
 /// bounded time while the dashboard stays responsive, and its recovery is
 /// stamped when it was observed, not when the waiting request was sent.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn a_hung_broker_is_reported_and_its_recovery_stamped_when_seen() {
+async fn a_hung_broker_and_a_dead_cluster_are_reported_and_recover() {
     let Some(cluster) = hung() else { return };
     let mut config = test_config(Some(cluster.bootstrap.clone()), None);
     config.request_timeout = Duration::from_secs(2);
@@ -1455,5 +1455,62 @@ async fn a_hung_broker_is_reported_and_its_recovery_stamped_when_seen() {
         "the dashboard took {slowest_page:?} while the broker hung"
     );
     eprintln!("hung broker reported down after {reported_after:?}; slowest page {slowest_page:?}");
+
+    // The whole cluster dies (kill -9 of its only node) and comes back with
+    // its data: down and up are reported, and the numbers read before are
+    // read again, with no rate spike from the gap and no status alarm.
+    create_topic(&cluster.bootstrap, "h-orders", 2, 1).await;
+    produce_split(&cluster.bootstrap, "h-orders", &[(0, 40), (1, 60)]).await;
+    consume_and_commit(
+        &cluster.bootstrap,
+        "h-readers",
+        "h-orders",
+        &[(0, 30), (1, 50)],
+    )
+    .await;
+    let lag_of = |body: &Value| body["lag"].as_i64();
+    let before = wait_for_json(&base, "/api/v1/groups/h-readers", WAIT, |b| {
+        lag_of(b) == Some(20)
+    })
+    .await;
+    cluster.kill_node(1);
+    wait_for_json(&base, "/api/v1/health", WAIT, |b| b["kafka_up"] == false).await;
+    cluster.start_node(1).expect("restart the cluster");
+    wait_for_json(&base, "/api/v1/health", WAIT, |b| b["kafka_up"] == true).await;
+    let after = wait_for_json(&base, "/api/v1/groups/h-readers", WAIT, |b| {
+        lag_of(b) == Some(20)
+    })
+    .await;
+    assert_eq!(after["status"], before["status"], "{before} → {after}");
+    wait_for_samples(&base, 3, WAIT).await;
+    let (_, topic) = get_json(&base, "/api/v1/topics/h-orders").await;
+    assert_eq!(topic["depth"], 100, "{topic}");
+    let (_, series) = get_json(&base, "/api/v1/series?topic=h-orders").await;
+    let spikes: Vec<f64> = series["points"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no points in {series}"))
+        .iter()
+        .filter_map(|p| p["messages_in_per_sec"].as_f64())
+        .filter(|rate| *rate > 100.0)
+        .collect();
+    assert!(
+        spikes.is_empty(),
+        "rates above what was produced: {spikes:?}"
+    );
+    let (_, events) = get_json(&base, "/api/v1/events?limit=1000").await;
+    let kinds: Vec<&str> = events["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|e| e["kind"].as_str())
+        .collect();
+    assert!(
+        kinds.iter().filter(|k| **k == "kafka_up").count() >= 2,
+        "{kinds:?}"
+    );
+    assert!(
+        !kinds.contains(&"lag_threshold_crossed"),
+        "no alarm from the restart: {kinds:?}"
+    );
     running.stop().await.expect("clean stop");
 }

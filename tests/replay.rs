@@ -292,6 +292,142 @@ async fn api_starts_lists_and_cancels_replays_promptly() {
     running.stop().await.expect("clean stop");
 }
 
+/// With --auth-token-file, writes need credentials; the audit events name
+/// the credential; a browser's write (Basic, Origin) needs the page's CSRF
+/// token, scraped here from the page as the page's script reads it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn writes_need_credentials_and_the_audit_trail_names_them() {
+    let mut config = test_config(None, None);
+    config.enable_writes = true;
+    config.auth = Some(std::sync::Arc::new(
+        kafka_pulse::web::auth::Credentials::parse("ops:ops-secret-0123456789abcdef\n").unwrap(),
+    ));
+    let running = app::start(config).await.expect("start");
+    let bootstrap = running.kafka_bootstrap.clone();
+    let base = format!("http://{}", running.web_addr);
+    ensure_topic(&bootstrap, "audited", 1).await.unwrap();
+    let base_ms = now_ms() - 60_000;
+    let source: Vec<Msg> = (0..6)
+        .map(|i| Msg {
+            partition: 0,
+            offset: i,
+            timestamp: base_ms + i * 10_000,
+            key: None,
+            value: Some(vec![i as u8]),
+            headers: vec![],
+        })
+        .collect();
+    produce(&bootstrap, "audited", &source).await;
+    let body = json!({"from": "audited", "to": "audited-copy", "create_target": true});
+    let client = reqwest::Client::new();
+
+    let refused = client
+        .post(format!("{base}/api/v1/replays"))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status().as_u16(), 401);
+    assert!(refused.headers().contains_key("www-authenticate"));
+
+    let started = client
+        .post(format!("{base}/api/v1/replays"))
+        .bearer_auth("ops-secret-0123456789abcdef")
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(started.status().as_u16(), 201);
+    let id = started.json::<Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+
+    // The browser's way: Basic credentials, its Origin, the page's token.
+    let page = client
+        .get(format!("{base}/replays"))
+        .basic_auth("ops", Some("ops-secret-0123456789abcdef"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let token = page
+        .split("data-csrf=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .expect("the page carries a CSRF token")
+        .to_string();
+    let cancel = |origin: String, token: Option<String>| {
+        let mut request = client
+            .delete(format!("{base}/api/v1/replays/{id}"))
+            .basic_auth("ops", Some("ops-secret-0123456789abcdef"))
+            .header("origin", origin);
+        if let Some(token) = token {
+            request = request.header("x-csrf-token", token);
+        }
+        request.send()
+    };
+    let forged = cancel("https://evil.example".into(), Some(token.clone()))
+        .await
+        .unwrap();
+    assert_eq!(forged.status().as_u16(), 403);
+    let tokenless = cancel(base.clone(), None).await.unwrap();
+    assert_eq!(tokenless.status().as_u16(), 403);
+    let cancelled = cancel(base.clone(), Some(token)).await.unwrap();
+    assert_eq!(cancelled.status().as_u16(), 202);
+
+    let events = wait_for_json(
+        &base,
+        "/api/v1/events?limit=100",
+        Duration::from_secs(15),
+        |b| {
+            b["events"].as_array().is_some_and(|list| {
+                list.iter()
+                    .any(|e| e["subject"] == id.as_str() && e["kind"] == "replay_finished")
+            })
+        },
+    )
+    .await;
+    let message = |kind: &str| {
+        events["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["subject"] == id.as_str() && e["kind"] == kind)
+            .and_then(|e| e["message"].as_str())
+            .unwrap()
+            .to_string()
+    };
+    assert!(
+        message("replay_started").contains("started by ops from 127.0.0.1:"),
+        "{events}"
+    );
+    assert!(
+        message("replay_finished").contains("cancelled by ops from 127.0.0.1:"),
+        "{events}"
+    );
+    // The secret is nowhere on the pages or in the API.
+    for path in [
+        "/replays",
+        "/api/v1/events?limit=100",
+        "/api/v1/replays",
+        "/metrics",
+    ] {
+        let text = client
+            .get(format!("{base}{path}"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(!text.contains("ops-secret"), "{path}");
+    }
+    running.stop().await.expect("clean stop");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn too_small_targets_are_refused_with_the_fix() {
     let running = start().await;

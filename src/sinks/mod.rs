@@ -2,6 +2,7 @@
 //! from the store and never slow the collector: each has a bounded queue and
 //! counts what it sent, dropped and failed (exported on /metrics).
 
+pub mod driver;
 pub mod elasticsearch;
 pub mod influxdb;
 pub mod queue;

@@ -93,6 +93,12 @@ impl<T: Queued> BoundedQueue<T> {
         self.shed_oldest()
     }
 
+    /// Empties the queue; returns the records it held.
+    pub fn clear(&mut self) -> usize {
+        self.chunks.clear();
+        std::mem::take(&mut self.records)
+    }
+
     pub fn records(&self) -> usize {
         self.records
     }

@@ -1,6 +1,6 @@
 //! Elasticsearch sink: every event, and a metric document per topic and
-//! group each `metrics_interval`, shipped with bulk `create` requests. The
-//! bulk answer is read item by item: only items that failed with 429/5xx are
+//! group each `metrics_interval`, shipped by the shared sink driver with bulk
+//! `create` requests. The bulk answer is read item by item: only items that failed with 429/5xx are
 //! sent again (with backoff); items Elasticsearch refused for good are counted
 //! and logged with its reason; a conflict on our fixed document id means an
 //! earlier attempt already stored it, so nothing is ever stored twice.
@@ -10,8 +10,6 @@ pub mod encoder;
 pub mod service;
 pub mod templates;
 
-use std::collections::BTreeMap;
-use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 
 use tokio::sync::Notify;
@@ -20,8 +18,9 @@ use tokio_util::sync::CancellationToken;
 use crate::store::{SinkCounters, Store};
 use config::{EsConfig, FLUSH_INTERVAL, MAX_BATCH_BYTES, MAX_BATCH_DOCS, SHUTDOWN_FLUSH};
 use encoder::{event_doc, metric_docs, PendingDoc};
-use service::{BulkResult, EsClient, EsError, ItemResult};
+use service::{EsClient, EsError, EsService};
 
+use super::driver::{Driver, OnRefusal, Settings};
 use super::queue::{BoundedQueue, Queued};
 use super::retry::DEFAULT_BACKOFF;
 use super::SinkHealth;
@@ -40,6 +39,23 @@ impl Queued for PendingDoc {
 }
 
 type DocQueue = Mutex<BoundedQueue<PendingDoc>>;
+
+/// How the shared driver sends to Elasticsearch: bulk requests of up to
+/// 1,000 documents; a refused document is noted in `last_error` only (it
+/// says nothing about the cluster, which answered).
+fn settings() -> Settings {
+    Settings {
+        sink: SINK_NAME,
+        label: LABEL,
+        max_records: MAX_BATCH_DOCS,
+        max_bytes: MAX_BATCH_BYTES,
+        flush_interval: FLUSH_INTERVAL,
+        shutdown_flush: SHUTDOWN_FLUSH,
+        backoff: DEFAULT_BACKOFF,
+        max_per_second: None,
+        on_refusal: OnRefusal::LastErrorThenDelivered,
+    }
+}
 
 /// Runs until `shutdown`, then flushes what is queued for a bounded time.
 pub async fn run(
@@ -71,9 +87,16 @@ pub async fn run(
         ready.clone(),
         shutdown.clone(),
     ));
-    send_loop(&client, &store, &counters, &queue, &ready, &shutdown).await;
-    let _ = producer.await;
-    flush_at_shutdown(&client, &counters, &queue).await;
+    Driver::new(
+        settings(),
+        EsService::new(client),
+        &queue,
+        &ready,
+        &store,
+        &counters,
+    )
+    .run(&shutdown, producer)
+    .await;
     Ok(())
 }
 
@@ -139,156 +162,6 @@ async fn produce_loop(
             }
             changed = snapshots.changed() => if changed.is_err() { return },
             _ = tokio::time::sleep(FLUSH_INTERVAL) => {}
-        }
-    }
-}
-
-/// Sends one batch; returns what must be retried, counting the rest.
-/// `Err(delay)` asks the caller to wait before the next attempt.
-async fn send_batch(
-    client: &EsClient,
-    batch: Vec<PendingDoc>,
-    counters: &SinkCounters,
-    rejections: &mut BTreeMap<String, u64>,
-) -> (
-    Vec<PendingDoc>,
-    Option<(String, Option<std::time::Duration>)>,
-) {
-    match client.bulk(&batch).await {
-        BulkResult::Items(items) => {
-            let mut retry = Vec::new();
-            let mut retry_reason = None;
-            for (doc, item) in batch.into_iter().zip(items) {
-                match item {
-                    ItemResult::Stored | ItemResult::AlreadyStored => {
-                        SinkCounters::add(&counters.sent, 1)
-                    }
-                    ItemResult::Retry(reason) => {
-                        retry.push(doc);
-                        retry_reason = Some(reason);
-                    }
-                    ItemResult::Rejected(reason) => {
-                        SinkCounters::add(&counters.dropped, 1);
-                        SinkCounters::add(&counters.errors, 1);
-                        let seen = rejections.entry(reason.clone()).or_insert(0);
-                        if *seen == 0 {
-                            tracing::error!(
-                                index = doc.index,
-                                "Elasticsearch rejected a document: {reason}"
-                            );
-                        }
-                        *seen += 1;
-                        counters.set_last_error(Some(reason));
-                    }
-                }
-            }
-            if !retry.is_empty() {
-                SinkCounters::add(&counters.errors, 1);
-            }
-            (retry, retry_reason.map(|r| (r, None)))
-        }
-        BulkResult::RetryAll {
-            reason,
-            retry_after,
-        } => {
-            SinkCounters::add(&counters.errors, 1);
-            (batch, Some((reason, retry_after)))
-        }
-        BulkResult::RejectAll { reason } => {
-            SinkCounters::add(&counters.errors, 1);
-            SinkCounters::add(&counters.dropped, batch.len());
-            tracing::error!(
-                "Elasticsearch refused a bulk request of {} documents: {reason}",
-                batch.len()
-            );
-            counters.set_last_error(Some(reason));
-            (Vec::new(), None)
-        }
-    }
-}
-
-async fn send_loop(
-    client: &EsClient,
-    store: &Store,
-    counters: &SinkCounters,
-    queue: &DocQueue,
-    ready: &Notify,
-    shutdown: &CancellationToken,
-) {
-    let mut attempt: u32 = 0;
-    let mut health = SinkHealth::new(SINK_NAME, LABEL, store, counters);
-    let mut rejections = BTreeMap::new();
-    loop {
-        tokio::select! {
-            _ = shutdown.cancelled() => return,
-            _ = ready.notified() => {}
-            _ = tokio::time::sleep(FLUSH_INTERVAL) => {}
-        }
-        while let Some(batch) = next_batch(queue) {
-            let (retry, trouble) = send_batch(client, batch, counters, &mut rejections).await;
-            let retrying = !retry.is_empty();
-            if retrying {
-                let dropped = queue.lock().expect("queue poisoned").requeue(retry);
-                SinkCounters::add(&counters.dropped, dropped);
-            }
-            counters.queued.store(
-                queue.lock().expect("queue poisoned").records() as u64,
-                Ordering::Relaxed,
-            );
-            match trouble {
-                Some((reason, retry_after)) if retrying => {
-                    health.failed(&reason);
-                    let delay = DEFAULT_BACKOFF.delay(attempt, retry_after);
-                    attempt = attempt.saturating_add(1);
-                    tokio::select! {
-                        _ = shutdown.cancelled() => return,
-                        _ = tokio::time::sleep(delay) => {}
-                    }
-                    break;
-                }
-                _ => {
-                    attempt = 0;
-                    health.delivered();
-                }
-            }
-        }
-    }
-}
-
-/// The next batch of documents; `None` when the queue is empty.
-fn next_batch(queue: &DocQueue) -> Option<Vec<PendingDoc>> {
-    let batch = queue
-        .lock()
-        .expect("queue poisoned")
-        .take_batch(MAX_BATCH_DOCS, MAX_BATCH_BYTES);
-    (!batch.is_empty()).then_some(batch)
-}
-
-async fn flush_at_shutdown(client: &EsClient, counters: &SinkCounters, queue: &DocQueue) {
-    let deadline = tokio::time::Instant::now() + SHUTDOWN_FLUSH;
-    let mut rejections = BTreeMap::new();
-    loop {
-        let Some(batch) = next_batch(queue) else {
-            counters.queued.store(0, Ordering::Relaxed);
-            return;
-        };
-        let size = batch.len();
-        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
-        let outcome =
-            tokio::time::timeout(left, send_batch(client, batch, counters, &mut rejections)).await;
-        let unsent = match outcome {
-            Ok((retry, _)) => retry.len(),
-            Err(_) => size,
-        };
-        if unsent > 0 {
-            let rest = queue.lock().expect("queue poisoned").records();
-            SinkCounters::add(&counters.dropped, unsent + rest);
-            counters.queued.store(0, Ordering::Relaxed);
-            tracing::warn!(
-                dropped = unsent + rest,
-                "Elasticsearch sink could not flush everything before shutdown"
-            );
-            return;
         }
     }
 }

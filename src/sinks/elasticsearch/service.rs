@@ -2,6 +2,7 @@
 //! healthcheck and template installation, and bulk requests whose answer is
 //! read item by item (a 200 can hold failed items).
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use elasticsearch::auth::Credentials;
@@ -15,6 +16,7 @@ use serde_json::Value;
 use super::config::{EsAuth, EsConfig, REQUEST_TIMEOUT};
 use super::encoder::{bulk_lines, PendingDoc};
 use super::templates::{index_template, EVENTS_STREAM, METRICS_STREAM};
+use crate::sinks::driver::{Outcome, Refusal, Retry, RetryItems, Service};
 use crate::sinks::influxdb::config::redacted_url;
 use crate::sinks::retry::retry_after_seconds;
 
@@ -265,6 +267,75 @@ impl EsClient {
             _ => BulkResult::RejectAll {
                 reason: format!("HTTP {status}: {}", error_reason(&body)),
             },
+        }
+    }
+}
+
+/// The driver's view of Elasticsearch: one bulk request per batch, its
+/// items read one by one, so only failed items are retried.
+pub struct EsService {
+    client: EsClient,
+    /// Refusal reasons seen, each logged once: a mapping conflict refuses
+    /// every document of its kind.
+    rejections: BTreeMap<String, u64>,
+}
+
+impl EsService {
+    pub fn new(client: EsClient) -> Self {
+        EsService {
+            client,
+            rejections: BTreeMap::new(),
+        }
+    }
+}
+
+impl Service for EsService {
+    type Item = PendingDoc;
+
+    async fn send(&mut self, batch: &[PendingDoc]) -> Outcome {
+        match self.client.bulk(batch).await {
+            BulkResult::Items(items) => {
+                let mut outcome = Outcome::delivered();
+                let (mut retry, mut retry_reason) = (Vec::new(), None);
+                for (index, (doc, item)) in batch.iter().zip(items).enumerate() {
+                    match item {
+                        ItemResult::Stored | ItemResult::AlreadyStored => {}
+                        ItemResult::Retry(reason) => {
+                            retry.push(index);
+                            retry_reason = Some(reason);
+                        }
+                        ItemResult::Rejected(reason) => {
+                            let seen = self.rejections.entry(reason.clone()).or_insert(0);
+                            if *seen == 0 {
+                                tracing::error!(
+                                    index = doc.index,
+                                    "Elasticsearch rejected a document: {reason}"
+                                );
+                            }
+                            *seen += 1;
+                            outcome.refused.push(Refusal { records: 1, reason });
+                        }
+                    }
+                }
+                // Per-item failures carry no Retry-After: the backoff decides.
+                outcome.retry = retry_reason.map(|reason| Retry {
+                    items: RetryItems::Some(retry),
+                    reason,
+                    retry_after: None,
+                });
+                outcome
+            }
+            BulkResult::RetryAll {
+                reason,
+                retry_after,
+            } => Outcome::retry_all(reason, retry_after),
+            BulkResult::RejectAll { reason } => {
+                tracing::error!(
+                    "Elasticsearch refused a bulk request of {} documents: {reason}",
+                    batch.len()
+                );
+                Outcome::refused(batch.len(), reason)
+            }
         }
     }
 }

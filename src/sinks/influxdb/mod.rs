@@ -1,8 +1,8 @@
 //! InfluxDB sink: every snapshot becomes line-protocol points in a bounded
-//! queue; a sender drains it in batches (gzip), retrying transport errors,
-//! 429 and 5xx with backoff, dropping (and counting) what InfluxDB rejects.
-//! Encoding and sending are separate tasks, so a slow or down InfluxDB never
-//! makes us miss a snapshot.
+//! queue; the shared sink driver drains it in batches (gzip), retrying
+//! transport errors, 429 and 5xx with backoff, dropping (and counting) what
+//! InfluxDB rejects. Encoding and sending are separate tasks, so a slow or
+//! down InfluxDB never makes us miss a snapshot.
 
 pub mod config;
 pub mod encoder;
@@ -16,8 +16,9 @@ use tokio_util::sync::CancellationToken;
 use crate::store::{SinkCounters, Store};
 use config::{InfluxConfig, FLUSH_INTERVAL, MAX_BATCH_BYTES, MAX_BATCH_LINES, SHUTDOWN_FLUSH};
 use encoder::{encode_snapshot, Line};
-use service::{InfluxWriter, WriteOutcome};
+use service::{InfluxService, InfluxWriter};
 
+use super::driver::{Driver, OnRefusal, Settings};
 use super::queue::{BoundedQueue, Chunk};
 use super::retry::DEFAULT_BACKOFF;
 use super::SinkHealth;
@@ -32,6 +33,23 @@ fn cluster_tag(configured: Option<&str>, reported: Option<&str>) -> String {
         .filter(|c| !c.is_empty())
         .unwrap_or("default")
         .to_string()
+}
+
+/// How the shared driver sends to InfluxDB: batches of up to 5,000 lines,
+/// and refused points make the sink failing (they mean a schema or
+/// permission problem someone must fix).
+fn settings() -> Settings {
+    Settings {
+        sink: SINK_NAME,
+        label: LABEL,
+        max_records: MAX_BATCH_LINES,
+        max_bytes: MAX_BATCH_BYTES,
+        flush_interval: FLUSH_INTERVAL,
+        shutdown_flush: SHUTDOWN_FLUSH,
+        backoff: DEFAULT_BACKOFF,
+        max_per_second: None,
+        on_refusal: OnRefusal::Failing,
+    }
 }
 
 /// Runs until `shutdown`, then flushes what is queued for a bounded time.
@@ -58,9 +76,10 @@ pub async fn run(
         ready.clone(),
         shutdown.clone(),
     ));
-    send_loop(&writer, &store, &counters, &queue, &ready, &shutdown).await;
-    let _ = encoder.await;
-    flush_at_shutdown(&writer, &counters, &queue).await;
+    let service = InfluxService::new(writer);
+    Driver::new(settings(), service, &queue, &ready, &store, &counters)
+        .run(&shutdown, encoder)
+        .await;
     Ok(())
 }
 
@@ -126,128 +145,6 @@ async fn encode_loop(
             "InfluxDB sink queue full: dropped the oldest points",
         );
         ready.notify_one();
-    }
-}
-
-async fn send_loop(
-    writer: &InfluxWriter,
-    store: &Store,
-    counters: &SinkCounters,
-    queue: &Mutex<BoundedQueue>,
-    ready: &Notify,
-    shutdown: &CancellationToken,
-) {
-    let mut attempt: u32 = 0;
-    let mut health = SinkHealth::new(SINK_NAME, LABEL, store, counters);
-    let mut logged_rejection: Option<String> = None;
-    loop {
-        tokio::select! {
-            _ = shutdown.cancelled() => return,
-            _ = ready.notified() => {}
-            _ = tokio::time::sleep(FLUSH_INTERVAL) => {}
-        }
-        while let Some((batch, records, body)) = next_batch(queue) {
-            match writer.write(&body).await {
-                WriteOutcome::Sent => {
-                    SinkCounters::add(&counters.sent, records);
-                    attempt = 0;
-                    health.delivered();
-                }
-                WriteOutcome::Rejected { reason } => {
-                    // Sending the same lines again cannot succeed: count them.
-                    SinkCounters::add(&counters.errors, 1);
-                    SinkCounters::add(&counters.dropped, records);
-                    health.failed(&reason);
-                    if logged_rejection.as_deref() != Some(reason.as_str()) {
-                        tracing::error!("InfluxDB rejected {records} points: {reason}");
-                        logged_rejection = Some(reason);
-                    }
-                }
-                WriteOutcome::Partial { reason, refused } => {
-                    // The rest of the batch was stored: only the refused
-                    // lines are lost, and the sink shows as failing.
-                    let refused = refused.min(records);
-                    SinkCounters::add(&counters.errors, 1);
-                    SinkCounters::add(&counters.sent, records - refused);
-                    SinkCounters::add(&counters.dropped, refused);
-                    health.failed(&reason);
-                    if logged_rejection.as_deref() != Some(reason.as_str()) {
-                        tracing::error!("InfluxDB refused {refused} of {records} points: {reason}");
-                        logged_rejection = Some(reason);
-                    }
-                }
-                WriteOutcome::Retry {
-                    reason,
-                    retry_after,
-                } => {
-                    SinkCounters::add(&counters.errors, 1);
-                    health.failed(&reason);
-                    let dropped = queue.lock().expect("queue poisoned").requeue(batch);
-                    SinkCounters::add(&counters.dropped, dropped);
-                    let delay = DEFAULT_BACKOFF.delay(attempt, retry_after);
-                    attempt = attempt.saturating_add(1);
-                    tokio::select! {
-                        _ = shutdown.cancelled() => return,
-                        _ = tokio::time::sleep(delay) => {}
-                    }
-                    // After the wait, start a fresh round (the queue may have grown).
-                    break;
-                }
-            }
-            let remaining = queue.lock().expect("queue poisoned").records();
-            counters
-                .queued
-                .store(remaining as u64, std::sync::atomic::Ordering::Relaxed);
-        }
-    }
-}
-
-/// The next batch from the queue with its line count and request body;
-/// `None` when the queue is empty.
-fn next_batch(queue: &Mutex<BoundedQueue>) -> Option<(Vec<Chunk>, usize, String)> {
-    let batch = queue
-        .lock()
-        .expect("queue poisoned")
-        .take_batch(MAX_BATCH_LINES, MAX_BATCH_BYTES);
-    if batch.is_empty() {
-        return None;
-    }
-    let records = batch.iter().map(|c| c.records).sum();
-    let body = batch.iter().map(|c| c.bytes.as_str()).collect();
-    Some((batch, records, body))
-}
-
-async fn flush_at_shutdown(
-    writer: &InfluxWriter,
-    counters: &SinkCounters,
-    queue: &Mutex<BoundedQueue>,
-) {
-    let deadline = tokio::time::Instant::now() + SHUTDOWN_FLUSH;
-    loop {
-        let Some((_, records, body)) = next_batch(queue) else {
-            return;
-        };
-        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
-        match tokio::time::timeout(left, writer.write(&body)).await {
-            Ok(WriteOutcome::Sent) => {
-                SinkCounters::add(&counters.sent, records);
-                continue;
-            }
-            Ok(WriteOutcome::Partial { refused, .. }) => {
-                let refused = refused.min(records);
-                SinkCounters::add(&counters.sent, records - refused);
-                SinkCounters::add(&counters.dropped, refused);
-                continue;
-            }
-            _ => {}
-        }
-        let rest = queue.lock().expect("queue poisoned").records();
-        SinkCounters::add(&counters.dropped, records + rest);
-        tracing::warn!(
-            dropped = records + rest,
-            "InfluxDB sink could not flush everything before shutdown"
-        );
-        return;
     }
 }
 

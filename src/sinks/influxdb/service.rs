@@ -9,6 +9,8 @@ use flate2::Compression;
 use reqwest::{header, Client, RequestBuilder, StatusCode};
 
 use super::config::{redacted_url, InfluxApi, InfluxConfig, REQUEST_TIMEOUT};
+use crate::sinks::driver::{Outcome, Service};
+use crate::sinks::queue::Chunk;
 use crate::sinks::retry::retry_after_seconds;
 
 #[derive(Debug, Clone, PartialEq)]
@@ -309,6 +311,65 @@ impl InfluxWriter {
             match refused_lines(&reason) {
                 Some(refused) => WriteOutcome::Partial { reason, refused },
                 None => WriteOutcome::Rejected { reason },
+            }
+        }
+    }
+}
+
+/// The driver's view of InfluxDB: one write per batch of chunks, the answer
+/// as an `Outcome`.
+pub struct InfluxService {
+    writer: InfluxWriter,
+    /// The last refusal logged: a misconfigured target refuses every batch,
+    /// and one line per reason in a row says it.
+    logged_rejection: Option<String>,
+}
+
+impl InfluxService {
+    pub fn new(writer: InfluxWriter) -> Self {
+        InfluxService {
+            writer,
+            logged_rejection: None,
+        }
+    }
+
+    fn log_once(&mut self, reason: &str, message: impl FnOnce() -> String) {
+        if self.logged_rejection.as_deref() != Some(reason) {
+            tracing::error!("{}", message());
+            self.logged_rejection = Some(reason.to_string());
+        }
+    }
+}
+
+impl Service for InfluxService {
+    type Item = Chunk;
+
+    fn send(&mut self, batch: &[Chunk]) -> impl std::future::Future<Output = Outcome> + Send {
+        let records: usize = batch.iter().map(|c| c.records).sum();
+        let body: String = batch.iter().map(|c| c.bytes.as_str()).collect();
+        async move {
+            match self.writer.write(&body).await {
+                WriteOutcome::Sent => Outcome::delivered(),
+                WriteOutcome::Retry {
+                    reason,
+                    retry_after,
+                } => Outcome::retry_all(reason, retry_after),
+                // Sending the same lines again cannot succeed.
+                WriteOutcome::Rejected { reason } => {
+                    self.log_once(&reason, || {
+                        format!("InfluxDB rejected {records} points: {reason}")
+                    });
+                    Outcome::refused(records, reason)
+                }
+                // The rest of the batch was stored: only the refused lines
+                // are lost.
+                WriteOutcome::Partial { reason, refused } => {
+                    let refused = refused.min(records);
+                    self.log_once(&reason, || {
+                        format!("InfluxDB refused {refused} of {records} points: {reason}")
+                    });
+                    Outcome::refused(refused, reason)
+                }
             }
         }
     }

@@ -7,6 +7,8 @@ use reqwest::header::{HeaderMap, HeaderName, HeaderValue, CONTENT_TYPE};
 use reqwest::{redirect, Client};
 
 use super::config::{redacted_webhook_url, WebhookConfig};
+use super::payload::Notification;
+use crate::sinks::driver::{Outcome, Refusal, Retry, RetryItems, Service};
 use crate::sinks::influxdb::service::without_url;
 use crate::sinks::retry::retry_after_seconds;
 
@@ -130,6 +132,57 @@ impl WebhookSender {
         } else {
             PostOutcome::Rejected { reason }
         }
+    }
+}
+
+/// The driver's view of the receiver: one POST per notification (the driver
+/// takes batches of one).
+pub struct WebhookService {
+    sender: WebhookSender,
+    /// The last refusal logged: one line per distinct reason in a row.
+    last_logged: Option<String>,
+}
+
+impl WebhookService {
+    pub fn new(sender: WebhookSender) -> Self {
+        WebhookService {
+            sender,
+            last_logged: None,
+        }
+    }
+}
+
+impl Service for WebhookService {
+    type Item = Notification;
+
+    async fn send(&mut self, batch: &[Notification]) -> Outcome {
+        let mut outcome = Outcome::delivered();
+        for (index, item) in batch.iter().enumerate() {
+            match self.sender.post(&item.body).await {
+                PostOutcome::Delivered => {}
+                // This one and the rest go again; those before it were
+                // delivered and must not be posted twice.
+                PostOutcome::Retry {
+                    reason,
+                    retry_after,
+                } => {
+                    outcome.retry = Some(Retry {
+                        items: RetryItems::Some((index..batch.len()).collect()),
+                        reason,
+                        retry_after,
+                    });
+                    return outcome;
+                }
+                PostOutcome::Rejected { reason } => {
+                    if self.last_logged.as_deref() != Some(reason.as_str()) {
+                        tracing::error!("webhook refused a notification (not retried): {reason}");
+                        self.last_logged = Some(reason.clone());
+                    }
+                    outcome.refused.push(Refusal { records: 1, reason });
+                }
+            }
+        }
+        outcome
     }
 }
 

@@ -440,7 +440,16 @@ async fn secured_listener_works(tag: &str, config: Config) {
         &base,
         &format!("/api/v1/topics/{topic}-copy"),
         WAIT,
-        |body| body["partitions"].as_array().is_some_and(|p| p.len() == 3),
+        // A later sample than the last write: the replay has finished.
+        |body| {
+            body["partitions"].as_array().is_some_and(|p| {
+                p.len() == 3
+                    && p.iter()
+                        .filter_map(|p| p["high_watermark"].as_i64())
+                        .sum::<i64>()
+                        == 60
+            })
+        },
     )
     .await;
     let copied: Vec<i64> = copy["partitions"]

@@ -231,6 +231,14 @@ pub fn first_exchange_failure(
         Some(other) => return format!("TLS with Kafka broker {addr} failed: {other}"),
         None => {}
     }
+    if tls && closed(error) {
+        // Java's TLS 1.3 refuses a client certificate after the handshake;
+        // its alert can be lost to the reset that follows.
+        return format!(
+            "Kafka broker {addr} closed the TLS connection at the first request{}",
+            alert_hint(security)
+        );
+    }
     if !tls && closed(error) {
         return format!(
             "Kafka broker {addr} closed the connection at the first request: if it is an SSL \

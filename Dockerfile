@@ -13,9 +13,10 @@
 FROM rust:1.95.0-slim-bookworm AS builder
 
 # What .ci/run installs for the build: a C toolchain for the bundled
-# librdkafka and sqlite, pkg-config and the zlib headers librdkafka links.
+# librdkafka and sqlite, pkg-config and the zlib and OpenSSL headers
+# librdkafka links (TLS and SASL SCRAM of its clients).
 RUN apt-get update \
-    && apt-get install -y --no-install-recommends build-essential pkg-config zlib1g-dev \
+    && apt-get install -y --no-install-recommends build-essential pkg-config zlib1g-dev libssl-dev \
     && rm -rf /var/lib/apt/lists/*
 
 WORKDIR /src
@@ -46,9 +47,10 @@ RUN touch src/main.rs src/lib.rs \
 # Debian 12 (bookworm), the same release as the builder.
 FROM debian:12.11-slim
 
-# ca-certificates: https to InfluxDB/Elasticsearch; curl: the HEALTHCHECK.
+# ca-certificates: https to InfluxDB/Elasticsearch and Kafka's TLS; curl: the
+# HEALTHCHECK; libssl3: librdkafka's TLS (linked to the system OpenSSL).
 RUN apt-get update \
-    && apt-get install -y --no-install-recommends ca-certificates curl \
+    && apt-get install -y --no-install-recommends ca-certificates curl libssl3 \
     && rm -rf /var/lib/apt/lists/* \
     && useradd --system --uid 10001 --user-group --create-home \
         --home-dir /var/lib/kafka-pulse kafka-pulse

@@ -117,17 +117,26 @@ pub async fn start(config: Config) -> Result<RunningApp, AppError> {
         }
     };
     let kafka_bootstrap = bootstrap.join(",");
+    // Every Kafka client below gets the same security (src/security/).
+    let kafka = crate::security::KafkaAccess::new(&kafka_bootstrap, config.kafka_security.clone());
+    if config.brokers.is_some() {
+        config.kafka_security.log_notes();
+        tracing::info!(
+            kafka = %kafka_bootstrap,
+            "Kafka connections: {}",
+            config.kafka_security.describe()
+        );
+    }
     let unreachable_hint = if config.brokers.is_some() {
         "check that --brokers (KAFKA_PULSE_BROKERS) names reachable Kafka listeners"
     } else {
         "the embedded broker is not answering; it is restarted automatically"
     };
 
-    let client = Arc::new(KafkaClient::new(
-        bootstrap,
-        "kafka-pulse-collector",
-        config.request_timeout,
-    ));
+    let client = Arc::new(
+        KafkaClient::new(bootstrap, "kafka-pulse-collector", config.request_timeout)
+            .with_security(config.kafka_security.clone()),
+    );
     let analyzer = Analyzer::new(AnalyzerSettings {
         status_window: config.status_window,
         forget_groups_after: config.forget_groups_after.map(|d| d.as_secs_f64()),
@@ -136,7 +145,7 @@ pub async fn start(config: Config) -> Result<RunningApp, AppError> {
     let exact_times = match config.exact_lag_fetches {
         0 => None,
         per_tick => Some(
-            collector::exact::ExactTimes::start(&kafka_bootstrap, per_tick, config.request_timeout)
+            collector::exact::ExactTimes::start(&kafka, per_tick, config.request_timeout)
                 .map_err(AppError::Collector)?,
         ),
     };
@@ -173,7 +182,7 @@ pub async fn start(config: Config) -> Result<RunningApp, AppError> {
         )),
         viewers: Arc::new(tokio::sync::Semaphore::new(web::sse::MAX_VIEWERS)),
         replays: Some(Arc::new(crate::replay::service::ReplayService::new(
-            kafka_bootstrap.clone(),
+            kafka.clone(),
             config.request_timeout,
             store.clone(),
             shutdown.clone(),
@@ -225,10 +234,10 @@ pub async fn start(config: Config) -> Result<RunningApp, AppError> {
                 crate::demo::TOPIC_NAMES.join(", ")
             );
         }
-        let bootstrap = kafka_bootstrap.clone();
+        let kafka = kafka.clone();
         let shutdown = shutdown.clone();
         tokio::spawn(async move {
-            if let Err(error) = crate::demo::run(bootstrap, shutdown).await {
+            if let Err(error) = crate::demo::run(kafka, shutdown).await {
                 tracing::error!("demo traffic failed: {error}");
             }
         })

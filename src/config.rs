@@ -416,6 +416,10 @@ pub struct Cli {
     )]
     pub notify_header: Vec<String>,
 
+    /// Kafka client security by Kafka's own property names (src/security/).
+    #[command(flatten)]
+    pub kafka: crate::security::KafkaPropertyArgs,
+
     /// TOML file with any of the options above (keys with underscores), plus
     /// per-group thresholds in tables like [group_thresholds.billing] with
     /// keys messages and seconds
@@ -478,6 +482,10 @@ pub struct FileConfig {
     pub notify_header: Option<BrokerList>,
     #[serde(default)]
     pub group_thresholds: BTreeMap<String, GroupThreshold>,
+    /// `[kafka]`: Kafka client properties by their Kafka names.
+    pub kafka: Option<BTreeMap<String, toml::Value>>,
+    /// A Java client.properties file (`--kafka-properties`).
+    pub kafka_properties: Option<PathBuf>,
 }
 
 /// `[group_thresholds."billing"]` in the TOML file.
@@ -557,6 +565,8 @@ pub enum ConfigError {
     DemoConflict(&'static str),
     #[error("--data-dir {path} is not usable: {reason}")]
     BadDataDir { path: String, reason: String },
+    #[error("{0}")]
+    KafkaSecurity(String),
 }
 
 /// Validated configuration.
@@ -603,6 +613,8 @@ pub struct Config {
     pub elasticsearch: Option<EsConfig>,
     /// `--notify-webhook`: POST events of chosen kinds.
     pub notify: Option<WebhookConfig>,
+    /// TLS and SASL of every Kafka connection (plaintext by default).
+    pub kafka_security: std::sync::Arc<crate::security::Security>,
 }
 
 /// What /metrics exports besides the kafka_pulse_* families.
@@ -648,6 +660,7 @@ impl Default for Config {
             influx: None,
             elasticsearch: None,
             notify: None,
+            kafka_security: Default::default(),
         }
     }
 }
@@ -881,6 +894,16 @@ impl Config {
         if let Some(host) = public_url.as_ref().and_then(|url| url.host_str()) {
             allowed_hosts.push(host.to_string());
         }
+        let kafka_security = crate::security::Security::for_dashboard(
+            &cli.kafka,
+            crate::security::FileSettings {
+                table: file.kafka.as_ref(),
+                properties_file: file.kafka_properties.as_deref(),
+            },
+            &|name| std::env::var(name).ok(),
+            brokers.is_some(),
+        )
+        .map_err(ConfigError::KafkaSecurity)?;
         Ok(Config {
             demo,
             enable_writes,
@@ -906,6 +929,7 @@ impl Config {
             influx,
             elasticsearch: es,
             notify,
+            kafka_security: std::sync::Arc::new(kafka_security),
         })
     }
 }

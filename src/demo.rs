@@ -18,6 +18,8 @@ use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::ClientConfig;
 use tokio::task::JoinSet;
+
+use crate::security::KafkaAccess;
 use tokio_util::sync::CancellationToken;
 
 /// How a topic's produce rate moves over time.
@@ -165,18 +167,21 @@ pub enum DemoError {
     CreateTopic { topic: String, reason: String },
 }
 
-fn client_config(bootstrap: &str) -> ClientConfig {
-    let mut config = ClientConfig::new();
+fn client_config(kafka: &KafkaAccess) -> ClientConfig {
+    let mut config = kafka.rdkafka_config();
     config
-        .set("bootstrap.servers", bootstrap)
         .set("log_level", "3")
         .set("socket.timeout.ms", "10000");
     config
 }
 
 /// Creates `name` with `partitions` partitions; an existing topic is fine.
-pub async fn ensure_topic(bootstrap: &str, name: &str, partitions: i32) -> Result<(), DemoError> {
-    create_topic(bootstrap, name, partitions, &[]).await
+pub async fn ensure_topic(
+    kafka: impl Into<KafkaAccess>,
+    name: &str,
+    partitions: i32,
+) -> Result<(), DemoError> {
+    create_topic(&kafka.into(), name, partitions, &[]).await
 }
 
 /// Demo data is kept for this long: the embedded broker's sqlite cost grows
@@ -184,12 +189,12 @@ pub async fn ensure_topic(bootstrap: &str, name: &str, partitions: i32) -> Resul
 const DEMO_RETENTION_MS: &str = "900000";
 
 async fn create_topic(
-    bootstrap: &str,
+    kafka: &KafkaAccess,
     name: &str,
     partitions: i32,
     configs: &[(&str, &str)],
 ) -> Result<(), DemoError> {
-    let admin: AdminClient<DefaultClientContext> = client_config(bootstrap)
+    let admin: AdminClient<DefaultClientContext> = client_config(kafka)
         .create()
         .map_err(|e| DemoError::Client(e.to_string()))?;
     let mut topic = NewTopic::new(name, partitions, TopicReplication::Fixed(1));
@@ -220,14 +225,14 @@ async fn create_topic(
 
 /// Starts the demo: creates topics, then producers and consumers run until
 /// `shutdown`. Returns once everything has stopped.
-pub async fn run(bootstrap: String, shutdown: CancellationToken) -> Result<(), DemoError> {
+pub async fn run(kafka: KafkaAccess, shutdown: CancellationToken) -> Result<(), DemoError> {
     for topic in &TOPICS {
-        let created = create_topic_retrying(&bootstrap, topic, &shutdown).await;
+        let created = create_topic_retrying(&kafka, topic, &shutdown).await;
         if !created {
             return Ok(());
         }
     }
-    let producer: FutureProducer = client_config(&bootstrap)
+    let producer: FutureProducer = client_config(&kafka)
         // Bigger batches: each produce is a sqlite transaction in the embedded broker.
         .set("linger.ms", "100")
         .set("message.timeout.ms", "30000")
@@ -241,10 +246,10 @@ pub async fn run(bootstrap: String, shutdown: CancellationToken) -> Result<(), D
         tasks.spawn(produce(producer, topic, index as u64, started, shutdown));
     }
     for group in &GROUPS {
-        let bootstrap = bootstrap.clone();
+        let kafka = kafka.clone();
         let shutdown = shutdown.clone();
         tasks.spawn(async move {
-            if let Err(error) = consume(&bootstrap, group, started, shutdown).await {
+            if let Err(error) = consume(&kafka, group, started, shutdown).await {
                 tracing::warn!(group = group.name, "demo consumer stopped: {error}");
             }
         });
@@ -265,7 +270,7 @@ const CREATE_RETRY: Duration = Duration::from_secs(3);
 /// (`--brokers` with `--demo`) may still be starting, and the demo should
 /// begin as soon as it answers. False when shut down first.
 async fn create_topic_retrying(
-    bootstrap: &str,
+    kafka: &KafkaAccess,
     topic: &DemoTopic,
     shutdown: &CancellationToken,
 ) -> bool {
@@ -276,7 +281,7 @@ async fn create_topic_retrying(
     for attempt in 1u32.. {
         let result = tokio::select! {
             _ = shutdown.cancelled() => return false,
-            result = create_topic(bootstrap, topic.name, topic.partitions, &configs) => result,
+            result = create_topic(kafka, topic.name, topic.partitions, &configs) => result,
         };
         match result {
             Ok(()) => return true,
@@ -284,7 +289,8 @@ async fn create_topic_retrying(
             // why the demo has not started without flooding the log.
             Err(error) if attempt == 1 || attempt % 20 == 0 => tracing::warn!(
                 attempt,
-                "{error}; demo traffic waits for Kafka at {bootstrap} and tries again every {}s",
+                "{error}; demo traffic waits for Kafka at {} and tries again every {}s",
+                kafka.bootstrap,
                 CREATE_RETRY.as_secs()
             ),
             Err(_) => {}
@@ -396,12 +402,12 @@ fn demo_message(topic: &str, sequence: u64, rng: &mut StdRng) -> (String, String
 }
 
 async fn consume(
-    bootstrap: &str,
+    kafka: &KafkaAccess,
     group: &'static DemoGroup,
     started: Instant,
     shutdown: CancellationToken,
 ) -> Result<(), DemoError> {
-    let consumer: StreamConsumer = client_config(bootstrap)
+    let consumer: StreamConsumer = client_config(kafka)
         .set("group.id", group.name)
         .set("client.id", group.name)
         .set("enable.auto.commit", "false")

@@ -876,7 +876,7 @@ fn dockerfile_builds_what_cargo_and_ci_need() {
     assert!(runs.contains("cargo build --release --locked"), "{runs}");
     // The build packages .ci/run installs are installed in the builder.
     let ci = read(".ci/run");
-    for package in ["build-essential", "pkg-config", "zlib1g-dev"] {
+    for package in ["build-essential", "pkg-config", "zlib1g-dev", "libssl-dev"] {
         assert!(
             ci.contains(package),
             ".ci/run no longer installs {package}: update this list"

@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::{ClientConfig, Message, Offset, TopicPartitionList};
+use rdkafka::{Message, Offset, TopicPartitionList};
 use tokio::sync::mpsc;
 
 use crate::model::{ExactTimestamp, Name, Sample};
@@ -63,9 +63,13 @@ pub struct ExactStats {
 
 impl ExactTimes {
     /// Starts the fetch thread; it ends when this is dropped.
-    pub fn start(bootstrap: &str, per_tick: usize, timeout: Duration) -> Result<Self, String> {
-        let consumer: BaseConsumer = ClientConfig::new()
-            .set("bootstrap.servers", bootstrap)
+    pub fn start(
+        kafka: &crate::security::KafkaAccess,
+        per_tick: usize,
+        timeout: Duration,
+    ) -> Result<Self, String> {
+        let consumer: BaseConsumer = kafka
+            .rdkafka_config()
             .set("group.id", "kafka-pulse-exact-lag")
             .set("enable.auto.commit", "false")
             .set("enable.auto.offset.store", "false")

@@ -19,17 +19,19 @@ use kafka_protocol::messages::{
     ApiKey, ApiVersionsRequest, ApiVersionsResponse, BrokerId, ConsumerGroupDescribeRequest,
     ConsumerProtocolAssignment, DescribeGroupsRequest, FindCoordinatorRequest, GroupId,
     ListGroupsRequest, ListOffsetsRequest, MetadataRequest, OffsetFetchRequest, RequestHeader,
-    ResponseHeader, ShareGroupDescribeRequest, TopicName,
+    ResponseHeader, SaslAuthenticateRequest, SaslHandshakeRequest, ShareGroupDescribeRequest,
+    TopicName,
 };
 use kafka_protocol::protocol::{
     encode_request_header_into_buffer, Decodable, HeaderVersion, Request, StrBytes,
 };
 use kafka_protocol::ResponseError;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::Mutex;
 
 use crate::model::{GroupType, Name, Names, TopicAssignment};
+use crate::security::{SaslSettings, Security};
 use crate::store::RequestStat;
 
 /// ListOffsets timestamp asking for the high watermark (next offset to be written).
@@ -144,6 +146,10 @@ pub enum KafkaError {
     NoBrokerReachable { tried: String, last: String },
     #[error("broker id {0} is not in the cluster metadata")]
     UnknownBroker(i32),
+    /// TLS or SASL failed: one line naming the broker and the setting,
+    /// never a secret (src/security/).
+    #[error("{0}")]
+    Security(String),
 }
 
 /// Human text for a Kafka error code, `None` when the code means success.
@@ -168,20 +174,42 @@ fn api_name(key: i16) -> &'static str {
         Ok(ApiKey::FindCoordinator) => "FindCoordinator",
         Ok(ApiKey::ConsumerGroupDescribe) => "ConsumerGroupDescribe",
         Ok(ApiKey::ShareGroupDescribe) => "ShareGroupDescribe",
+        Ok(ApiKey::SaslHandshake) => "SaslHandshake",
+        Ok(ApiKey::SaslAuthenticate) => "SaslAuthenticate",
         _ => "request",
     }
 }
 
-/// One TCP connection to one broker, with the API versions it announced.
+/// A plain TCP or a TLS stream to a broker.
+trait Io: AsyncRead + AsyncWrite + Send + Unpin {}
+impl<T: AsyncRead + AsyncWrite + Send + Unpin> Io for T {}
+
+/// What a response's first bytes look like when the broker speaks TLS
+/// (a TLS record: content type 20..=23, major version 3) to a client that
+/// does not: read as a length they would ask for ~350 MB.
+fn looks_like_tls(prefix: [u8; 4]) -> bool {
+    (20..=23).contains(&prefix[0]) && prefix[1] == 3
+}
+
+use crate::security::tls::TLS_ANSWER;
+
+/// One TCP (or TLS) connection to one broker, authenticated when SASL is
+/// configured, with the API versions it announced.
 struct Connection {
     addr: String,
-    stream: TcpStream,
+    stream: Box<dyn Io>,
+    tls: bool,
     versions: HashMap<i16, (i16, i16)>,
     next_correlation_id: i32,
 }
 
 impl Connection {
-    async fn open(addr: &str, client_id: &str, timeout: Duration) -> Result<Self, KafkaError> {
+    async fn open(
+        addr: &str,
+        client_id: &str,
+        timeout: Duration,
+        security: &Security,
+    ) -> Result<Self, KafkaError> {
         let stream = tokio::time::timeout(timeout, TcpStream::connect(addr))
             .await
             .map_err(|_| KafkaError::Timeout {
@@ -194,16 +222,53 @@ impl Connection {
                 source,
             })?;
         stream.set_nodelay(true).ok();
+        let tls = security.tls_config().is_some();
+        let stream: Box<dyn Io> = match security.tls_config() {
+            None => Box::new(stream),
+            Some(config) => {
+                let host = crate::security::tls::host_of(addr);
+                let name =
+                    rustls::pki_types::ServerName::try_from(host.to_string()).map_err(|_| {
+                        KafkaError::Security(format!(
+                            "Kafka broker {addr}: '{host}' is not a host name TLS can check"
+                        ))
+                    })?;
+                let connector = tokio_rustls::TlsConnector::from(config.clone());
+                let handshake = tokio::time::timeout(timeout, connector.connect(name, stream))
+                    .await
+                    .map_err(|_| KafkaError::Timeout {
+                        addr: addr.to_string(),
+                        api: "TLS handshake",
+                        timeout,
+                    })?;
+                Box::new(handshake.map_err(|error| {
+                    KafkaError::Security(crate::security::tls::handshake_failure(
+                        addr, security, &error,
+                    ))
+                })?)
+            }
+        };
         let mut connection = Connection {
             addr: addr.to_string(),
             stream,
+            tls,
             versions: HashMap::new(),
             next_correlation_id: 1,
         };
-        // v0 is understood by every broker and answers with the version table.
-        let response: ApiVersionsResponse = connection
+        // v0 is understood by every broker and answers with the version
+        // table. It is also the first thing the broker reads from us, so
+        // a TLS/plaintext mix-up shows here: say so instead of a decode error.
+        let response: ApiVersionsResponse = match connection
             .send(&ApiVersionsRequest::default(), 0, client_id, timeout)
-            .await?;
+            .await
+        {
+            Err(KafkaError::Io { source, .. }) => {
+                return Err(KafkaError::Security(
+                    crate::security::tls::first_exchange_failure(addr, security, &source),
+                ))
+            }
+            other => other?,
+        };
         if let Some(error) = error_text(response.error_code) {
             return Err(KafkaError::Broker {
                 api: "ApiVersions",
@@ -215,7 +280,68 @@ impl Connection {
             .iter()
             .map(|api| (api.api_key, (api.min_version, api.max_version)))
             .collect();
+        if let Some(sasl) = security.sasl() {
+            connection.authenticate(sasl, client_id, timeout).await?;
+        }
         Ok(connection)
+    }
+
+    /// SaslHandshake, then SaslAuthenticate for each message the mechanism
+    /// (src/security/sasl/) produces. Errors name the broker, mechanism
+    /// and user, never the password.
+    async fn authenticate(
+        &mut self,
+        sasl: &SaslSettings,
+        client_id: &str,
+        timeout: Duration,
+    ) -> Result<(), KafkaError> {
+        let mechanism = sasl.mechanism.name();
+        let login = format!("SASL {mechanism} login of user '{}'", sasl.username);
+        let version = self.pick_version::<SaslHandshakeRequest>((1, 1))?;
+        let mut handshake = SaslHandshakeRequest::default();
+        handshake.mechanism = StrBytes::from_static_str(mechanism);
+        let response = self.send(&handshake, version, client_id, timeout).await?;
+        const UNSUPPORTED_SASL_MECHANISM: i16 = 33;
+        if response.error_code == UNSUPPORTED_SASL_MECHANISM {
+            let enabled: Vec<String> = response.mechanisms.iter().map(|m| m.to_string()).collect();
+            return Err(KafkaError::Security(format!(
+                "Kafka broker {} does not enable SASL mechanism {mechanism} (sasl.mechanism); it enables: {}",
+                self.addr,
+                if enabled.is_empty() { "none".to_string() } else { enabled.join(", ") }
+            )));
+        }
+        if let Some(error) = error_text(response.error_code) {
+            return Err(KafkaError::Security(format!(
+                "Kafka broker {} refused {login}: SaslHandshake: {error}",
+                self.addr
+            )));
+        }
+        let version = self.pick_version::<SaslAuthenticateRequest>((0, 2))?;
+        let mut authenticator = crate::security::sasl::authenticator(sasl);
+        let mut answer: Option<Bytes> = None;
+        loop {
+            let message = match authenticator.step(answer.as_deref()) {
+                Ok(Some(message)) => message,
+                Ok(None) => return Ok(()),
+                Err(why) => {
+                    return Err(KafkaError::Security(format!(
+                        "{login} at Kafka broker {} failed: {why}",
+                        self.addr
+                    )))
+                }
+            };
+            let mut request = SaslAuthenticateRequest::default();
+            request.auth_bytes = Bytes::from(message);
+            let response = self.send(&request, version, client_id, timeout).await?;
+            if let Some(error) = error_text(response.error_code) {
+                return Err(KafkaError::Security(format!(
+                    "Kafka broker {} refused {login}: {}",
+                    self.addr,
+                    with_message(error, response.error_message)
+                )));
+            }
+            answer = Some(response.auth_bytes);
+        }
     }
 
     /// Highest version both sides speak within `wanted` (inclusive).
@@ -266,9 +392,18 @@ impl Connection {
         frame[..4].copy_from_slice(&body_len.to_be_bytes());
 
         let addr = self.addr.clone();
+        let tls = self.tls;
         let exchange = async {
             self.stream.write_all(&frame).await?;
-            let length = self.stream.read_i32().await?;
+            let mut prefix = [0u8; 4];
+            self.stream.read_exact(&mut prefix).await?;
+            if !tls && looks_like_tls(prefix) {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::InvalidData,
+                    TLS_ANSWER,
+                ));
+            }
+            let length = i32::from_be_bytes(prefix);
             if length < 0 || length as usize > MAX_RESPONSE_BYTES {
                 return Err(std::io::Error::new(
                     std::io::ErrorKind::InvalidData,
@@ -448,6 +583,7 @@ pub struct KafkaClient {
     bootstrap: Vec<String>,
     client_id: String,
     timeout: Duration,
+    security: Arc<Security>,
     connections: std::sync::Mutex<HashMap<String, SharedConnection>>,
     brokers: std::sync::Mutex<HashMap<i32, String>>,
     coordinators: std::sync::Mutex<CoordinatorCache>,
@@ -460,11 +596,18 @@ impl KafkaClient {
             bootstrap,
             client_id: client_id.to_string(),
             timeout,
+            security: Default::default(),
             connections: Default::default(),
             brokers: Default::default(),
             coordinators: Default::default(),
             stats: Default::default(),
         }
+    }
+
+    /// TLS and SASL for every connection (plaintext by default).
+    pub fn with_security(mut self, security: Arc<Security>) -> Self {
+        self.security = security;
+        self
     }
 
     pub fn bootstrap(&self) -> &[String] {
@@ -512,8 +655,10 @@ impl KafkaClient {
     {
         let slot = self.connection_slot(addr);
         let mut guard = slot.lock().await;
-        if guard.is_none() {
-            *guard = Some(Connection::open(addr, &self.client_id, self.timeout).await?);
+        let fresh = guard.is_none();
+        if fresh {
+            *guard =
+                Some(Connection::open(addr, &self.client_id, self.timeout, &self.security).await?);
         }
         let connection = guard.as_mut().expect("connection just opened");
         let version = connection.pick_version::<R>(wanted)?;
@@ -524,7 +669,21 @@ impl KafkaClient {
         if result.is_err() {
             *guard = None;
         }
-        result
+        match result {
+            // A SASL listener answers ApiVersions, then drops a client that
+            // asks anything else before authenticating.
+            Err(KafkaError::Io { source, .. })
+                if fresh
+                    && self.security.sasl().is_none()
+                    && source.kind() == std::io::ErrorKind::UnexpectedEof =>
+            {
+                Err(KafkaError::Security(format!(
+                    "Kafka broker {addr} closed the connection at the first request after ApiVersions: it probably requires SASL (set security.protocol=SASL_SSL or SASL_PLAINTEXT and sasl.mechanism, sasl.username, sasl.password); security.protocol is {}",
+                    self.security.protocol().name()
+                )))
+            }
+            other => other,
+        }
     }
 
     /// Duration and error statistics per request type since start.

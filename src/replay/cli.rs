@@ -42,6 +42,24 @@ pub struct Connection {
     /// Print the final report as JSON on stdout
     #[arg(long)]
     pub json: bool,
+    #[command(flatten)]
+    pub kafka: crate::security::KafkaPropertyArgs,
+}
+
+/// The cluster with the security the flags and KAFKA_PULSE_KAFKA_*
+/// variables give (no TOML file here).
+fn kafka_access(connection: &Connection) -> Result<crate::security::KafkaAccess, ReplayError> {
+    let security = crate::security::Security::from_sources(
+        &connection.kafka,
+        crate::security::FileSettings::default(),
+        &|name| std::env::var(name).ok(),
+    )
+    .map_err(ReplayError::Invalid)?;
+    security.log_notes();
+    Ok(crate::security::KafkaAccess::new(
+        connection.brokers.clone(),
+        std::sync::Arc::new(security),
+    ))
 }
 
 #[derive(Debug, Args)]
@@ -204,7 +222,7 @@ async fn prepare(command: Command) -> Result<(Prepared, bool, &'static str), Rep
             let spec = ReplaySpec::from_request(&request)?;
             let timeout = timeout(&args.connection)?;
             let prepared = super::prepare_replay(
-                &args.connection.brokers,
+                kafka_access(&args.connection)?,
                 &spec,
                 args.pace.create_target,
                 timeout,
@@ -218,7 +236,7 @@ async fn prepare(command: Command) -> Result<(Prepared, bool, &'static str), Rep
             let range = super::spec::source_range(&request)?;
             let timeout = timeout(&args.connection)?;
             let prepared = super::prepare_export(
-                &args.connection.brokers,
+                &kafka_access(&args.connection)?,
                 &range,
                 &args.to,
                 args.force,
@@ -239,7 +257,7 @@ async fn prepare(command: Command) -> Result<(Prepared, bool, &'static str), Rep
             let target = target_options(&request)?;
             let timeout = timeout(&args.connection)?;
             let prepared = super::prepare_import(
-                &args.connection.brokers,
+                &kafka_access(&args.connection)?,
                 &args.file,
                 &target,
                 args.pace.create_target,

@@ -29,6 +29,8 @@ use source::KafkaRangeReader;
 use spec::{EndAt, ReplaySpec, SourceRange, Speed, StartAt, TargetOptions};
 use writer::KafkaWriter;
 
+use crate::security::KafkaAccess;
+
 #[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
 pub enum ReplayError {
     /// The request cannot work as given (bad option, missing topic, too few
@@ -69,22 +71,23 @@ impl Prepared {
 /// Topic → topic. `create_target` creates a missing target with the
 /// source's partition count.
 pub async fn prepare_replay(
-    bootstrap: &str,
+    kafka: impl Into<KafkaAccess>,
     spec: &ReplaySpec,
     create_target: bool,
     timeout: Duration,
 ) -> Result<Prepared, ReplayError> {
-    let reader = KafkaRangeReader::open(bootstrap, &spec.source, timeout).await?;
+    let kafka = &kafka.into();
+    let reader = KafkaRangeReader::open(kafka, &spec.source, timeout).await?;
     let needed = reader.needed_partitions();
     writer::prepare_target(
-        bootstrap,
+        kafka,
         &spec.target,
         create_target.then_some(reader.partition_count as i32),
         needed,
         timeout,
     )
     .await?;
-    let writer = KafkaWriter::new(bootstrap, &spec.target, timeout)?;
+    let writer = KafkaWriter::new(kafka, &spec.target, timeout)?;
     Ok(Prepared {
         planned: reader.planned,
         warnings: reader.warnings.clone(),
@@ -96,14 +99,14 @@ pub async fn prepare_replay(
 
 /// Topic → JSON Lines file, as fast as it reads.
 pub async fn prepare_export(
-    bootstrap: &str,
+    kafka: &KafkaAccess,
     range: &SourceRange,
     path: &Path,
     overwrite: bool,
     timeout: Duration,
 ) -> Result<Prepared, ReplayError> {
     FileSink::check_target(path, overwrite)?;
-    let reader = KafkaRangeReader::open(bootstrap, range, timeout).await?;
+    let reader = KafkaRangeReader::open(kafka, range, timeout).await?;
     let sink = FileSink::create(path, &range.topic, overwrite)?;
     Ok(Prepared {
         planned: reader.planned,
@@ -116,7 +119,7 @@ pub async fn prepare_export(
 
 /// JSON Lines file → topic, paced by the recorded timestamps.
 pub async fn prepare_import(
-    bootstrap: &str,
+    kafka: &KafkaAccess,
     path: &Path,
     target: &TargetOptions,
     create_target: bool,
@@ -130,14 +133,14 @@ pub async fn prepare_import(
     };
     let source = FileSource::open(path)?;
     writer::prepare_target(
-        bootstrap,
+        kafka,
         target,
         create_target.then_some(max_partition.map_or(1, |p| p + 1)),
         max_partition.map(|p| p + 1),
         timeout,
     )
     .await?;
-    let writer = KafkaWriter::new(bootstrap, target, timeout)?;
+    let writer = KafkaWriter::new(kafka, target, timeout)?;
     Ok(Prepared {
         planned: 0,
         warnings: Vec::new(),
@@ -150,7 +153,7 @@ pub async fn prepare_import(
 /// Up to `limit` records of one partition from `start` (offset or time),
 /// for the message browser. Stops at the end of the partition.
 pub async fn read_messages(
-    bootstrap: &str,
+    kafka: &KafkaAccess,
     topic: &str,
     partition: i32,
     start: StartAt,
@@ -163,7 +166,7 @@ pub async fn read_messages(
         start,
         end: EndAt::Count(limit),
     };
-    let mut reader = KafkaRangeReader::open(bootstrap, &range, timeout).await?;
+    let mut reader = KafkaRangeReader::open(kafka, &range, timeout).await?;
     let mut records = Vec::new();
     while let Some(record) = reader.next().await? {
         records.push(record);

@@ -23,7 +23,7 @@ pub const MAX_RUNNING: usize = 4;
 const KEEP_FINISHED: usize = 50;
 
 pub struct ReplayService {
-    bootstrap: String,
+    kafka: crate::security::KafkaAccess,
     timeout: Duration,
     store: Arc<Store>,
     shutdown: CancellationToken,
@@ -115,13 +115,13 @@ pub enum StartError {
 
 impl ReplayService {
     pub fn new(
-        bootstrap: String,
+        kafka: crate::security::KafkaAccess,
         timeout: Duration,
         store: Arc<Store>,
         shutdown: CancellationToken,
     ) -> Self {
         ReplayService {
-            bootstrap,
+            kafka,
             timeout,
             store,
             shutdown,
@@ -147,7 +147,7 @@ impl ReplayService {
             )));
         }
         let prepared =
-            super::prepare_replay(&self.bootstrap, &spec, request.create_target, self.timeout)
+            super::prepare_replay(&self.kafka, &spec, request.create_target, self.timeout)
                 .await
                 .map_err(|error| match error {
                     ReplayError::Invalid(message) => StartError::Invalid(message),
@@ -286,7 +286,7 @@ impl ReplayService {
         let limit_time = self.timeout * 3;
         tokio::time::timeout(
             limit_time,
-            super::read_messages(&self.bootstrap, topic, partition, start, limit, self.timeout),
+            super::read_messages(&self.kafka, topic, partition, start, limit, self.timeout),
         )
         .await
         .map_err(|_| {

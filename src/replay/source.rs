@@ -20,6 +20,7 @@ use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 use super::record::{Record, RecordHeader};
 use super::spec::{EndAt, SourceRange, StartAt};
 use super::ReplayError;
+use crate::security::KafkaAccess;
 
 /// What librdkafka prefetches for a partition before it waits for us.
 const PREFETCH_KBYTES: usize = 16 * 1024;
@@ -61,10 +62,9 @@ impl Drop for KafkaRangeReader {
     }
 }
 
-pub fn consumer_config(bootstrap: &str, timeout: Duration) -> ClientConfig {
-    let mut config = ClientConfig::new();
+pub fn consumer_config(kafka: &KafkaAccess, timeout: Duration) -> ClientConfig {
+    let mut config = kafka.rdkafka_config();
     config
-        .set("bootstrap.servers", bootstrap)
         // Only assign(), never subscribe(): no group is joined and nothing is
         // committed, so reading never disturbs real consumers.
         .set(
@@ -113,11 +113,11 @@ pub fn topic_partitions<C: Consumer>(
 
 impl KafkaRangeReader {
     pub async fn open(
-        bootstrap: &str,
+        kafka: impl Into<KafkaAccess>,
         range: &SourceRange,
         timeout: Duration,
     ) -> Result<Self, ReplayError> {
-        let consumer: StreamConsumer = consumer_config(bootstrap, timeout)
+        let consumer: StreamConsumer = consumer_config(&kafka.into(), timeout)
             .create()
             .map_err(|e| kafka_error("cannot create a Kafka consumer", e))?;
         let range_owned = range.clone();

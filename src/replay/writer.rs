@@ -13,6 +13,8 @@ use rdkafka::client::DefaultClientContext;
 use rdkafka::consumer::BaseConsumer;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{Header, OwnedHeaders};
+
+use crate::security::KafkaAccess;
 use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord};
 use rdkafka::ClientConfig;
 
@@ -43,10 +45,9 @@ pub struct KafkaWriter {
     failure: Option<String>,
 }
 
-fn producer_config(bootstrap: &str, timeout: Duration) -> ClientConfig {
-    let mut config = ClientConfig::new();
+fn producer_config(kafka: &KafkaAccess, timeout: Duration) -> ClientConfig {
+    let mut config = kafka.rdkafka_config();
     config
-        .set("bootstrap.servers", bootstrap)
         .set("acks", "all")
         .set("enable.idempotence", "true")
         .set("linger.ms", "5")
@@ -67,14 +68,14 @@ fn producer_config(bootstrap: &str, timeout: Duration) -> ClientConfig {
 
 /// Partition count of the target topic, creating it first when asked.
 pub async fn prepare_target(
-    bootstrap: &str,
+    kafka: &KafkaAccess,
     target: &TargetOptions,
     create_with_partitions: Option<i32>,
     needed_partitions: Option<i32>,
     timeout: Duration,
 ) -> Result<usize, ReplayError> {
     if let Some(partitions) = create_with_partitions {
-        let admin: AdminClient<DefaultClientContext> = producer_config(bootstrap, timeout)
+        let admin: AdminClient<DefaultClientContext> = producer_config(kafka, timeout)
             .create()
             .map_err(|e| ReplayError::Kafka(format!("cannot create an admin client: {e}")))?;
         let topic = NewTopic::new(&target.topic, partitions.max(1), TopicReplication::Fixed(1));
@@ -102,7 +103,7 @@ pub async fn prepare_target(
             }
         }
     }
-    let consumer: BaseConsumer = super::source::consumer_config(bootstrap, timeout)
+    let consumer: BaseConsumer = super::source::consumer_config(kafka, timeout)
         .create()
         .map_err(|e| ReplayError::Kafka(format!("cannot create a Kafka client: {e}")))?;
     let topic = target.topic.clone();
@@ -156,11 +157,11 @@ pub async fn prepare_target(
 
 impl KafkaWriter {
     pub fn new(
-        bootstrap: &str,
+        kafka: &KafkaAccess,
         target: &TargetOptions,
         timeout: Duration,
     ) -> Result<Self, ReplayError> {
-        let producer: FutureProducer = producer_config(bootstrap, timeout)
+        let producer: FutureProducer = producer_config(kafka, timeout)
             .create()
             .map_err(|e| ReplayError::Kafka(format!("cannot create a Kafka producer: {e}")))?;
         Ok(KafkaWriter {

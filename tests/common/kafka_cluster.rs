@@ -116,6 +116,16 @@ pub struct ClusterSpec {
     pub brokers: usize,
     /// Extra server.properties lines for every node.
     pub extra_properties: Vec<(String, String)>,
+    /// Extra client listeners (name, security protocol), e.g. ("MTLS",
+    /// "SSL"), each on a free port of its own, advertised beside the
+    /// PLAINTEXT one (which stays the inter-broker listener and the one
+    /// tests set up data and ask the oracle through). Their TLS and SASL
+    /// settings go into `extra_properties` (`listener.name.mtls.…`).
+    pub listeners: Vec<(String, String)>,
+    /// Extra arguments of `kafka-storage format`, e.g. `--add-scram
+    /// SCRAM-SHA-512=[name=alice,password=…]` (SCRAM users exist before
+    /// the first start).
+    pub format_args: Vec<String>,
 }
 
 impl ClusterSpec {
@@ -124,6 +134,8 @@ impl ClusterSpec {
             version: version.to_string(),
             brokers,
             extra_properties: Vec::new(),
+            listeners: Vec::new(),
+            format_args: Vec::new(),
         }
     }
 }
@@ -132,6 +144,8 @@ impl ClusterSpec {
 struct Node {
     id: i32,
     port: u16,
+    /// The extra listeners' ports, by listener name.
+    listener_ports: Vec<(String, u16)>,
     dir: PathBuf,
     process: Option<Watched>,
 }
@@ -250,8 +264,10 @@ impl KafkaCluster {
             .tempdir()
             .map_err(|e| e.to_string())?;
         let n = spec.brokers;
-        let ports = free_port_list(2 * n);
-        let (broker_ports, controller_ports) = ports.split_at(n);
+        let extra = spec.listeners.len();
+        let ports = free_port_list((2 + extra) * n);
+        let (broker_ports, rest) = ports.split_at(n);
+        let (controller_ports, listener_ports) = rest.split_at(n);
         let voters = controller_ports
             .iter()
             .enumerate()
@@ -265,6 +281,21 @@ impl KafkaCluster {
             let id = (i + 1) as i32;
             let node_dir = dir.path().join(format!("node-{id}"));
             std::fs::create_dir_all(node_dir.join("data")).map_err(|e| e.to_string())?;
+            let node_listeners: Vec<(String, u16)> = spec
+                .listeners
+                .iter()
+                .enumerate()
+                .map(|(j, (name, _))| (name.clone(), listener_ports[i * extra + j]))
+                .collect();
+            let extra_urls: String = node_listeners
+                .iter()
+                .map(|(name, port)| format!(",{name}://127.0.0.1:{port}"))
+                .collect();
+            let extra_protocols: String = spec
+                .listeners
+                .iter()
+                .map(|(name, protocol)| format!(",{name}:{protocol}"))
+                .collect();
             let mut properties = vec![
                 ("process.roles".into(), "broker,controller".into()),
                 ("node.id".into(), id.to_string()),
@@ -272,19 +303,19 @@ impl KafkaCluster {
                 (
                     "listeners".into(),
                     format!(
-                        "PLAINTEXT://127.0.0.1:{},CONTROLLER://127.0.0.1:{}",
+                        "PLAINTEXT://127.0.0.1:{},CONTROLLER://127.0.0.1:{}{extra_urls}",
                         broker_ports[i], controller_ports[i]
                     ),
                 ),
                 (
                     "advertised.listeners".into(),
-                    format!("PLAINTEXT://127.0.0.1:{}", broker_ports[i]),
+                    format!("PLAINTEXT://127.0.0.1:{}{extra_urls}", broker_ports[i]),
                 ),
                 ("controller.listener.names".into(), "CONTROLLER".into()),
                 ("inter.broker.listener.name".into(), "PLAINTEXT".into()),
                 (
                     "listener.security.protocol.map".into(),
-                    "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT".into(),
+                    format!("PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT{extra_protocols}"),
                 ),
                 (
                     "log.dirs".into(),
@@ -343,10 +374,18 @@ impl KafkaCluster {
                 .map(|(k, v)| format!("{k}={v}\n"))
                 .collect();
             std::fs::write(&config, text).map_err(|e| e.to_string())?;
-            format_storage(&java, &libs, &node_dir, &spec.version, &cluster_id)?;
+            format_storage(
+                &java,
+                &libs,
+                &node_dir,
+                &spec.version,
+                &cluster_id,
+                &spec.format_args,
+            )?;
             nodes.push(Node {
                 id,
                 port: broker_ports[i],
+                listener_ports: node_listeners,
                 dir: node_dir,
                 process: None,
             });
@@ -423,6 +462,17 @@ impl KafkaCluster {
         {
             process.signal(signal);
         }
+    }
+
+    /// `127.0.0.1:PORT` of every node's extra listener `name`, comma-separated.
+    pub fn listener_bootstrap(&self, name: &str) -> String {
+        let nodes = self.nodes.lock().unwrap();
+        nodes
+            .iter()
+            .filter_map(|n| n.listener_ports.iter().find(|(l, _)| l == name))
+            .map(|(_, port)| format!("127.0.0.1:{port}"))
+            .collect::<Vec<_>>()
+            .join(",")
     }
 
     pub fn node_address(&self, id: i32) -> String {
@@ -624,6 +674,7 @@ fn format_storage(
     dir: &Path,
     version: &str,
     cluster_id: &str,
+    extra_args: &[String],
 ) -> Result<(), String> {
     let mut command = Command::new(java);
     command
@@ -644,6 +695,7 @@ fn format_storage(
         // Share groups (KIP-932) are GA from 4.2 but off until this feature is set.
         command.args(["--feature", "share.version=1"]);
     }
+    command.args(extra_args);
     let output = command
         .stdin(Stdio::null())
         .output()

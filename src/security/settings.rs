@@ -1,0 +1,830 @@
+//! Kafka client properties → what each connection does: TLS (with which CA,
+//! client certificate, hostname check) and SASL (which mechanism, user,
+//! password), for the collector's own client; and the property list handed
+//! to librdkafka for every rdkafka client. One validation for both, so they
+//! cannot disagree, and so a security setting that would be ignored (say
+//! `ssl.ca.location` with `security.protocol` left at PLAINTEXT) is an
+//! error instead of a silent plaintext connection.
+
+use std::path::PathBuf;
+
+use super::jaas::{self, LoginModule};
+use super::secret::{is_secret_key, Secret};
+use super::sources::PropertySet;
+
+/// The properties with a `KAFKA_PULSE_KAFKA_<KEY>` environment variable.
+pub const ENV_KEYS: [&str; 10] = [
+    "security.protocol",
+    "ssl.ca.location",
+    "ssl.certificate.location",
+    "ssl.key.location",
+    "ssl.key.password",
+    "ssl.endpoint.identification.algorithm",
+    "sasl.mechanism",
+    "sasl.username",
+    "sasl.password",
+    "sasl.jaas.config",
+];
+
+/// The secrets that may also come from a file named by `..._FILE`.
+pub const SECRET_ENV_KEYS: [&str; 3] = ["ssl.key.password", "sasl.password", "sasl.jaas.config"];
+
+/// Keys of Java clients (and Confluent's Schema Registry serializers) that
+/// mean nothing to kafka-pulse: vendors' client.properties files carry them,
+/// so they are accepted and named in a start-up note rather than refused.
+const JAVA_ONLY_KEYS: [&str; 12] = [
+    "client.dns.lookup",
+    "schema.registry.url",
+    "basic.auth.credentials.source",
+    "basic.auth.user.info",
+    "schema.registry.basic.auth.user.info",
+    "key.serializer",
+    "value.serializer",
+    "key.deserializer",
+    "value.deserializer",
+    "ssl.protocol",
+    "ssl.enabled.protocols",
+    "ssl.truststore.password",
+];
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Protocol {
+    #[default]
+    Plaintext,
+    Ssl,
+    SaslPlaintext,
+    SaslSsl,
+}
+
+impl Protocol {
+    pub fn name(self) -> &'static str {
+        match self {
+            Protocol::Plaintext => "PLAINTEXT",
+            Protocol::Ssl => "SSL",
+            Protocol::SaslPlaintext => "SASL_PLAINTEXT",
+            Protocol::SaslSsl => "SASL_SSL",
+        }
+    }
+
+    pub fn uses_tls(self) -> bool {
+        matches!(self, Protocol::Ssl | Protocol::SaslSsl)
+    }
+
+    pub fn uses_sasl(self) -> bool {
+        matches!(self, Protocol::SaslPlaintext | Protocol::SaslSsl)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mechanism {
+    Plain,
+    ScramSha256,
+    ScramSha512,
+}
+
+impl Mechanism {
+    pub fn name(self) -> &'static str {
+        match self {
+            Mechanism::Plain => "PLAIN",
+            Mechanism::ScramSha256 => "SCRAM-SHA-256",
+            Mechanism::ScramSha512 => "SCRAM-SHA-512",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsSettings {
+    /// PEM file of CAs trusted besides the system's roots.
+    pub ca_location: Option<PathBuf>,
+    /// Client certificate (chain) and key for mTLS.
+    pub certificate_location: Option<PathBuf>,
+    pub key_location: Option<PathBuf>,
+    pub key_password: Option<Secret>,
+    /// Check the broker's certificate names its host (on unless
+    /// `ssl.endpoint.identification.algorithm` is empty or `none`).
+    pub verify_hostname: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SaslSettings {
+    pub mechanism: Mechanism,
+    pub username: String,
+    pub password: Secret,
+}
+
+/// Validated client security: what both Kafka clients of kafka-pulse do.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SecuritySettings {
+    pub protocol: Protocol,
+    pub tls: Option<TlsSettings>,
+    pub sasl: Option<SaslSettings>,
+    /// Properties for librdkafka, by librdkafka's names (secrets included;
+    /// `Debug` of the list redacts them).
+    pub rdkafka: RdkafkaProperties,
+    /// Things to log once at start (ignored keys, hostname check off).
+    pub notes: Vec<String>,
+}
+
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct RdkafkaProperties(pub Vec<(String, String)>);
+
+impl std::fmt::Debug for RdkafkaProperties {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut map = f.debug_map();
+        for (key, value) in &self.0 {
+            if is_secret_key(key) {
+                map.entry(key, &"<redacted>");
+            } else {
+                map.entry(key, value);
+            }
+        }
+        map.finish()
+    }
+}
+
+/// How to turn a Java keystore into the PEM files kafka-pulse reads.
+fn keystore_help(key: &str, location: &str, kind: &str) -> String {
+    let p12 = if kind.eq_ignore_ascii_case("PKCS12") {
+        location.to_string()
+    } else {
+        "store.p12".to_string()
+    };
+    let to_p12 = if kind.eq_ignore_ascii_case("PKCS12") {
+        String::new()
+    } else {
+        format!(
+            "  keytool -importkeystore -srckeystore {location} -srcstoretype JKS \
+             -destkeystore store.p12 -deststoretype PKCS12\n"
+        )
+    };
+    if key == "ssl.truststore.location" {
+        format!(
+            "{key}={location} is a Java {kind} keystore, which kafka-pulse does not read; \
+             export its CA certificates to PEM and use ssl.ca.location:\n{to_p12}  \
+             openssl pkcs12 -in {p12} -nokeys -out ca.pem\n\
+             then set ssl.ca.location=ca.pem (and drop the ssl.truststore.* properties). \
+             A PEM truststore (ssl.truststore.type=PEM) is read as it is."
+        )
+    } else {
+        format!(
+            "{key}={location} is a Java {kind} keystore, which kafka-pulse does not read; \
+             export the client certificate and key to PEM:\n{to_p12}  \
+             openssl pkcs12 -in {p12} -clcerts -nokeys -out client.pem\n  \
+             openssl pkcs12 -in {p12} -nocerts -out client.key\n\
+             then set ssl.certificate.location=client.pem, ssl.key.location=client.key and \
+             ssl.key.password to the passphrase openssl asked for (and drop the ssl.keystore.* \
+             properties). A PEM keystore (ssl.keystore.type=PEM) is read as it is."
+        )
+    }
+}
+
+/// Checks `props` and decides what the clients do. `rdkafka_knows` says
+/// whether librdkafka accepts a property (`None`) or why not.
+pub fn resolve(
+    props: &PropertySet,
+    rdkafka_knows: &dyn Fn(&str, &str) -> Option<String>,
+) -> Result<SecuritySettings, String> {
+    let mut notes = Vec::new();
+    let mut rdkafka: Vec<(String, String)> = Vec::new();
+    let named = |key: &str| format!("{key} (from {})", props.source(key));
+
+    let protocol = match props.get("security.protocol") {
+        None => Protocol::Plaintext,
+        Some(text) => match text.trim().to_ascii_uppercase().as_str() {
+            "PLAINTEXT" => Protocol::Plaintext,
+            "SSL" => Protocol::Ssl,
+            "SASL_PLAINTEXT" => Protocol::SaslPlaintext,
+            "SASL_SSL" => Protocol::SaslSsl,
+            _ => {
+                return Err(format!(
+                    "{} must be PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL, got '{text}'",
+                    named("security.protocol")
+                ))
+            }
+        },
+    };
+
+    let mut ca_location = props.get("ssl.ca.location").map(PathBuf::from);
+    let mut certificate_location = props.get("ssl.certificate.location").map(PathBuf::from);
+    let mut key_location = props.get("ssl.key.location").map(PathBuf::from);
+    let key_password = props.get("ssl.key.password").map(Secret::new);
+
+    // Java keystores: PEM ones are read as they are, the others get the
+    // commands that export PEM.
+    for (location_key, type_key) in [
+        ("ssl.truststore.location", "ssl.truststore.type"),
+        ("ssl.keystore.location", "ssl.keystore.type"),
+    ] {
+        let Some(location) = props.get(location_key) else {
+            if props.get(type_key).is_some() {
+                notes.push(format!(
+                    "{} is ignored without {location_key}",
+                    named(type_key)
+                ));
+            }
+            continue;
+        };
+        let kind = props
+            .get(type_key)
+            .unwrap_or("JKS")
+            .trim()
+            .to_ascii_uppercase();
+        if kind != "PEM" {
+            let kind = if location.to_ascii_lowercase().ends_with(".p12")
+                || location.to_ascii_lowercase().ends_with(".pfx")
+            {
+                "PKCS12".to_string()
+            } else {
+                kind
+            };
+            return Err(keystore_help(location_key, location, &kind));
+        }
+        if location_key == "ssl.truststore.location" {
+            if ca_location.is_some() {
+                return Err(format!(
+                    "both ssl.ca.location and {} are set: keep one",
+                    named(location_key)
+                ));
+            }
+            ca_location = Some(PathBuf::from(location));
+        } else {
+            if certificate_location.is_some() || key_location.is_some() {
+                return Err(format!(
+                    "both ssl.certificate.location/ssl.key.location and {} are set: keep one",
+                    named(location_key)
+                ));
+            }
+            // A PEM keystore holds the key and the certificate chain.
+            certificate_location = Some(PathBuf::from(location));
+            key_location = Some(PathBuf::from(location));
+        }
+    }
+    if props.get("ssl.keystore.password").is_some() && props.get("ssl.keystore.location").is_none()
+    {
+        notes.push("ssl.keystore.password is ignored without ssl.keystore.location".into());
+    }
+
+    let verify_hostname = match props.get("ssl.endpoint.identification.algorithm") {
+        None => true,
+        Some(value) => match value.trim().to_ascii_lowercase().as_str() {
+            "https" => true,
+            "" | "none" => false,
+            other => {
+                return Err(format!(
+                    "{} must be https (the default) or empty/none to turn the hostname check \
+                     off, got '{other}'",
+                    named("ssl.endpoint.identification.algorithm")
+                ))
+            }
+        },
+    };
+
+    if certificate_location.is_some() != key_location.is_some() {
+        return Err(
+            "ssl.certificate.location and ssl.key.location go together: a client certificate \
+             needs its key"
+                .into(),
+        );
+    }
+    if key_password.is_some() && key_location.is_none() {
+        return Err("ssl.key.password is set but ssl.key.location is not".into());
+    }
+
+    let ssl_given: Vec<&str> = props
+        .entries
+        .keys()
+        .filter(|k| k.starts_with("ssl."))
+        .map(String::as_str)
+        .filter(|k| !JAVA_ONLY_KEYS.contains(k))
+        .collect();
+    let tls = if protocol.uses_tls() {
+        if !verify_hostname {
+            notes.push(
+                "ssl.endpoint.identification.algorithm is empty: broker certificates are \
+                 checked against the CA but NOT against the broker's host name"
+                    .into(),
+            );
+        }
+        Some(TlsSettings {
+            ca_location: ca_location.clone(),
+            certificate_location: certificate_location.clone(),
+            key_location: key_location.clone(),
+            key_password: key_password.clone(),
+            verify_hostname,
+        })
+    } else {
+        if let Some(key) = ssl_given.first() {
+            return Err(format!(
+                "{} is set but security.protocol is {}: TLS settings would be ignored and the \
+                 connection made without TLS; set security.protocol=SSL or SASL_SSL",
+                named(key),
+                protocol.name()
+            ));
+        }
+        None
+    };
+
+    // SASL: sasl.username/sasl.password win over the JAAS line's.
+    let login = props
+        .get("sasl.jaas.config")
+        .map(jaas::parse)
+        .transpose()
+        .map_err(|e| format!("{e} (from {})", props.source("sasl.jaas.config")))?;
+    let mechanism_text = props
+        .get("sasl.mechanism")
+        .or_else(|| props.get("sasl.mechanisms"));
+    let sasl_given: Vec<&str> = props
+        .entries
+        .keys()
+        .filter(|k| k.starts_with("sasl."))
+        .map(String::as_str)
+        .collect();
+    let sasl = if protocol.uses_sasl() {
+        let mechanism = match mechanism_text.map(|m| m.trim().to_ascii_uppercase()) {
+            Some(m) if m == "PLAIN" => Mechanism::Plain,
+            Some(m) if m == "SCRAM-SHA-256" => Mechanism::ScramSha256,
+            Some(m) if m == "SCRAM-SHA-512" => Mechanism::ScramSha512,
+            Some(m) if m == "GSSAPI" => {
+                return Err(
+                    "sasl.mechanism=GSSAPI (Kerberos) is not supported by kafka-pulse; \
+                     use PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512"
+                        .into(),
+                )
+            }
+            Some(m) if m == "OAUTHBEARER" || m == "AWS_MSK_IAM" => {
+                return Err(format!(
+                    "sasl.mechanism={m} is not supported yet; kafka-pulse speaks PLAIN, \
+                     SCRAM-SHA-256 and SCRAM-SHA-512"
+                ))
+            }
+            Some(m) => {
+                return Err(format!(
+                    "{} must be PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512, got '{m}'",
+                    named("sasl.mechanism")
+                ))
+            }
+            // Only PLAIN can be told from the login module alone.
+            None if login.as_ref().map(|l| l.module) == Some(LoginModule::Plain) => {
+                Mechanism::Plain
+            }
+            None => {
+                return Err(format!(
+                    "security.protocol={} needs sasl.mechanism (PLAIN, SCRAM-SHA-256 or \
+                     SCRAM-SHA-512)",
+                    protocol.name()
+                ))
+            }
+        };
+        if let Some(login) = &login {
+            let fits = match login.module {
+                LoginModule::Plain => mechanism == Mechanism::Plain,
+                LoginModule::Scram => mechanism != Mechanism::Plain,
+            };
+            if !fits {
+                return Err(format!(
+                    "sasl.jaas.config uses the {} login module but sasl.mechanism is {}",
+                    match login.module {
+                        LoginModule::Plain => "PLAIN",
+                        LoginModule::Scram => "SCRAM",
+                    },
+                    mechanism.name()
+                ));
+            }
+        }
+        let username = props
+            .get("sasl.username")
+            .map(str::to_string)
+            .or_else(|| login.as_ref().and_then(|l| l.username.clone()));
+        let password = props
+            .get("sasl.password")
+            .map(Secret::new)
+            .or_else(|| login.as_ref().and_then(|l| l.password.clone()));
+        let (Some(username), Some(password)) = (username, password) else {
+            return Err(format!(
+                "sasl.mechanism={} needs a user and a password: sasl.username and sasl.password \
+                 (e.g. KAFKA_PULSE_KAFKA_SASL_PASSWORD), or sasl.jaas.config",
+                mechanism.name()
+            ));
+        };
+        if username.is_empty() {
+            return Err("sasl.username is empty".into());
+        }
+        Some(SaslSettings {
+            mechanism,
+            username,
+            password,
+        })
+    } else {
+        if let Some(key) = sasl_given.first() {
+            return Err(format!(
+                "{} is set but security.protocol is {}: SASL settings would be ignored; set \
+                 security.protocol=SASL_SSL or SASL_PLAINTEXT",
+                named(key),
+                protocol.name()
+            ));
+        }
+        None
+    };
+
+    // What librdkafka gets for the properties both clients share.
+    rdkafka.push((
+        "security.protocol".into(),
+        protocol.name().to_ascii_lowercase(),
+    ));
+    if let Some(tls) = &tls {
+        let path = |p: &PathBuf| p.display().to_string();
+        if let Some(ca) = &tls.ca_location {
+            rdkafka.push(("ssl.ca.location".into(), path(ca)));
+        }
+        if let Some(cert) = &tls.certificate_location {
+            rdkafka.push(("ssl.certificate.location".into(), path(cert)));
+        }
+        if let Some(key) = &tls.key_location {
+            rdkafka.push(("ssl.key.location".into(), path(key)));
+        }
+        if let Some(password) = &tls.key_password {
+            rdkafka.push(("ssl.key.password".into(), password.expose().to_string()));
+        }
+        rdkafka.push((
+            "ssl.endpoint.identification.algorithm".into(),
+            if tls.verify_hostname { "https" } else { "none" }.into(),
+        ));
+    }
+    if let Some(sasl) = &sasl {
+        rdkafka.push(("sasl.mechanism".into(), sasl.mechanism.name().into()));
+        rdkafka.push(("sasl.username".into(), sasl.username.clone()));
+        rdkafka.push(("sasl.password".into(), sasl.password.expose().to_string()));
+    }
+
+    // Every other key: ignored Java-only keys, refused security keys the
+    // own client would not honour, and anything librdkafka knows.
+    for (key, property) in &props.entries {
+        let handled = ENV_KEYS.contains(&key.as_str())
+            || matches!(
+                key.as_str(),
+                "sasl.mechanisms"
+                    | "bootstrap.servers"
+                    | "ssl.truststore.location"
+                    | "ssl.truststore.type"
+                    | "ssl.keystore.location"
+                    | "ssl.keystore.type"
+                    | "ssl.keystore.password"
+            );
+        if handled {
+            continue;
+        }
+        if JAVA_ONLY_KEYS.contains(&key.as_str()) {
+            notes.push(format!(
+                "{} concerns Java clients only and is ignored",
+                named(key)
+            ));
+            continue;
+        }
+        if key.starts_with("sasl.oauthbearer") || key.starts_with("sasl.login") {
+            return Err(format!(
+                "{} is not supported yet: kafka-pulse speaks SASL PLAIN, SCRAM-SHA-256 and \
+                 SCRAM-SHA-512 (OAUTHBEARER is planned)",
+                named(key)
+            ));
+        }
+        if key.starts_with("sasl.kerberos") {
+            return Err(format!(
+                "{}: Kerberos (GSSAPI) is not supported by kafka-pulse",
+                named(key)
+            ));
+        }
+        if key.starts_with("ssl.") || key.starts_with("sasl.") {
+            return Err(format!(
+                "{} is not supported: both of kafka-pulse's Kafka clients must use the same \
+                 security, and its own client reads only security.protocol, ssl.ca.location, \
+                 ssl.certificate.location, ssl.key.location, ssl.key.password, \
+                 ssl.endpoint.identification.algorithm, sasl.mechanism, sasl.username, \
+                 sasl.password and sasl.jaas.config",
+                named(key)
+            ));
+        }
+        if let Some(why) = rdkafka_knows(key, &property.value) {
+            return Err(format!(
+                "unknown Kafka client property {}: {why}",
+                named(key)
+            ));
+        }
+        rdkafka.push((key.clone(), property.value.clone()));
+    }
+    Ok(SecuritySettings {
+        protocol,
+        tls,
+        sasl,
+        rdkafka: RdkafkaProperties(rdkafka),
+        notes,
+    })
+}
+
+/// Asks librdkafka whether it accepts `key=value` (a configuration object
+/// only, no client is made): `None` if so, else why not (the value is
+/// quoted only when the key is not a secret's).
+pub fn librdkafka_accepts(key: &str, value: &str) -> Option<String> {
+    use rdkafka::error::KafkaError;
+    let mut config = rdkafka::ClientConfig::new();
+    config.set(key, value);
+    match config.create_native_config() {
+        Ok(_) => None,
+        Err(KafkaError::ClientConfig(code, description, _, _)) => Some(match code {
+            rdkafka::types::RDKafkaConfRes::RD_KAFKA_CONF_UNKNOWN => {
+                "neither kafka-pulse nor librdkafka knows it".to_string()
+            }
+            _ if is_secret_key(key) => "librdkafka refuses its value".to_string(),
+            _ => format!("librdkafka refuses it: {description}"),
+        }),
+        Err(other) => Some(other.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn props(pairs: &[(&str, &str)]) -> PropertySet {
+        let mut set = PropertySet::default();
+        for (k, v) in pairs {
+            set.set(k, v, "test");
+        }
+        set
+    }
+
+    fn resolve_ok(pairs: &[(&str, &str)]) -> SecuritySettings {
+        resolve(&props(pairs), &librdkafka_accepts).unwrap()
+    }
+
+    fn resolve_err(pairs: &[(&str, &str)]) -> String {
+        let error = resolve(&props(pairs), &librdkafka_accepts).unwrap_err();
+        for (_, value) in pairs {
+            if value.contains("hunter2") {
+                assert!(!error.contains("hunter2"), "secret in {error}");
+            }
+        }
+        error
+    }
+
+    fn rd(settings: &SecuritySettings, key: &str) -> Option<String> {
+        settings
+            .rdkafka
+            .0
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.clone())
+    }
+
+    #[test]
+    fn nothing_set_is_plaintext() {
+        let settings = resolve_ok(&[]);
+        assert_eq!(settings.protocol, Protocol::Plaintext);
+        assert!(settings.tls.is_none() && settings.sasl.is_none());
+        assert_eq!(
+            rd(&settings, "security.protocol").as_deref(),
+            Some("plaintext")
+        );
+    }
+
+    #[test]
+    fn sasl_ssl_scram_from_a_jaas_line() {
+        let settings = resolve_ok(&[
+            ("security.protocol", "sasl_ssl"),
+            ("sasl.mechanism", "SCRAM-SHA-512"),
+            (
+                "sasl.jaas.config",
+                "org.apache.kafka.common.security.scram.ScramLoginModule required username=\"alice\" password=\"hunter2\";",
+            ),
+            ("ssl.ca.location", "/etc/ca.pem"),
+        ]);
+        assert_eq!(settings.protocol, Protocol::SaslSsl);
+        let sasl = settings.sasl.clone().unwrap();
+        assert_eq!(sasl.mechanism, Mechanism::ScramSha512);
+        assert_eq!(sasl.username, "alice");
+        assert_eq!(sasl.password.expose(), "hunter2");
+        let tls = settings.tls.clone().unwrap();
+        assert!(tls.verify_hostname);
+        assert_eq!(tls.ca_location, Some(PathBuf::from("/etc/ca.pem")));
+        assert_eq!(rd(&settings, "sasl.username").as_deref(), Some("alice"));
+        assert_eq!(rd(&settings, "sasl.password").as_deref(), Some("hunter2"));
+        assert_eq!(
+            rd(&settings, "sasl.mechanism").as_deref(),
+            Some("SCRAM-SHA-512")
+        );
+        assert_eq!(rd(&settings, "sasl.jaas.config"), None);
+        let shown = format!("{settings:?}");
+        assert!(!shown.contains("hunter2"), "{shown}");
+    }
+
+    #[test]
+    fn plain_is_inferred_from_the_plain_login_module_and_explicit_keys_win() {
+        let settings = resolve_ok(&[
+            ("security.protocol", "SASL_SSL"),
+            (
+                "sasl.jaas.config",
+                "org.apache.kafka.common.security.plain.PlainLoginModule required username='k' password='hunter2';",
+            ),
+            ("sasl.username", "override"),
+        ]);
+        let sasl = settings.sasl.unwrap();
+        assert_eq!(sasl.mechanism, Mechanism::Plain);
+        assert_eq!(sasl.username, "override");
+        assert_eq!(sasl.password.expose(), "hunter2");
+    }
+
+    #[test]
+    fn security_settings_never_silently_ignored() {
+        let error = resolve_err(&[("ssl.ca.location", "/ca.pem")]);
+        assert!(error.contains("security.protocol is PLAINTEXT"), "{error}");
+        let error = resolve_err(&[("security.protocol", "SSL"), ("sasl.username", "u")]);
+        assert!(error.contains("SASL settings would be ignored"), "{error}");
+        let error = resolve_err(&[
+            ("security.protocol", "SASL_PLAINTEXT"),
+            ("sasl.mechanism", "PLAIN"),
+        ]);
+        assert!(error.contains("needs a user and a password"), "{error}");
+        let error = resolve_err(&[
+            ("security.protocol", "SASL_SSL"),
+            ("sasl.username", "u"),
+            ("sasl.password", "hunter2"),
+        ]);
+        assert!(error.contains("needs sasl.mechanism"), "{error}");
+        let error = resolve_err(&[("security.protocol", "TLS")]);
+        assert!(
+            error.contains("PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL"),
+            "{error}"
+        );
+        let error = resolve_err(&[
+            ("security.protocol", "SSL"),
+            ("ssl.certificate.location", "/c.pem"),
+        ]);
+        assert!(error.contains("go together"), "{error}");
+        let error = resolve_err(&[
+            ("security.protocol", "SASL_SSL"),
+            ("sasl.mechanism", "SCRAM-SHA-256"),
+            (
+                "sasl.jaas.config",
+                "org.apache.kafka.common.security.plain.PlainLoginModule required username='k' password='hunter2';",
+            ),
+        ]);
+        assert!(error.contains("login module"), "{error}");
+        for mechanism in ["GSSAPI", "OAUTHBEARER", "AWS_MSK_IAM", "DIGEST"] {
+            let error = resolve_err(&[
+                ("security.protocol", "SASL_SSL"),
+                ("sasl.mechanism", mechanism),
+            ]);
+            assert!(error.contains(mechanism), "{error}");
+        }
+    }
+
+    #[test]
+    fn hostname_verification_is_on_unless_turned_off_with_a_note() {
+        let on = resolve_ok(&[("security.protocol", "SSL")]);
+        assert!(on.tls.unwrap().verify_hostname);
+        assert!(on.notes.is_empty());
+        let off = resolve_ok(&[
+            ("security.protocol", "SSL"),
+            ("ssl.endpoint.identification.algorithm", ""),
+        ]);
+        assert!(!off.tls.clone().unwrap().verify_hostname);
+        assert!(off.notes[0].contains("NOT against the broker's host name"));
+        assert_eq!(
+            rd(&off, "ssl.endpoint.identification.algorithm").as_deref(),
+            Some("none")
+        );
+        let error = resolve_err(&[
+            ("security.protocol", "SSL"),
+            ("ssl.endpoint.identification.algorithm", "http"),
+        ]);
+        assert!(error.contains("https"), "{error}");
+    }
+
+    #[test]
+    fn java_keystores_get_the_commands_that_export_pem() {
+        let error = resolve_err(&[
+            ("security.protocol", "SSL"),
+            ("ssl.truststore.location", "/etc/kafka/truststore.jks"),
+            ("ssl.truststore.password", "hunter2"),
+        ]);
+        assert!(
+            error.contains("keytool -importkeystore -srckeystore /etc/kafka/truststore.jks"),
+            "{error}"
+        );
+        assert!(
+            error.contains("openssl pkcs12 -in store.p12 -nokeys -out ca.pem"),
+            "{error}"
+        );
+        let error = resolve_err(&[
+            ("security.protocol", "SSL"),
+            ("ssl.keystore.location", "/etc/kafka/client.p12"),
+            ("ssl.keystore.type", "PKCS12"),
+        ]);
+        assert!(!error.contains("keytool"), "{error}");
+        assert!(
+            error.contains(
+                "openssl pkcs12 -in /etc/kafka/client.p12 -clcerts -nokeys -out client.pem"
+            ),
+            "{error}"
+        );
+        assert!(error.contains("-nocerts -out client.key"), "{error}");
+        // PEM stores are read as they are.
+        let settings = resolve_ok(&[
+            ("security.protocol", "SSL"),
+            ("ssl.truststore.location", "/ca.pem"),
+            ("ssl.truststore.type", "PEM"),
+            ("ssl.keystore.location", "/client.pem"),
+            ("ssl.keystore.type", "pem"),
+        ]);
+        let tls = settings.tls.unwrap();
+        assert_eq!(tls.ca_location, Some(PathBuf::from("/ca.pem")));
+        assert_eq!(tls.certificate_location, Some(PathBuf::from("/client.pem")));
+        assert_eq!(tls.key_location, Some(PathBuf::from("/client.pem")));
+    }
+
+    #[test]
+    fn other_keys_go_to_librdkafka_when_it_knows_them() {
+        let settings = resolve_ok(&[
+            ("security.protocol", "SSL"),
+            ("socket.keepalive.enable", "true"),
+            ("client.dns.lookup", "use_all_dns_ips"),
+        ]);
+        assert_eq!(
+            rd(&settings, "socket.keepalive.enable").as_deref(),
+            Some("true")
+        );
+        assert_eq!(rd(&settings, "client.dns.lookup"), None);
+        assert!(settings
+            .notes
+            .iter()
+            .any(|n| n.contains("client.dns.lookup")));
+        let error = resolve_err(&[("no.such.property", "1")]);
+        assert!(
+            error.contains("no.such.property") && error.contains("neither"),
+            "{error}"
+        );
+        let error = resolve_err(&[("socket.keepalive.enable", "maybe")]);
+        assert!(error.contains("refuses"), "{error}");
+        let error = resolve_err(&[("security.protocol", "SSL"), ("ssl.ca.pem", "x")]);
+        assert!(error.contains("not supported"), "{error}");
+        let error = resolve_err(&[
+            ("security.protocol", "SASL_SSL"),
+            ("sasl.mechanism", "PLAIN"),
+            ("sasl.username", "u"),
+            ("sasl.password", "hunter2"),
+            ("sasl.oauthbearer.token.endpoint.url", "https://idp"),
+        ]);
+        assert!(error.contains("not supported yet"), "{error}");
+    }
+
+    #[test]
+    fn real_world_files_resolve() {
+        // Confluent Cloud's downloadable client.properties.
+        let confluent = super::super::properties::parse(
+            "bootstrap.servers=pkc-x.confluent.cloud:9092\nsecurity.protocol=SASL_SSL\n\
+             sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required username='KEY' password='hunter2';\n\
+             sasl.mechanism=PLAIN\nclient.dns.lookup=use_all_dns_ips\nsession.timeout.ms=45000\nacks=all\n\
+             schema.registry.url=https://psrc-x.confluent.cloud\nbasic.auth.credentials.source=USER_INFO\n\
+             basic.auth.user.info=SR:hunter2\n",
+        )
+        .unwrap();
+        let mut set = PropertySet::default();
+        for e in confluent {
+            set.set(&e.key, &e.value, "file");
+        }
+        let settings = resolve(&set, &librdkafka_accepts).unwrap();
+        assert_eq!(settings.sasl.as_ref().unwrap().mechanism, Mechanism::Plain);
+        assert_eq!(settings.sasl.as_ref().unwrap().username, "KEY");
+        assert!(!format!("{settings:?}").contains("hunter2"));
+        // Strimzi's SCRAM user with its CA exported as PEM.
+        let strimzi = props(&[
+            ("security.protocol", "SASL_SSL"),
+            ("sasl.mechanism", "SCRAM-SHA-512"),
+            ("ssl.truststore.location", "/tmp/ca.crt"),
+            ("ssl.truststore.type", "PEM"),
+            (
+                "sasl.jaas.config",
+                "org.apache.kafka.common.security.scram.ScramLoginModule required username=\"my-user\" password=\"hunter2\";",
+            ),
+        ]);
+        let settings = resolve(&strimzi, &librdkafka_accepts).unwrap();
+        assert_eq!(
+            settings.tls.unwrap().ca_location,
+            Some(PathBuf::from("/tmp/ca.crt"))
+        );
+        // MSK IAM: refused with what to use meanwhile.
+        let msk_iam = props(&[
+            ("security.protocol", "SASL_SSL"),
+            ("sasl.mechanism", "AWS_MSK_IAM"),
+            (
+                "sasl.jaas.config",
+                "software.amazon.msk.auth.iam.IAMLoginModule required;",
+            ),
+            (
+                "sasl.client.callback.handler.class",
+                "software.amazon.msk.auth.iam.IAMClientCallbackHandler",
+            ),
+        ]);
+        let error = resolve(&msk_iam, &librdkafka_accepts).unwrap_err();
+        assert!(error.contains("not supported yet"), "{error}");
+    }
+}

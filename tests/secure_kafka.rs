@@ -1,0 +1,757 @@
+//! kafka-pulse against real Apache Kafka listeners with TLS and SASL: one
+//! broker (started once for this binary) with a PLAINTEXT listener for
+//! setup and the oracle, SASL_SSL with SCRAM-SHA-512 (users created at
+//! `kafka-storage format`), SSL with client certificates required (mTLS),
+//! and SASL_PLAINTEXT with PLAIN. Certificates are made by the test
+//! (rcgen); the client key is an encrypted PKCS#8 PEM.
+//!
+//! For each secured listener: lag equals `kafka-consumer-groups`' (the
+//! collector's own client), the message browser reads and a replay copies
+//! (rdkafka clients), and the test's passwords and key passphrase appear in
+//! no log line, page, API answer, /metrics or `--help`. Failures (wrong
+//! password, mechanism not enabled, untrusted CA, host name mismatch,
+//! TLS/plaintext mix-ups, missing client certificate) are one clear line.
+//!
+//! Without java/Maven these tests skip with the reason; with
+//! KAFKA_PULSE_REQUIRE_EXTERNAL=1 (CI) they fail instead.
+
+mod common;
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+use clap::Parser;
+use common::kafka_cluster::{versions, ClusterSpec, KafkaCluster};
+use common::servers::require;
+use common::*;
+use kafka_pulse::collector::kafka::KafkaClient;
+use kafka_pulse::config::{Cli, Config};
+use kafka_pulse::security::{KafkaAccess, Security};
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+
+const USER: &str = "pulse";
+const SCRAM_PASSWORD: &str = "scram-Pw-7f3Kq";
+const PLAIN_PASSWORD: &str = "plain-Pw-2Jx9";
+const KEY_PASSPHRASE: &str = "key-Pass-8Wm4";
+const WRONG_PASSWORD: &str = "wrong-Pw-5Tz1";
+const SECRETS: [&str; 4] = [
+    SCRAM_PASSWORD,
+    PLAIN_PASSWORD,
+    KEY_PASSPHRASE,
+    WRONG_PASSWORD,
+];
+
+const WAIT: Duration = Duration::from_secs(60);
+
+struct Secure {
+    cluster: KafkaCluster,
+    certs: tempfile::TempDir,
+}
+
+impl Secure {
+    fn path(&self, name: &str) -> PathBuf {
+        self.certs.path().join(name)
+    }
+}
+
+static SECURE: OnceLock<Option<Secure>> = OnceLock::new();
+
+/// Everything kafka-pulse logs in this test binary, to search for secrets.
+static LOGS: OnceLock<Arc<Mutex<Vec<u8>>>> = OnceLock::new();
+
+#[derive(Clone)]
+struct LogBuffer(Arc<Mutex<Vec<u8>>>);
+
+impl Write for LogBuffer {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+fn capture_logs() -> Arc<Mutex<Vec<u8>>> {
+    LOGS.get_or_init(|| {
+        let buffer = Arc::new(Mutex::new(Vec::new()));
+        let writer = LogBuffer(buffer.clone());
+        // Debug level: more lines that could leak, all searched.
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::new(
+                "debug,hyper=info,hyper_util=info,reqwest=info,h2=info",
+            ))
+            .with_writer(move || writer.clone())
+            .with_ansi(false)
+            .try_init();
+        buffer
+    })
+    .clone()
+}
+
+fn logs_text() -> String {
+    String::from_utf8_lossy(&capture_logs().lock().unwrap()).to_string()
+}
+
+fn assert_no_secret(place: &str, text: &str) {
+    for secret in SECRETS {
+        assert!(
+            !text.contains(secret),
+            "a secret appears in {place}:\n{}",
+            text.lines()
+                .filter(|l| l.contains(secret))
+                .collect::<Vec<_>>()
+                .join("\n")
+        );
+    }
+}
+
+/// A `.properties` value: newlines as `\n` (inline PEM in server.properties).
+fn escaped(pem: &str) -> String {
+    pem.trim_end().replace('\n', "\\n")
+}
+
+/// CA, broker certificate (for 127.0.0.1 only, so `localhost` is a host
+/// name mismatch), client certificate with an encrypted PKCS#8 key, and a
+/// second CA nobody uses. Returns the broker's key and chain as PEM.
+fn make_certificates(dir: &Path) -> (String, String) {
+    use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair, SanType};
+    let ca = |name: &str| {
+        let key = KeyPair::generate().unwrap();
+        let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        params.distinguished_name.push(DnType::CommonName, name);
+        let cert = params.self_signed(&key).unwrap();
+        (cert, key)
+    };
+    let (ca_cert, ca_key) = ca("kafka-pulse test CA");
+    let (other_cert, _) = ca("some other CA");
+    std::fs::write(dir.join("ca.pem"), ca_cert.pem()).unwrap();
+    std::fs::write(dir.join("other-ca.pem"), other_cert.pem()).unwrap();
+
+    let server_key = KeyPair::generate().unwrap();
+    let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    params
+        .distinguished_name
+        .push(DnType::CommonName, "test-broker");
+    params.subject_alt_names = vec![SanType::IpAddress("127.0.0.1".parse().unwrap())];
+    let server_cert = params.signed_by(&server_key, &ca_cert, &ca_key).unwrap();
+
+    let client_key = KeyPair::generate().unwrap();
+    let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    params
+        .distinguished_name
+        .push(DnType::CommonName, "pulse-client");
+    let client_cert = params.signed_by(&client_key, &ca_cert, &ca_key).unwrap();
+    std::fs::write(dir.join("client.pem"), client_cert.pem()).unwrap();
+    std::fs::write(
+        dir.join("client.key"),
+        encrypted_pkcs8(&client_key.serialize_der()),
+    )
+    .unwrap();
+    (server_key.serialize_pem(), server_cert.pem())
+}
+
+/// PBES2 (PBKDF2-SHA256, AES-256-CBC): what `openssl pkcs8 -topk8 -v2 aes-256-cbc` writes.
+fn encrypted_pkcs8(der: &[u8]) -> String {
+    use pkcs8::der::Decode;
+    let info = pkcs8::PrivateKeyInfo::from_der(der).unwrap();
+    let salt = [7u8; 16];
+    let iv = [9u8; 16];
+    let params =
+        pkcs8::pkcs5::pbes2::Parameters::pbkdf2_sha256_aes256cbc(2048, &salt, &iv).unwrap();
+    let document = info.encrypt_with_params(params, KEY_PASSPHRASE).unwrap();
+    document
+        .to_pem("ENCRYPTED PRIVATE KEY", pkcs8::LineEnding::LF)
+        .unwrap()
+        .to_string()
+}
+
+fn secure() -> Option<&'static Secure> {
+    SECURE
+        .get_or_init(|| {
+            let started = std::thread::spawn(|| {
+                let certs = tempfile::tempdir().map_err(|e| e.to_string())?;
+                let (server_key, server_chain) = make_certificates(certs.path());
+                let mut spec = ClusterSpec::new(&versions().current, 1);
+                spec.listeners = vec![
+                    ("SASL_SSL".into(), "SASL_SSL".into()),
+                    ("MTLS".into(), "SSL".into()),
+                    ("SASL_PLAINTEXT".into(), "SASL_PLAINTEXT".into()),
+                ];
+                spec.format_args = vec![
+                    "--add-scram".into(),
+                    format!("SCRAM-SHA-512=[name={USER},password={SCRAM_PASSWORD}]"),
+                ];
+                let ca = certs.path().join("ca.pem").display().to_string();
+                let set = |k: &str, v: String| (k.to_string(), v);
+                spec.extra_properties = vec![
+                    set("ssl.keystore.type", "PEM".into()),
+                    set("ssl.keystore.key", escaped(&server_key)),
+                    set("ssl.keystore.certificate.chain", escaped(&server_chain)),
+                    set("ssl.truststore.type", "PEM".into()),
+                    set("ssl.truststore.location", ca),
+                    set("listener.name.mtls.ssl.client.auth", "required".into()),
+                    set(
+                        "listener.name.sasl_ssl.sasl.enabled.mechanisms",
+                        "SCRAM-SHA-512".into(),
+                    ),
+                    set(
+                        "listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config",
+                        "org.apache.kafka.common.security.scram.ScramLoginModule required;".into(),
+                    ),
+                    set(
+                        "listener.name.sasl_plaintext.sasl.enabled.mechanisms",
+                        "PLAIN".into(),
+                    ),
+                    set(
+                        "listener.name.sasl_plaintext.plain.sasl.jaas.config",
+                        format!(
+                            "org.apache.kafka.common.security.plain.PlainLoginModule required \
+                             user_{USER}=\"{PLAIN_PASSWORD}\";"
+                        ),
+                    ),
+                ];
+                let begun = Instant::now();
+                let cluster = KafkaCluster::start(&spec)?;
+                eprintln!(
+                    "Kafka {} with SASL_SSL, mTLS and SASL_PLAINTEXT listeners up in {:.1}s",
+                    spec.version,
+                    begun.elapsed().as_secs_f64()
+                );
+                Ok::<_, String>(Secure { cluster, certs })
+            });
+            require(started.join().expect("cluster launcher thread"))
+        })
+        .as_ref()
+}
+
+/// The dashboard's configuration from command-line arguments (and a TOML
+/// file when given), as the binary builds it, on free ports.
+fn config_from(args: &[String]) -> Config {
+    let mut argv = vec!["kafka-pulse".to_string()];
+    argv.extend(args.iter().cloned());
+    let cli = Cli::try_parse_from(argv).expect("arguments parse");
+    let mut config = Config::load(cli).expect("configuration is valid");
+    config.listen = "127.0.0.1:0".parse().unwrap();
+    config.interval = Duration::from_millis(250);
+    config.demo = false;
+    config
+}
+
+/// SASL_SSL + SCRAM-SHA-512, from a Java client.properties file as a
+/// vendor would hand it out (JAAS line, PEM truststore).
+fn scram_config(secure: &Secure) -> Config {
+    let file = secure.path("scram.properties");
+    std::fs::write(
+        &file,
+        format!(
+            "# SCRAM over TLS\nsecurity.protocol=SASL_SSL\nsasl.mechanism=SCRAM-SHA-512\n\
+             sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required \\\n    \
+             username=\"{USER}\" \\\n    password=\"{SCRAM_PASSWORD}\";\n\
+             ssl.truststore.type=PEM\nssl.truststore.location={}\n",
+            secure.path("ca.pem").display()
+        ),
+    )
+    .unwrap();
+    config_from(&[
+        "--brokers".into(),
+        secure.cluster.listener_bootstrap("SASL_SSL"),
+        "--kafka-properties".into(),
+        file.display().to_string(),
+    ])
+}
+
+/// SSL with a client certificate whose key is encrypted, by flags.
+fn mtls_config(secure: &Secure) -> Config {
+    let property = |k: &str, v: String| ["--kafka-property".to_string(), format!("{k}={v}")];
+    let mut args = vec![
+        "--brokers".to_string(),
+        secure.cluster.listener_bootstrap("MTLS"),
+    ];
+    args.extend(property("security.protocol", "SSL".into()));
+    args.extend(property(
+        "ssl.ca.location",
+        secure.path("ca.pem").display().to_string(),
+    ));
+    args.extend(property(
+        "ssl.certificate.location",
+        secure.path("client.pem").display().to_string(),
+    ));
+    args.extend(property(
+        "ssl.key.location",
+        secure.path("client.key").display().to_string(),
+    ));
+    args.extend(property("ssl.key.password", KEY_PASSPHRASE.into()));
+    config_from(&args)
+}
+
+/// SASL_PLAINTEXT + PLAIN from the `[kafka]` table of the TOML file.
+fn plain_config(secure: &Secure) -> Config {
+    let file = secure.path("plain.toml");
+    std::fs::write(
+        &file,
+        format!(
+            "brokers = \"{}\"\n[kafka]\n\"security.protocol\" = \"SASL_PLAINTEXT\"\n\
+             \"sasl.mechanism\" = \"PLAIN\"\n\"sasl.username\" = \"{USER}\"\n\
+             \"sasl.password\" = \"{PLAIN_PASSWORD}\"\n",
+            secure.cluster.listener_bootstrap("SASL_PLAINTEXT")
+        ),
+    )
+    .unwrap();
+    config_from(&["--config".into(), file.display().to_string()])
+}
+
+async fn create_topic(bootstrap: &str, topic: &str, partitions: i32) {
+    let admin: AdminClient<DefaultClientContext> = client(bootstrap).create().expect("admin");
+    let new = NewTopic::new(topic, partitions, TopicReplication::Fixed(1));
+    for result in admin
+        .create_topics([&new], &AdminOptions::new())
+        .await
+        .expect("create topics")
+    {
+        result.unwrap_or_else(|(name, e)| panic!("create {name}: {e}"));
+    }
+}
+
+/// (topic, partition) → (current offset, log end offset, lag) from
+/// `kafka-consumer-groups --describe` over the PLAINTEXT listener.
+fn oracle(cluster: &KafkaCluster, group: &str) -> Vec<(String, i32, i64, i64, i64)> {
+    let output = cluster
+        .tool(
+            "org.apache.kafka.tools.consumer.group.ConsumerGroupCommand",
+            &[
+                "--bootstrap-server",
+                &cluster.bootstrap,
+                "--describe",
+                "--group",
+                group,
+            ],
+        )
+        .expect("kafka-consumer-groups");
+    let mut header: Option<Vec<&str>> = None;
+    let mut rows = Vec::new();
+    for line in output.lines() {
+        let words: Vec<&str> = line.split_whitespace().collect();
+        if words.first() == Some(&"GROUP") {
+            header = Some(words);
+            continue;
+        }
+        let Some(header) = &header else { continue };
+        if words.len() != header.len() {
+            continue;
+        }
+        let cell = |name: &str| words[header.iter().position(|h| *h == name).unwrap()];
+        let number = |name: &str| cell(name).parse::<i64>().expect(name);
+        rows.push((
+            cell("TOPIC").to_string(),
+            number("PARTITION") as i32,
+            number("CURRENT-OFFSET"),
+            number("LOG-END-OFFSET"),
+            number("LAG"),
+        ));
+    }
+    assert!(!rows.is_empty(), "oracle printed no rows:\n{output}");
+    rows
+}
+
+/// Lag, the message browser, a replay and the secrets check through one
+/// secured listener; `config` says how kafka-pulse connects to it.
+async fn secured_listener_works(tag: &str, config: Config) {
+    let secure = secure().expect("cluster");
+    let logs = capture_logs();
+    let plaintext = secure.cluster.bootstrap.clone();
+    let topic = format!("orders-{tag}");
+    let group = format!("billing-{tag}");
+    create_topic(&plaintext, &topic, 3).await;
+    produce_split(&plaintext, &topic, &[(0, 30), (1, 20), (2, 10)]).await;
+    consume_and_commit(&plaintext, &group, &topic, &[(0, 12), (1, 20), (2, 3)]).await;
+
+    let security = config.kafka_security.clone();
+    let secured_bootstrap = config.brokers.as_ref().unwrap().join(",");
+    let running = kafka_pulse::app::start(config)
+        .await
+        .expect("kafka-pulse starts");
+    let base = format!("http://{}", running.web_addr);
+
+    // The collector's own client (TLS/SASL here) against the oracle.
+    let rows = oracle(&secure.cluster, &group);
+    let detail = wait_for_json(&base, &format!("/api/v1/groups/{group}"), WAIT, |body| {
+        body["partitions"].as_array().is_some_and(|p| p.len() == 3)
+    })
+    .await;
+    let mut total = 0;
+    for (row_topic, partition, current, log_end, lag) in &rows {
+        let mine = detail["partitions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["topic"] == row_topic.as_str() && p["partition"] == *partition)
+            .unwrap_or_else(|| panic!("{row_topic}/{partition} missing: {detail}"));
+        assert_eq!(mine["committed_offset"], *current, "{tag}: {mine}");
+        assert_eq!(mine["high_watermark"], *log_end, "{tag}: {mine}");
+        assert_eq!(mine["lag"], *lag, "{tag}: {mine}");
+        total += lag;
+    }
+    assert_eq!(detail["lag"], total, "{tag}: {detail}");
+    assert_eq!(total, 18 + 7, "{tag}: the traffic's own lag");
+
+    // The message browser: an rdkafka consumer with the same security.
+    let (status, page) = get_json(
+        &base,
+        &format!("/api/v1/topics/{topic}/messages?partition=0&offset=0&limit=5"),
+    )
+    .await;
+    assert_eq!(status, 200, "{tag}: {page}");
+    let messages = page["messages"].as_array().expect("messages");
+    assert_eq!(messages.len(), 5, "{tag}: {page}");
+    assert_eq!(messages[0]["value"], "{\"n\":0}", "{tag}: {page}");
+
+    // A replay: rdkafka consumer, admin and idempotent producer.
+    let request = kafka_pulse::replay::spec::ReplayRequest {
+        from: topic.clone(),
+        to: format!("{topic}-copy"),
+        speed: Some("max".into()),
+        create_target: true,
+        keep_partition: true,
+        ..Default::default()
+    };
+    let spec = kafka_pulse::replay::spec::ReplaySpec::from_request(&request).expect("spec");
+    let prepared = kafka_pulse::replay::prepare_replay(
+        KafkaAccess::new(secured_bootstrap, security),
+        &spec,
+        true,
+        Duration::from_secs(10),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{tag}: replay prepared: {e}"));
+    let report = prepared
+        .run(
+            &kafka_pulse::replay::run::Progress::default(),
+            &tokio_util::sync::CancellationToken::new(),
+        )
+        .await;
+    assert_eq!(report.error, None, "{tag}");
+    assert_eq!(report.messages_written, 60, "{tag}: {report:?}");
+    let copy = wait_for_json(
+        &base,
+        &format!("/api/v1/topics/{topic}-copy"),
+        WAIT,
+        // A later sample than the last write: the replay has finished.
+        |body| {
+            body["partitions"].as_array().is_some_and(|p| {
+                p.len() == 3
+                    && p.iter()
+                        .filter_map(|p| p["high_watermark"].as_i64())
+                        .sum::<i64>()
+                        == 60
+            })
+        },
+    )
+    .await;
+    let copied: Vec<i64> = copy["partitions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["high_watermark"].as_i64().unwrap())
+        .collect();
+    assert_eq!(copied.iter().sum::<i64>(), 60, "{tag}: {copy}");
+
+    // No secret anywhere kafka-pulse shows or logs.
+    for path in [
+        "/",
+        "/topics",
+        &format!("/topics/{topic}"),
+        "/groups",
+        &format!("/groups/{group}"),
+        "/brokers",
+        "/events",
+        "/replays",
+        &format!("/messages?topic={topic}&partition=0"),
+        "/metrics",
+        "/api/v1/health",
+        "/api/v1/topics",
+        "/api/v1/groups",
+        "/api/v1/brokers",
+        "/api/v1/events",
+        "/api/v1/replays",
+    ] {
+        let (_, body) = get_text(&base, path).await;
+        assert_no_secret(&format!("{tag} {path}"), &body);
+    }
+    running.stop().await.expect("kafka-pulse stops");
+    let text = String::from_utf8_lossy(&logs.lock().unwrap()).to_string();
+    assert!(
+        text.contains("Kafka connections:"),
+        "the start-up line is logged"
+    );
+    assert_no_secret(&format!("{tag}: the log"), &text);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sasl_ssl_with_scram_sha_512_from_a_client_properties_file() {
+    let Some(secure) = secure() else { return };
+    secured_listener_works("scram", scram_config(secure)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn mutual_tls_with_an_encrypted_client_key() {
+    let Some(secure) = secure() else { return };
+    secured_listener_works("mtls", mtls_config(secure)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sasl_plaintext_with_plain_from_the_toml_file() {
+    let Some(secure) = secure() else { return };
+    secured_listener_works("plain", plain_config(secure)).await;
+}
+
+/// The metadata error of the own client with `pairs` as properties.
+async fn failure(bootstrap: &str, pairs: &[(&str, String)]) -> (String, Duration) {
+    let mut props = kafka_pulse::security::PropertySet::default();
+    for (key, value) in pairs {
+        props.set(key, value, "test");
+    }
+    let security = Security::from_properties(&props).expect("valid properties");
+    let client = KafkaClient::new(
+        vec![bootstrap.to_string()],
+        "kafka-pulse-test",
+        Duration::from_secs(10),
+    )
+    .with_security(Arc::new(security));
+    let begun = Instant::now();
+    let error = client
+        .metadata()
+        .await
+        .expect_err("the connection must fail")
+        .to_string();
+    let took = begun.elapsed();
+    eprintln!("{bootstrap} after {took:?}: {error}");
+    assert_no_secret("an error", &error);
+    (error, took)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn failures_are_one_clear_line_without_secrets() {
+    let Some(secure) = secure() else { return };
+    let sasl_ssl = secure.cluster.listener_bootstrap("SASL_SSL");
+    let mtls = secure.cluster.listener_bootstrap("MTLS");
+    let sasl_plaintext = secure.cluster.listener_bootstrap("SASL_PLAINTEXT");
+    let ca = secure.path("ca.pem").display().to_string();
+    let scram = |password: &str| {
+        vec![
+            ("security.protocol", "SASL_SSL".to_string()),
+            ("sasl.mechanism", "SCRAM-SHA-512".to_string()),
+            ("sasl.username", USER.to_string()),
+            ("sasl.password", password.to_string()),
+            ("ssl.ca.location", ca.clone()),
+        ]
+    };
+
+    // The right password works (the failures below are not an accident).
+    let mut props = kafka_pulse::security::PropertySet::default();
+    for (key, value) in scram(SCRAM_PASSWORD) {
+        props.set(key, &value, "test");
+    }
+    let client = KafkaClient::new(vec![sasl_ssl.clone()], "t", Duration::from_secs(10))
+        .with_security(Arc::new(Security::from_properties(&props).unwrap()));
+    client
+        .metadata()
+        .await
+        .expect("SCRAM with the right password");
+
+    let (error, _) = failure(&sasl_ssl, &scram(WRONG_PASSWORD)).await;
+    assert!(
+        error.contains(&sasl_ssl)
+            && error.contains("SCRAM-SHA-512")
+            && error.contains(&format!("user '{USER}'"))
+            && error.contains("Authentication failed"),
+        "wrong password: {error}"
+    );
+
+    let (error, _) = failure(
+        &sasl_plaintext,
+        &[
+            ("security.protocol", "SASL_PLAINTEXT".into()),
+            ("sasl.mechanism", "SCRAM-SHA-256".into()),
+            ("sasl.username", USER.into()),
+            ("sasl.password", WRONG_PASSWORD.into()),
+        ],
+    )
+    .await;
+    assert!(
+        error.contains("does not enable SASL mechanism SCRAM-SHA-256")
+            && error.contains("it enables: PLAIN")
+            && error.contains(&sasl_plaintext),
+        "mechanism not enabled: {error}"
+    );
+
+    let mut untrusted = scram(SCRAM_PASSWORD);
+    untrusted[4].1 = secure.path("other-ca.pem").display().to_string();
+    let (error, _) = failure(&sasl_ssl, &untrusted).await;
+    assert!(
+        error.contains("not signed by a trusted CA")
+            && error.contains("other-ca.pem")
+            && error.contains("CN=test-broker")
+            && error.contains(&sasl_ssl),
+        "untrusted CA: {error}"
+    );
+
+    let port = sasl_ssl.rsplit_once(':').unwrap().1;
+    let by_name = format!("localhost:{port}");
+    let (error, _) = failure(&by_name, &scram(SCRAM_PASSWORD)).await;
+    assert!(
+        error.contains("not valid for the host name localhost")
+            && error.contains("127.0.0.1")
+            && error.contains(&by_name),
+        "host name mismatch: {error}"
+    );
+    // Turned off, the same connection works (and says so in the notes).
+    let mut unchecked = scram(SCRAM_PASSWORD);
+    unchecked.push(("ssl.endpoint.identification.algorithm", String::new()));
+    let mut props = kafka_pulse::security::PropertySet::default();
+    for (key, value) in &unchecked {
+        props.set(key, value, "test");
+    }
+    let security = Security::from_properties(&props).unwrap();
+    assert!(security.settings().notes[0].contains("NOT against the broker's host name"));
+    KafkaClient::new(vec![by_name.clone()], "t", Duration::from_secs(10))
+        .with_security(Arc::new(security))
+        .metadata()
+        .await
+        .expect("no host name check");
+
+    // Plaintext to a TLS port and TLS to a plaintext port: said at once,
+    // not after the 10 s request timeout.
+    let (error, took) = failure(&sasl_ssl, &[]).await;
+    assert!(
+        error.contains("SSL or SASL_SSL listener") && error.contains(&sasl_ssl),
+        "plaintext to TLS: {error}"
+    );
+    assert!(
+        took < Duration::from_secs(5),
+        "plaintext to TLS took {took:?}"
+    );
+    let (error, took) = failure(
+        &secure.cluster.bootstrap,
+        &[
+            ("security.protocol", "SSL".into()),
+            ("ssl.ca.location", ca.clone()),
+        ],
+    )
+    .await;
+    assert!(
+        error.contains("PLAINTEXT or SASL_PLAINTEXT listener"),
+        "TLS to plaintext: {error}"
+    );
+    assert!(
+        took < Duration::from_secs(5),
+        "TLS to plaintext took {took:?}"
+    );
+
+    // A SASL listener without SASL configured.
+    let (error, _) = failure(&sasl_plaintext, &[]).await;
+    assert!(error.contains("probably requires SASL"), "no SASL: {error}");
+
+    // mTLS without a client certificate.
+    let (error, _) = failure(
+        &mtls,
+        &[
+            ("security.protocol", "SSL".into()),
+            ("ssl.ca.location", ca.clone()),
+        ],
+    )
+    .await;
+    assert!(
+        error.contains("requires a client certificate") && error.contains(&mtls),
+        "no client certificate: {error}"
+    );
+}
+
+#[test]
+fn a_wrong_key_passphrase_stops_the_start_and_help_shows_no_secret() {
+    let dir = tempfile::tempdir().unwrap();
+    make_certificates(dir.path());
+    let mut props = kafka_pulse::security::PropertySet::default();
+    props.set("security.protocol", "SSL", "test");
+    props.set(
+        "ssl.ca.location",
+        &dir.path().join("ca.pem").display().to_string(),
+        "test",
+    );
+    props.set(
+        "ssl.certificate.location",
+        &dir.path().join("client.pem").display().to_string(),
+        "test",
+    );
+    props.set(
+        "ssl.key.location",
+        &dir.path().join("client.key").display().to_string(),
+        "test",
+    );
+    props.set("ssl.key.password", WRONG_PASSWORD, "test");
+    let error = Security::from_properties(&props).unwrap_err();
+    assert!(error.contains("cannot decrypt ssl.key.location"), "{error}");
+    assert_no_secret("the error", &error);
+    props.set("ssl.key.password", KEY_PASSPHRASE, "test");
+    Security::from_properties(&props).expect("the right passphrase decrypts the key");
+
+    // `--help` of every command, with every secret in the environment.
+    for command in [&[][..], &["replay"][..], &["export"][..]] {
+        let output = std::process::Command::new(env!("CARGO_BIN_EXE_kafka-pulse"))
+            .args(command)
+            .arg("--help")
+            .env("KAFKA_PULSE_KAFKA_SASL_PASSWORD", SCRAM_PASSWORD)
+            .env("KAFKA_PULSE_KAFKA_SSL_KEY_PASSWORD", KEY_PASSPHRASE)
+            .env(
+                "KAFKA_PULSE_KAFKA_SASL_JAAS_CONFIG",
+                format!("x required password=\"{PLAIN_PASSWORD}\";"),
+            )
+            .output()
+            .expect("kafka-pulse --help");
+        let text = String::from_utf8_lossy(&output.stdout).to_string()
+            + String::from_utf8_lossy(&output.stderr).as_ref();
+        assert!(text.contains("--kafka-property"), "{text}");
+        assert_no_secret("--help", &text);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_logs_of_a_failing_connection_hold_no_secret() {
+    let Some(secure) = secure() else { return };
+    capture_logs();
+    let mut config = scram_config(secure);
+    let mut props = kafka_pulse::security::PropertySet::default();
+    for (key, value) in [
+        ("security.protocol", "SASL_SSL".to_string()),
+        ("sasl.mechanism", "SCRAM-SHA-512".into()),
+        ("sasl.username", USER.into()),
+        ("sasl.password", WRONG_PASSWORD.into()),
+        (
+            "ssl.ca.location",
+            secure.path("ca.pem").display().to_string(),
+        ),
+    ] {
+        props.set(key, &value, "test");
+    }
+    config.kafka_security = Arc::new(Security::from_properties(&props).unwrap());
+    let running = kafka_pulse::app::start(config).await.expect("starts");
+    let base = format!("http://{}", running.web_addr);
+    let health = wait_for_json(&base, "/api/v1/health", WAIT, |body| {
+        body["errors"].as_array().is_some_and(|e| {
+            e.iter()
+                .any(|x| x.to_string().contains("Authentication failed"))
+        })
+    })
+    .await;
+    assert_no_secret("health", &health.to_string());
+    for path in ["/", "/metrics", "/api/v1/health", "/events"] {
+        let (_, body) = get_text(&base, path).await;
+        assert_no_secret(path, &body);
+    }
+    running.stop().await.expect("kafka-pulse stops");
+    assert_no_secret("the log", &logs_text());
+}

@@ -45,12 +45,23 @@ pub async fn health(State(state): State<AppState>) -> Json<Value> {
 /// A snapshot is stale when no sample arrived for three intervals (plus the
 /// request timeout a slow sample may legitimately take).
 pub fn is_fresh(snapshot: &Snapshot, state: &AppState) -> bool {
-    if snapshot.sequence == 0 {
-        return false;
-    }
-    let age = chrono::Utc::now() - snapshot.taken_at;
-    let limit = state.interval * 3 + state.request_timeout;
-    age.to_std().map(|age| age <= limit).unwrap_or(true)
+    snapshot.sequence > 0
+        && sample_is_recent(
+            snapshot.taken_at,
+            chrono::Utc::now(),
+            state.interval * 3 + state.request_timeout,
+        )
+}
+
+/// The clock-free core of [`is_fresh`], tested at its edges: a sample taken
+/// `limit` ago is still fresh; one "from the future" (the clock stepped
+/// back) counts as fresh rather than raising a false alarm.
+fn sample_is_recent(
+    taken_at: chrono::DateTime<chrono::Utc>,
+    now: chrono::DateTime<chrono::Utc>,
+    limit: std::time::Duration,
+) -> bool {
+    (now - taken_at).to_std().map_or(true, |age| age <= limit)
 }
 
 pub async fn brokers(State(state): State<AppState>) -> Json<Value> {
@@ -278,5 +289,28 @@ pub async fn series(
         _ => Err(ApiError::bad_request(
             "give exactly one of ?topic=NAME or ?group=NAME",
         )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::{Duration as Age, TimeZone, Utc};
+    use std::time::Duration;
+
+    #[test]
+    fn a_sample_is_fresh_up_to_the_limit_and_stale_after_it() {
+        let taken = Utc.with_ymd_and_hms(2026, 11, 30, 12, 0, 0).unwrap();
+        let limit = Duration::from_secs(8);
+        assert!(sample_is_recent(taken, taken, limit));
+        assert!(sample_is_recent(taken, taken + Age::seconds(8), limit));
+        assert!(!sample_is_recent(
+            taken,
+            taken + Age::seconds(8) + Age::milliseconds(1),
+            limit
+        ));
+        assert!(!sample_is_recent(taken, taken + Age::hours(1), limit));
+        // The wall clock stepped back: not an alarm.
+        assert!(sample_is_recent(taken, taken - Age::seconds(30), limit));
     }
 }

@@ -160,7 +160,7 @@ pub async fn start(config: Config) -> Result<RunningApp, AppError> {
     ));
 
     let (live_tx, live_rx) = watch::channel(Arc::new(LiveFragment::default()));
-    let render_task = tokio::spawn(web::sse::render_loop(
+    let render_task = tokio::spawn(web::pages::overview::render_loop(
         store.clone(),
         live_tx,
         shutdown.clone(),

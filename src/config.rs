@@ -21,7 +21,8 @@ use crate::sinks::webhook::config::WebhookConfig;
 use url::Url;
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
-pub const DEFAULT_KAFKA_LISTEN: &str = "127.0.0.1:9092";
+/// The embedded broker's address; the replay commands default to it.
+pub const DEFAULT_KAFKA_LISTEN: &str = crate::replay::cli::DEFAULT_BROKERS;
 pub const MIN_INTERVAL: Duration = Duration::from_millis(100);
 /// More exact-lag fetches per sample than this would turn the option into a
 /// second consumer of the whole cluster.

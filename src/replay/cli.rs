@@ -15,7 +15,12 @@ use tokio_util::sync::CancellationToken;
 use super::run::{Progress, Report};
 use super::spec::{parse_partitions, target_options, ReplayRequest, ReplaySpec};
 use super::{Prepared, ReplayError};
-use crate::config::DEFAULT_KAFKA_LISTEN;
+
+/// Where the commands read and write by default: the embedded broker of a
+/// `kafka-pulse` started with its defaults (its --kafka-listen default is
+/// this same constant, see config.rs), so `cargo run --release` in one
+/// shell and `kafka-pulse replay` in another just work.
+pub const DEFAULT_BROKERS: &str = "127.0.0.1:9092";
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
@@ -34,7 +39,7 @@ pub enum Command {
 pub struct Connection {
     /// Kafka bootstrap servers (HOST:PORT,...); the default is the embedded
     /// broker of a running `kafka-pulse`
-    #[arg(long, env = "KAFKA_PULSE_BROKERS", default_value = DEFAULT_KAFKA_LISTEN, value_name = "HOST:PORT,...")]
+    #[arg(long, env = "KAFKA_PULSE_BROKERS", default_value = DEFAULT_BROKERS, value_name = "HOST:PORT,...")]
     pub brokers: String,
     /// Timeout of each Kafka request, e.g. 5s
     #[arg(long, default_value = "5s", value_name = "DURATION")]

@@ -10,24 +10,7 @@ use std::path::PathBuf;
 
 use super::jaas::{self, LoginModule};
 use super::secret::{is_secret_key, Secret};
-use super::sources::PropertySet;
-
-/// The properties with a `KAFKA_PULSE_KAFKA_<KEY>` environment variable.
-pub const ENV_KEYS: [&str; 10] = [
-    "security.protocol",
-    "ssl.ca.location",
-    "ssl.certificate.location",
-    "ssl.key.location",
-    "ssl.key.password",
-    "ssl.endpoint.identification.algorithm",
-    "sasl.mechanism",
-    "sasl.username",
-    "sasl.password",
-    "sasl.jaas.config",
-];
-
-/// The secrets that may also come from a file named by `..._FILE`.
-pub const SECRET_ENV_KEYS: [&str; 3] = ["ssl.key.password", "sasl.password", "sasl.jaas.config"];
+use super::sources::{PropertySet, ENV_KEYS};
 
 /// Keys of Java clients (and Confluent's Schema Registry serializers) that
 /// mean nothing to kafka-pulse: vendors' client.properties files carry them,

@@ -8,7 +8,23 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use super::secret::is_secret_key;
-use super::settings::{ENV_KEYS, SECRET_ENV_KEYS};
+
+/// The properties with a `KAFKA_PULSE_KAFKA_<KEY>` environment variable.
+pub const ENV_KEYS: [&str; 10] = [
+    "security.protocol",
+    "ssl.ca.location",
+    "ssl.certificate.location",
+    "ssl.key.location",
+    "ssl.key.password",
+    "ssl.endpoint.identification.algorithm",
+    "sasl.mechanism",
+    "sasl.username",
+    "sasl.password",
+    "sasl.jaas.config",
+];
+
+/// The secrets that may also come from a file named by `..._FILE`.
+pub const SECRET_ENV_KEYS: [&str; 3] = ["ssl.key.password", "sasl.password", "sasl.jaas.config"];
 
 /// The flags, shared by the dashboard and the replay/export/import commands.
 #[derive(Default, Clone, clap::Args)]

@@ -100,7 +100,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/", get(pages::overview))
         .route("/fragments/overview", get(pages::overview_fragment))
-        .route("/live", get(sse::live))
+        .route("/live", get(pages::overview::live))
         .route("/metrics", get(metrics::metrics))
         .route("/api/v1/health", get(api::health))
         .route("/api/v1/brokers", get(api::brokers))

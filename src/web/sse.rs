@@ -8,17 +8,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::{Body, Bytes};
-use axum::extract::State;
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
-use futures::{future, stream, Stream, StreamExt};
-use tokio::sync::watch;
-use tokio_stream::wrappers::WatchStream;
+use futures::{stream, Stream, StreamExt};
 use tokio_util::sync::CancellationToken;
-
-use super::pages::{render_live, OverviewView};
-use super::AppState;
-use crate::store::Store;
 
 /// A comment line every 15 s keeps proxies from closing an idle stream.
 const KEEP_ALIVE: Duration = Duration::from_secs(15);
@@ -110,41 +103,6 @@ where
         Body::from_stream(body),
     )
         .into_response()
-}
-
-/// Renders the overview fragment for each new snapshot until `shutdown`.
-pub async fn render_loop(
-    store: Arc<Store>,
-    live: watch::Sender<Arc<LiveFragment>>,
-    shutdown: CancellationToken,
-) {
-    let mut snapshots = store.subscribe();
-    loop {
-        let snapshot = snapshots.borrow_and_update().clone();
-        let view = OverviewView::build_full(&snapshot, &store);
-        match render_live(&view) {
-            Ok(html) => {
-                live.send_replace(Arc::new(LiveFragment::new(
-                    "overview",
-                    snapshot.sequence,
-                    html,
-                )));
-            }
-            Err(error) => tracing::error!("rendering the live overview failed: {error}"),
-        }
-        tokio::select! {
-            _ = shutdown.cancelled() => return,
-            changed = snapshots.changed() => if changed.is_err() { return },
-        }
-    }
-}
-
-/// `/live`: the overview fragment of every tick.
-pub async fn live(State(state): State<AppState>) -> Response {
-    let events = WatchStream::new(state.live.clone())
-        .filter(|fragment| future::ready(fragment.sequence > 0))
-        .map(|fragment| fragment.wire.clone());
-    sse_response(events, state.shutdown.clone(), &state.viewers)
 }
 
 #[cfg(test)]

@@ -1,6 +1,8 @@
 //! The overview: cluster health, totals, groups in trouble first, busiest
 //! topics with a sparkline, recent events. Its live part is rendered once
-//! per tick by `sse::render_loop` and pushed to every viewer.
+//! per tick by `render_loop` below and pushed to every viewer (`/live`).
+
+use std::sync::Arc;
 
 use askama::Template;
 use axum::extract::State;
@@ -11,7 +13,12 @@ use super::events::EventRow;
 use super::{clears_in, html_page, member_count, shown_state, status_class, Link, StatusView};
 use crate::model::Snapshot;
 use crate::store::{Event, SinkCounters, Store};
+use crate::web::sse::{sse_response, LiveFragment};
 use crate::web::{format, AppState};
+use futures::{future, StreamExt};
+use tokio::sync::watch;
+use tokio_stream::wrappers::WatchStream;
+use tokio_util::sync::CancellationToken;
 
 pub struct TopicRow {
     pub name: String,
@@ -272,6 +279,41 @@ pub async fn overview_fragment(State(state): State<AppState>) -> Response {
         live.html.clone(),
     )
         .into_response()
+}
+
+/// Renders the overview fragment for each new snapshot until `shutdown`.
+pub async fn render_loop(
+    store: Arc<Store>,
+    live: watch::Sender<Arc<LiveFragment>>,
+    shutdown: CancellationToken,
+) {
+    let mut snapshots = store.subscribe();
+    loop {
+        let snapshot = snapshots.borrow_and_update().clone();
+        let view = OverviewView::build_full(&snapshot, &store);
+        match render_live(&view) {
+            Ok(html) => {
+                live.send_replace(Arc::new(LiveFragment::new(
+                    "overview",
+                    snapshot.sequence,
+                    html,
+                )));
+            }
+            Err(error) => tracing::error!("rendering the live overview failed: {error}"),
+        }
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            changed = snapshots.changed() => if changed.is_err() { return },
+        }
+    }
+}
+
+/// `/live`: the overview fragment of every tick.
+pub async fn live(State(state): State<AppState>) -> Response {
+    let events = WatchStream::new(state.live.clone())
+        .filter(|fragment| future::ready(fragment.sequence > 0))
+        .map(|fragment| fragment.wire.clone());
+    sse_response(events, state.shutdown.clone(), &state.viewers)
 }
 
 #[cfg(test)]

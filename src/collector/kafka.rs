@@ -201,7 +201,15 @@ struct Connection {
     tls: bool,
     versions: HashMap<i16, (i16, i16)>,
     next_correlation_id: i32,
+    /// When to authenticate again (KIP-368): the broker closes the
+    /// connection at the first request after its session lifetime.
+    reauthenticate_at: Option<Instant>,
 }
+
+/// Share of the broker's session lifetime after which the own client
+/// re-authenticates (Java clients pick 85-95%; the margin covers one slow
+/// request of the sample under way).
+const REAUTHENTICATE_AT: f64 = 0.8;
 
 impl Connection {
     async fn open(
@@ -254,6 +262,7 @@ impl Connection {
             tls,
             versions: HashMap::new(),
             next_correlation_id: 1,
+            reauthenticate_at: None,
         };
         // v0 is understood by every broker and answers with the version
         // table. It is also the first thing the broker reads from us, so
@@ -296,7 +305,8 @@ impl Connection {
         timeout: Duration,
     ) -> Result<(), KafkaError> {
         let mechanism = sasl.mechanism.name();
-        let login = format!("SASL {mechanism} login of user '{}'", sasl.username);
+        let login = format!("SASL {mechanism} login {}", sasl.who());
+        let started = Instant::now();
         let version = self.pick_version::<SaslHandshakeRequest>((1, 1))?;
         let mut handshake = SaslHandshakeRequest::default();
         handshake.mechanism = StrBytes::from_static_str(mechanism);
@@ -317,12 +327,29 @@ impl Connection {
             )));
         }
         let version = self.pick_version::<SaslAuthenticateRequest>((0, 2))?;
-        let mut authenticator = crate::security::sasl::authenticator(sasl);
+        let mut authenticator =
+            crate::security::sasl::authenticator(sasl)
+                .await
+                .map_err(|why| {
+                    KafkaError::Security(format!(
+                        "{login} at Kafka broker {} failed: {why}",
+                        self.addr
+                    ))
+                })?;
         let mut answer: Option<Bytes> = None;
+        let mut lifetime_ms = 0;
         loop {
             let message = match authenticator.step(answer.as_deref()) {
                 Ok(Some(message)) => message,
-                Ok(None) => return Ok(()),
+                Ok(None) => {
+                    // v1+ says how long the session lasts (0: for ever);
+                    // counted from before the exchange, to be safe.
+                    self.reauthenticate_at = (lifetime_ms > 0).then(|| {
+                        started
+                            + Duration::from_millis((lifetime_ms as f64 * REAUTHENTICATE_AT) as u64)
+                    });
+                    return Ok(());
+                }
                 Err(why) => {
                     return Err(KafkaError::Security(format!(
                         "{login} at Kafka broker {} failed: {why}",
@@ -340,8 +367,14 @@ impl Connection {
                     with_message(error, response.error_message)
                 )));
             }
+            lifetime_ms = response.session_lifetime_ms;
             answer = Some(response.auth_bytes);
         }
+    }
+
+    fn reauthentication_due(&self) -> bool {
+        self.reauthenticate_at
+            .is_some_and(|at| Instant::now() >= at)
     }
 
     /// Highest version both sides speak within `wanted` (inclusive).
@@ -655,6 +688,26 @@ impl KafkaClient {
     {
         let slot = self.connection_slot(addr);
         let mut guard = slot.lock().await;
+        if let (Some(connection), Some(sasl)) = (guard.as_mut(), self.security.sasl()) {
+            if connection.reauthentication_due() {
+                // KIP-368: SaslHandshake and SaslAuthenticate again on the
+                // same connection, before the broker's session ends. If that
+                // fails (the session ended while idle), a new connection
+                // logs in afresh; its errors are the ones reported.
+                match connection
+                    .authenticate(sasl, &self.client_id, self.timeout)
+                    .await
+                {
+                    Ok(()) => tracing::debug!("re-authenticated at Kafka broker {addr}"),
+                    Err(error) => {
+                        tracing::debug!(
+                            "re-authentication at Kafka broker {addr} failed ({error}); reconnecting"
+                        );
+                        *guard = None;
+                    }
+                }
+            }
+        }
         let fresh = guard.is_none();
         if fresh {
             *guard =

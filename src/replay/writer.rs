@@ -9,12 +9,11 @@ use std::time::Duration;
 
 use futures::stream::{FuturesUnordered, StreamExt};
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
-use rdkafka::client::DefaultClientContext;
 use rdkafka::consumer::BaseConsumer;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{Header, OwnedHeaders};
 
-use crate::security::KafkaAccess;
+use crate::security::{KafkaAccess, KafkaContext};
 use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord};
 use rdkafka::ClientConfig;
 
@@ -33,7 +32,7 @@ type Pending = std::pin::Pin<
 >;
 
 pub struct KafkaWriter {
-    producer: FutureProducer,
+    producer: FutureProducer<KafkaContext>,
     topic: String,
     keep_partition: bool,
     keep_timestamps: bool,
@@ -75,8 +74,8 @@ pub async fn prepare_target(
     timeout: Duration,
 ) -> Result<usize, ReplayError> {
     if let Some(partitions) = create_with_partitions {
-        let admin: AdminClient<DefaultClientContext> = producer_config(kafka, timeout)
-            .create()
+        let admin: AdminClient<KafkaContext> = producer_config(kafka, timeout)
+            .create_with_context(kafka.rdkafka_context())
             .map_err(|e| ReplayError::Kafka(format!("cannot create an admin client: {e}")))?;
         let topic = NewTopic::new(&target.topic, partitions.max(1), TopicReplication::Fixed(1));
         let results = admin
@@ -103,8 +102,8 @@ pub async fn prepare_target(
             }
         }
     }
-    let consumer: BaseConsumer = super::source::consumer_config(kafka, timeout)
-        .create()
+    let consumer: BaseConsumer<KafkaContext> = super::source::consumer_config(kafka, timeout)
+        .create_with_context(kafka.rdkafka_context())
         .map_err(|e| ReplayError::Kafka(format!("cannot create a Kafka client: {e}")))?;
     let topic = target.topic.clone();
     let partitions = tokio::task::spawn_blocking(move || {
@@ -161,8 +160,8 @@ impl KafkaWriter {
         target: &TargetOptions,
         timeout: Duration,
     ) -> Result<Self, ReplayError> {
-        let producer: FutureProducer = producer_config(kafka, timeout)
-            .create()
+        let producer: FutureProducer<KafkaContext> = producer_config(kafka, timeout)
+            .create_with_context(kafka.rdkafka_context())
             .map_err(|e| ReplayError::Kafka(format!("cannot create a Kafka producer: {e}")))?;
         Ok(KafkaWriter {
             producer,

@@ -193,6 +193,27 @@ async fn create_topic(
     partitions: i32,
     configs: &[(&str, &str)],
 ) -> Result<(), DemoError> {
+    if kafka.security.uses_oauth() {
+        // rdkafka's admin client cannot log in with OAUTHBEARER (see
+        // KafkaClient::create_topic): the own client creates the topic.
+        let client = crate::collector::kafka::KafkaClient::new(
+            kafka
+                .bootstrap
+                .split(',')
+                .map(|b| b.trim().to_string())
+                .collect(),
+            "kafka-pulse-demo",
+            std::time::Duration::from_secs(10),
+        )
+        .with_security(kafka.security.clone());
+        return client
+            .create_topic(name, partitions, 1, configs)
+            .await
+            .map_err(|e| DemoError::CreateTopic {
+                topic: name.to_string(),
+                reason: e.to_string(),
+            });
+    }
     let admin: AdminClient<KafkaContext> = client_config(kafka)
         .create_with_context(kafka.rdkafka_context())
         .map_err(|e| DemoError::Client(e.to_string()))?;

@@ -17,10 +17,10 @@ use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListO
 use kafka_protocol::messages::offset_fetch_request::OffsetFetchRequestGroup;
 use kafka_protocol::messages::{
     ApiKey, ApiVersionsRequest, ApiVersionsResponse, BrokerId, ConsumerGroupDescribeRequest,
-    ConsumerProtocolAssignment, DescribeGroupsRequest, FindCoordinatorRequest, GroupId,
-    ListGroupsRequest, ListOffsetsRequest, MetadataRequest, OffsetFetchRequest, RequestHeader,
-    ResponseHeader, SaslAuthenticateRequest, SaslHandshakeRequest, ShareGroupDescribeRequest,
-    TopicName,
+    ConsumerProtocolAssignment, CreateTopicsRequest, DescribeGroupsRequest, FindCoordinatorRequest,
+    GroupId, ListGroupsRequest, ListOffsetsRequest, MetadataRequest, OffsetFetchRequest,
+    RequestHeader, ResponseHeader, SaslAuthenticateRequest, SaslHandshakeRequest,
+    ShareGroupDescribeRequest, TopicName,
 };
 use kafka_protocol::protocol::{
     encode_request_header_into_buffer, Decodable, HeaderVersion, Request, StrBytes,
@@ -176,6 +176,7 @@ fn api_name(key: i16) -> &'static str {
         Ok(ApiKey::ShareGroupDescribe) => "ShareGroupDescribe",
         Ok(ApiKey::SaslHandshake) => "SaslHandshake",
         Ok(ApiKey::SaslAuthenticate) => "SaslAuthenticate",
+        Ok(ApiKey::CreateTopics) => "CreateTopics",
         _ => "request",
     }
 }
@@ -1035,6 +1036,60 @@ impl KafkaClient {
             }
             Err(error) => Err(error),
         }
+    }
+
+    /// Creates topic `name` (an existing one is fine). Used with
+    /// OAUTHBEARER instead of rdkafka's admin client, which never serves
+    /// librdkafka's token refresh event (it does not poll the queue the
+    /// event waits on) and so never connects. Brokers forward CreateTopics
+    /// to the controller.
+    pub async fn create_topic(
+        &self,
+        name: &str,
+        partitions: i32,
+        replication: i16,
+        configs: &[(&str, &str)],
+    ) -> Result<(), KafkaError> {
+        use kafka_protocol::messages::create_topics_request::{
+            CreatableTopic, CreatableTopicConfig,
+        };
+        const TOPIC_ALREADY_EXISTS: i16 = 36;
+        self.metadata().await?;
+        let addr = self.any_broker_addr()?;
+        let timeout_ms = self.timeout.as_millis().min(i32::MAX as u128) as i32;
+        let response = self
+            .call(&addr, (2, 7), |_| {
+                let mut topic = CreatableTopic::default();
+                topic.name = TopicName(StrBytes::from_string(name.to_string()));
+                topic.num_partitions = partitions;
+                topic.replication_factor = replication;
+                topic.configs = configs
+                    .iter()
+                    .map(|(key, value)| {
+                        let mut config = CreatableTopicConfig::default();
+                        config.name = StrBytes::from_string(key.to_string());
+                        config.value = Some(StrBytes::from_string(value.to_string()));
+                        config
+                    })
+                    .collect();
+                let mut request = CreateTopicsRequest::default();
+                request.topics = vec![topic];
+                request.timeout_ms = timeout_ms;
+                request
+            })
+            .await?;
+        for topic in response.topics {
+            if topic.error_code == TOPIC_ALREADY_EXISTS {
+                continue;
+            }
+            if let Some(error) = error_text(topic.error_code) {
+                return Err(KafkaError::Broker {
+                    api: "CreateTopics",
+                    error: with_message(error, topic.error_message),
+                });
+            }
+        }
+        Ok(())
     }
 
     fn any_broker_addr(&self) -> Result<String, KafkaError> {

@@ -125,6 +125,13 @@ impl KafkaRangeReader {
         // Metadata, watermarks and offset lookups are blocking librdkafka calls.
         let (consumer, planned_ranges, warnings, partition_count) =
             tokio::task::spawn_blocking(move || {
+                consumer.context().serve_first_token(
+                    || {
+                        // Nothing is assigned yet: no message is lost.
+                        let _ = consumer.recv().now_or_never();
+                    },
+                    timeout,
+                );
                 plan(&consumer, &range_owned, timeout)
                     .map(|(ranges, warnings, count)| (consumer, ranges, warnings, count))
             })

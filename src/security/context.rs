@@ -4,7 +4,9 @@
 //! it behaves like rdkafka's default context.
 
 use std::error::Error;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use rdkafka::client::{ClientContext, OAuthToken};
 use rdkafka::consumer::ConsumerContext;
@@ -14,11 +16,34 @@ use super::oauth::TokenProvider;
 #[derive(Clone, Default)]
 pub struct KafkaContext {
     oauth: Option<Arc<TokenProvider>>,
+    /// Whether librdkafka asked for a token yet.
+    asked: Arc<AtomicBool>,
 }
 
 impl KafkaContext {
     pub fn new(oauth: Option<Arc<TokenProvider>>) -> Self {
-        KafkaContext { oauth }
+        KafkaContext {
+            oauth,
+            asked: Default::default(),
+        }
+    }
+
+    /// librdkafka asks for the first OAUTHBEARER token with an event that
+    /// waits in the client's queue until the application polls it, so a
+    /// blocking call made first (metadata, watermarks) waits for a
+    /// connection that never comes. With OAUTHBEARER this polls
+    /// (`poll_once`, which must not consume messages: call it before
+    /// anything is assigned) until the token was asked for, at most
+    /// `timeout`; otherwise it returns at once.
+    pub fn serve_first_token(&self, mut poll_once: impl FnMut(), timeout: Duration) {
+        if self.oauth.is_none() {
+            return;
+        }
+        let deadline = Instant::now() + timeout;
+        while !self.asked.load(Ordering::SeqCst) && Instant::now() < deadline {
+            poll_once();
+            std::thread::sleep(Duration::from_millis(10));
+        }
     }
 }
 
@@ -30,6 +55,7 @@ impl ClientContext for KafkaContext {
         &self,
         _oauthbearer_config: Option<&str>,
     ) -> Result<OAuthToken, Box<dyn Error>> {
+        self.asked.store(true, Ordering::SeqCst);
         let provider = self
             .oauth
             .as_ref()

@@ -138,6 +138,12 @@ impl Security {
         self.settings.sasl.as_ref()
     }
 
+    /// Whether connections log in with OAUTHBEARER tokens (rdkafka's admin
+    /// client cannot: see `KafkaClient::create_topic`).
+    pub fn uses_oauth(&self) -> bool {
+        self.sasl().is_some_and(|s| s.oauth.is_some())
+    }
+
     /// Whether the own client checks broker host names (for messages).
     pub fn verifies_hostname(&self) -> bool {
         self.settings

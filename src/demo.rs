@@ -11,7 +11,6 @@ use futures::future::join_all;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
-use rdkafka::client::DefaultClientContext;
 use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
 use rdkafka::error::RDKafkaErrorCode;
 use rdkafka::message::{Header, OwnedHeaders};
@@ -19,7 +18,7 @@ use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::ClientConfig;
 use tokio::task::JoinSet;
 
-use crate::security::KafkaAccess;
+use crate::security::{KafkaAccess, KafkaContext};
 use tokio_util::sync::CancellationToken;
 
 /// How a topic's produce rate moves over time.
@@ -194,8 +193,29 @@ async fn create_topic(
     partitions: i32,
     configs: &[(&str, &str)],
 ) -> Result<(), DemoError> {
-    let admin: AdminClient<DefaultClientContext> = client_config(kafka)
-        .create()
+    if kafka.security.uses_oauth() {
+        // rdkafka's admin client cannot log in with OAUTHBEARER (see
+        // KafkaClient::create_topic): the own client creates the topic.
+        let client = crate::collector::kafka::KafkaClient::new(
+            kafka
+                .bootstrap
+                .split(',')
+                .map(|b| b.trim().to_string())
+                .collect(),
+            "kafka-pulse-demo",
+            std::time::Duration::from_secs(10),
+        )
+        .with_security(kafka.security.clone());
+        return client
+            .create_topic(name, partitions, 1, configs)
+            .await
+            .map_err(|e| DemoError::CreateTopic {
+                topic: name.to_string(),
+                reason: e.to_string(),
+            });
+    }
+    let admin: AdminClient<KafkaContext> = client_config(kafka)
+        .create_with_context(kafka.rdkafka_context())
         .map_err(|e| DemoError::Client(e.to_string()))?;
     let mut topic = NewTopic::new(name, partitions, TopicReplication::Fixed(1));
     for (key, value) in configs {
@@ -232,11 +252,11 @@ pub async fn run(kafka: KafkaAccess, shutdown: CancellationToken) -> Result<(), 
             return Ok(());
         }
     }
-    let producer: FutureProducer = client_config(&kafka)
+    let producer: FutureProducer<KafkaContext> = client_config(&kafka)
         // Bigger batches: each produce is a sqlite transaction in the embedded broker.
         .set("linger.ms", "100")
         .set("message.timeout.ms", "30000")
-        .create()
+        .create_with_context(kafka.rdkafka_context())
         .map_err(|e| DemoError::Client(e.to_string()))?;
     let started = Instant::now();
     let mut tasks = JoinSet::new();
@@ -304,7 +324,7 @@ async fn create_topic_retrying(
 }
 
 async fn produce(
-    producer: FutureProducer,
+    producer: FutureProducer<KafkaContext>,
     topic: &'static DemoTopic,
     seed: u64,
     started: Instant,
@@ -407,7 +427,7 @@ async fn consume(
     started: Instant,
     shutdown: CancellationToken,
 ) -> Result<(), DemoError> {
-    let consumer: StreamConsumer = client_config(kafka)
+    let consumer: StreamConsumer<KafkaContext> = client_config(kafka)
         .set("group.id", group.name)
         .set("client.id", group.name)
         .set("enable.auto.commit", "false")
@@ -416,7 +436,7 @@ async fn consume(
         // The embedded broker polls its store while a fetch waits; fewer,
         // longer fetches keep the demo light.
         .set("fetch.wait.max.ms", "1000")
-        .create()
+        .create_with_context(kafka.rdkafka_context())
         .map_err(|e| DemoError::Client(e.to_string()))?;
     consumer
         .subscribe(group.topics)

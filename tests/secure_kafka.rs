@@ -2,8 +2,12 @@
 //! broker (started once for this binary) with a PLAINTEXT listener for
 //! setup and the oracle, SASL_SSL with SCRAM-SHA-512 (users created at
 //! `kafka-storage format`), SSL with client certificates required (mTLS),
-//! and SASL_PLAINTEXT with PLAIN. Certificates are made by the test
-//! (rcgen); the client key is an encrypted PKCS#8 PEM.
+//! SASL_PLAINTEXT with PLAIN, OAUTHBEARER with Kafka's unsecured JWT
+//! validator (a token file), OAUTHBEARER validated against the JWKS of a
+//! small OIDC provider served by the test (client credentials), and a SCRAM
+//! listener whose sessions last 3 s (KIP-368 re-authentication).
+//! Certificates are made by the test (rcgen); the client key is an
+//! encrypted PKCS#8 PEM.
 //!
 //! For each secured listener: lag equals `kafka-consumer-groups`' (the
 //! collector's own client), the message browser reads and a replay copies
@@ -16,6 +20,8 @@
 //! KAFKA_PULSE_REQUIRE_EXTERNAL=1 (CI) they fail instead.
 
 mod common;
+#[path = "common/oidc_provider.rs"]
+mod oidc_provider;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -29,6 +35,7 @@ use common::*;
 use kafka_pulse::collector::kafka::KafkaClient;
 use kafka_pulse::config::{Cli, Config};
 use kafka_pulse::security::{KafkaAccess, Security};
+use oidc_provider::{unsecured_jwt, OidcProvider};
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 
@@ -37,18 +44,31 @@ const SCRAM_PASSWORD: &str = "scram-Pw-7f3Kq";
 const PLAIN_PASSWORD: &str = "plain-Pw-2Jx9";
 const KEY_PASSPHRASE: &str = "key-Pass-8Wm4";
 const WRONG_PASSWORD: &str = "wrong-Pw-5Tz1";
-const SECRETS: [&str; 4] = [
+const CLIENT_SECRET: &str = "oidc-Secret-4Hq8";
+const SECRETS: [&str; 5] = [
     SCRAM_PASSWORD,
     PLAIN_PASSWORD,
     KEY_PASSPHRASE,
     WRONG_PASSWORD,
+    CLIENT_SECRET,
 ];
+/// The OIDC client of the test and the principals of the token listeners
+/// (super users, like `pulse`, so only the ACL test meets the authorizer).
+const CLIENT_ID: &str = "pulse-client-id";
+const OIDC_PRINCIPAL: &str = "pulse-oidc";
+const OAUTH_PRINCIPAL: &str = "pulse-oauth";
+/// Session lifetime of the REAUTH listener (connections.max.reauth.ms).
+const REAUTH_MS: u64 = 3000;
+
+/// Tokens written or issued during the run: secrets too.
+static TOKENS: Mutex<Vec<String>> = Mutex::new(Vec::new());
 
 const WAIT: Duration = Duration::from_secs(60);
 
 struct Secure {
     cluster: KafkaCluster,
     certs: tempfile::TempDir,
+    idp: Arc<OidcProvider>,
 }
 
 impl Secure {
@@ -97,7 +117,15 @@ fn logs_text() -> String {
 }
 
 fn assert_no_secret(place: &str, text: &str) {
-    for secret in SECRETS {
+    let mut tokens = TOKENS.lock().unwrap().clone();
+    if let Some(secure) = SECURE.get().and_then(Option::as_ref) {
+        tokens.extend(secure.idp.issued.lock().unwrap().iter().cloned());
+    }
+    for secret in SECRETS
+        .iter()
+        .copied()
+        .chain(tokens.iter().map(String::as_str))
+    {
         assert!(
             !text.contains(secret),
             "a secret appears in {place}:\n{}",
@@ -176,12 +204,21 @@ fn secure() -> Option<&'static Secure> {
             let started = std::thread::spawn(|| {
                 let certs = tempfile::tempdir().map_err(|e| e.to_string())?;
                 let (server_key, server_chain) = make_certificates(certs.path());
+                // Up before the broker: it fetches the JWKS at start.
+                let idp = OidcProvider::start(CLIENT_ID, CLIENT_SECRET, OIDC_PRINCIPAL, 60)?;
                 let mut spec = ClusterSpec::new(&versions().current, 1);
                 spec.listeners = vec![
                     ("SASL_SSL".into(), "SASL_SSL".into()),
                     ("MTLS".into(), "SSL".into()),
                     ("SASL_PLAINTEXT".into(), "SASL_PLAINTEXT".into()),
+                    ("OAUTH".into(), "SASL_PLAINTEXT".into()),
+                    ("OIDC".into(), "SASL_PLAINTEXT".into()),
+                    ("REAUTH".into(), "SASL_PLAINTEXT".into()),
                 ];
+                spec.jvm_args = vec![format!(
+                    "-Dorg.apache.kafka.sasl.oauthbearer.allowed.urls={}",
+                    idp.jwks_url()
+                )];
                 spec.format_args = vec![
                     "--add-scram".into(),
                     format!("SCRAM-SHA-512=[name={USER},password={SCRAM_PASSWORD}]"),
@@ -215,14 +252,55 @@ fn secure() -> Option<&'static Secure> {
                         ),
                     ),
                 ];
+                // OAUTHBEARER: the broker's own login (unused: PLAINTEXT is
+                // the inter-broker listener) needs a subject claim.
+                let oauth_login = "org.apache.kafka.common.security.oauthbearer.OAuthBearerLoginModule \
+                                   required unsecuredLoginStringClaim_sub=\"broker\";";
+                spec.extra_properties.extend([
+                    set("listener.name.oauth.sasl.enabled.mechanisms", "OAUTHBEARER".into()),
+                    set("listener.name.oauth.oauthbearer.sasl.jaas.config", oauth_login.into()),
+                    set(
+                        "listener.name.oauth.oauthbearer.sasl.server.callback.handler.class",
+                        "org.apache.kafka.common.security.oauthbearer.internals.unsecured.\
+                         OAuthBearerUnsecuredValidatorCallbackHandler"
+                            .into(),
+                    ),
+                    set("listener.name.oidc.sasl.enabled.mechanisms", "OAUTHBEARER".into()),
+                    set("listener.name.oidc.oauthbearer.sasl.jaas.config", oauth_login.into()),
+                    set(
+                        "listener.name.oidc.oauthbearer.sasl.server.callback.handler.class",
+                        "org.apache.kafka.common.security.oauthbearer.OAuthBearerValidatorCallbackHandler"
+                            .into(),
+                    ),
+                    set("sasl.oauthbearer.jwks.endpoint.url", idp.jwks_url()),
+                    set(
+                        "sasl.oauthbearer.expected.audience",
+                        oidc_provider::AUDIENCE.into(),
+                    ),
+                    set("sasl.oauthbearer.expected.issuer", idp.issuer()),
+                    set("listener.name.reauth.sasl.enabled.mechanisms", "SCRAM-SHA-512".into()),
+                    set(
+                        "listener.name.reauth.scram-sha-512.sasl.jaas.config",
+                        "org.apache.kafka.common.security.scram.ScramLoginModule required;".into(),
+                    ),
+                    set(
+                        "listener.name.reauth.scram-sha-512.connections.max.reauth.ms",
+                        REAUTH_MS.to_string(),
+                    ),
+                ]);
                 let begun = Instant::now();
                 let cluster = KafkaCluster::start(&spec)?;
                 eprintln!(
-                    "Kafka {} with SASL_SSL, mTLS and SASL_PLAINTEXT listeners up in {:.1}s",
+                    "Kafka {} with SASL_SSL, mTLS, SASL_PLAINTEXT, OAUTHBEARER (unsecured and \
+                     OIDC) and re-authentication listeners up in {:.1}s",
                     spec.version,
                     begun.elapsed().as_secs_f64()
                 );
-                Ok::<_, String>(Secure { cluster, certs })
+                Ok::<_, String>(Secure {
+                    cluster,
+                    certs,
+                    idp,
+                })
             });
             require(started.join().expect("cluster launcher thread"))
         })
@@ -303,6 +381,47 @@ fn plain_config(secure: &Secure) -> Config {
     )
     .unwrap();
     config_from(&["--config".into(), file.display().to_string()])
+}
+
+/// OAUTHBEARER with an unsecured JWT from a token file, by flags.
+fn oauth_file_config(secure: &Secure) -> Config {
+    let token = unsecured_jwt(OAUTH_PRINCIPAL, 3600);
+    TOKENS.lock().unwrap().push(token.clone());
+    let file = secure.path("oauth-token.jwt");
+    std::fs::write(&file, format!("{token}\n")).unwrap();
+    config_from(&[
+        "--brokers".into(),
+        secure.cluster.listener_bootstrap("OAUTH"),
+        "--kafka-property".into(),
+        "security.protocol=SASL_PLAINTEXT".into(),
+        "--kafka-property".into(),
+        "sasl.mechanism=OAUTHBEARER".into(),
+        "--kafka-property".into(),
+        format!("sasl.oauthbearer.token.file={}", file.display()),
+    ])
+}
+
+/// OAUTHBEARER with OIDC client credentials, from a client.properties file
+/// with librdkafka's names.
+fn oidc_config(secure: &Secure) -> Config {
+    let file = secure.path("oidc.properties");
+    std::fs::write(
+        &file,
+        format!(
+            "security.protocol=SASL_PLAINTEXT\nsasl.mechanism=OAUTHBEARER\n\
+             sasl.oauthbearer.method=oidc\nsasl.oauthbearer.token.endpoint.url={}\n\
+             sasl.oauthbearer.client.id={CLIENT_ID}\nsasl.oauthbearer.client.secret={CLIENT_SECRET}\n\
+             sasl.oauthbearer.scope=kafka\n",
+            secure.idp.token_url()
+        ),
+    )
+    .unwrap();
+    config_from(&[
+        "--brokers".into(),
+        secure.cluster.listener_bootstrap("OIDC"),
+        "--kafka-properties".into(),
+        file.display().to_string(),
+    ])
 }
 
 async fn create_topic(bootstrap: &str, topic: &str, partitions: i32) {
@@ -509,6 +628,113 @@ async fn sasl_plaintext_with_plain_from_the_toml_file() {
     secured_listener_works("plain", plain_config(secure)).await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn oauthbearer_with_an_unsecured_token_from_a_file() {
+    let Some(secure) = secure() else { return };
+    secured_listener_works("oauth", oauth_file_config(secure)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn oauthbearer_with_oidc_client_credentials_validated_by_jwks() {
+    let Some(secure) = secure() else { return };
+    let before = secure
+        .idp
+        .token_requests
+        .load(std::sync::atomic::Ordering::SeqCst);
+    secured_listener_works("oidc", oidc_config(secure)).await;
+    // The own client and the rdkafka clients share one provider: tokens
+    // last 60 s, so a handful of requests at most, not one per connection.
+    let requests = secure
+        .idp
+        .token_requests
+        .load(std::sync::atomic::Ordering::SeqCst)
+        - before;
+    assert!((1..=4).contains(&requests), "{requests} token requests");
+}
+
+/// KIP-368: the REAUTH listener ends each SASL session after 3 s. Over
+/// more than three lifetimes no sample fails, no request error is counted,
+/// and the own client re-authenticates (it logs each time); the message
+/// browser (rdkafka, which re-authenticates itself) reads afterwards.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sessions_are_re_authenticated_before_the_broker_ends_them() {
+    let Some(secure) = secure() else { return };
+    let logs = capture_logs();
+    let plaintext = secure.cluster.bootstrap.clone();
+    create_topic(&plaintext, "orders-reauth", 2).await;
+    produce_split(&plaintext, "orders-reauth", &[(0, 10), (1, 10)]).await;
+    consume_and_commit(
+        &plaintext,
+        "billing-reauth",
+        "orders-reauth",
+        &[(0, 4), (1, 6)],
+    )
+    .await;
+    let mut config = config_from(&[
+        "--brokers".into(),
+        secure.cluster.listener_bootstrap("REAUTH"),
+        "--kafka-property".into(),
+        "security.protocol=SASL_PLAINTEXT".into(),
+        "--kafka-property".into(),
+        "sasl.mechanism=SCRAM-SHA-512".into(),
+        "--kafka-property".into(),
+        format!("sasl.username={USER}"),
+        "--kafka-property".into(),
+        format!("sasl.password={SCRAM_PASSWORD}"),
+    ]);
+    config.interval = Duration::from_millis(200);
+    let log_start = logs.lock().unwrap().len();
+    let running = kafka_pulse::app::start(config).await.expect("starts");
+    let base = format!("http://{}", running.web_addr);
+    wait_for_json(&base, "/api/v1/groups/billing-reauth", WAIT, |body| {
+        body["lag"] == 10
+    })
+    .await;
+    let watched = Duration::from_millis(REAUTH_MS * 3 + 2000);
+    let begun = Instant::now();
+    let mut first_sequence = None;
+    let mut last_sequence = 0;
+    while begun.elapsed() < watched {
+        let (_, health) = get_json(&base, "/api/v1/health").await;
+        assert_eq!(health["kafka_up"], true, "{health}");
+        assert_eq!(
+            health["errors"],
+            serde_json::json!([]),
+            "a failed sample: {health}"
+        );
+        last_sequence = health["sequence"].as_u64().unwrap();
+        first_sequence.get_or_insert(last_sequence);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let samples = last_sequence - first_sequence.unwrap();
+    assert!(samples >= 30, "only {samples} samples in {watched:?}");
+    let (_, metrics) = get_text(&base, "/metrics").await;
+    let errors: Vec<&str> = metrics
+        .lines()
+        .filter(|l| l.starts_with("kafka_pulse_kafka_request_errors_total{"))
+        .filter(|l| !l.ends_with(" 0"))
+        .collect();
+    assert!(errors.is_empty(), "request errors: {errors:?}");
+    let detail = wait_for_json(&base, "/api/v1/groups/billing-reauth", WAIT, |_| true).await;
+    assert_eq!(detail["lag"], 10, "{detail}");
+    let (status, page) = get_json(
+        &base,
+        "/api/v1/topics/orders-reauth/messages?partition=1&offset=0&limit=3",
+    )
+    .await;
+    assert_eq!(status, 200, "{page}");
+    assert_eq!(page["messages"].as_array().map(Vec::len), Some(3), "{page}");
+    running.stop().await.expect("stops");
+    let text = String::from_utf8_lossy(&logs.lock().unwrap()[log_start..]).to_string();
+    let reauthentications = text.matches("re-authenticated at Kafka broker").count();
+    eprintln!("{samples} samples, {reauthentications} re-authentications in {watched:?}");
+    assert!(
+        reauthentications >= 3,
+        "{reauthentications} re-authentications in {watched:?}"
+    );
+    assert_no_secret("the log", &text);
+}
+
 /// The metadata error of the own client with `pairs` as properties.
 async fn failure(bootstrap: &str, pairs: &[(&str, String)]) -> (String, Duration) {
     let mut props = kafka_pulse::security::PropertySet::default();
@@ -650,6 +876,54 @@ async fn failures_are_one_clear_line_without_secrets() {
     assert!(
         took < Duration::from_secs(5),
         "TLS to plaintext took {took:?}"
+    );
+
+    // OAUTHBEARER: a wrong client secret names the endpoint and client,
+    // and a token the listener does not trust is refused with its status.
+    let oidc = secure.cluster.listener_bootstrap("OIDC");
+    let (error, _) = failure(
+        &oidc,
+        &[
+            ("security.protocol", "SASL_PLAINTEXT".into()),
+            ("sasl.mechanism", "OAUTHBEARER".into()),
+            ("sasl.oauthbearer.method", "oidc".into()),
+            (
+                "sasl.oauthbearer.token.endpoint.url",
+                secure.idp.token_url(),
+            ),
+            ("sasl.oauthbearer.client.id", CLIENT_ID.into()),
+            ("sasl.oauthbearer.client.secret", WRONG_PASSWORD.into()),
+        ],
+    )
+    .await;
+    assert!(
+        error.contains(&secure.idp.token_url())
+            && error.contains(CLIENT_ID)
+            && error.contains("HTTP 401: invalid_client")
+            && error.contains(&oidc),
+        "wrong client secret: {error}"
+    );
+    let unsigned = unsecured_jwt(OIDC_PRINCIPAL, 600);
+    TOKENS.lock().unwrap().push(unsigned.clone());
+    let token_file = secure.path("unsigned.jwt");
+    std::fs::write(&token_file, &unsigned).unwrap();
+    let (error, _) = failure(
+        &oidc,
+        &[
+            ("security.protocol", "SASL_PLAINTEXT".into()),
+            ("sasl.mechanism", "OAUTHBEARER".into()),
+            (
+                "sasl.oauthbearer.token.file",
+                token_file.display().to_string(),
+            ),
+        ],
+    )
+    .await;
+    assert!(
+        error.contains("refused the token: status invalid_token")
+            && error.contains("unsigned.jwt")
+            && error.contains(&oidc),
+        "untrusted token: {error}"
     );
 
     // A SASL listener without SASL configured.

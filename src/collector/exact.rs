@@ -12,6 +12,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use rdkafka::consumer::{BaseConsumer, Consumer};
+
+use crate::security::KafkaContext;
 use rdkafka::{Message, Offset, TopicPartitionList};
 use tokio::sync::mpsc;
 
@@ -68,7 +70,7 @@ impl ExactTimes {
         per_tick: usize,
         timeout: Duration,
     ) -> Result<Self, String> {
-        let consumer: BaseConsumer = kafka
+        let consumer: BaseConsumer<KafkaContext> = kafka
             .rdkafka_config()
             .set("group.id", "kafka-pulse-exact-lag")
             .set("enable.auto.commit", "false")
@@ -77,7 +79,7 @@ impl ExactTimes {
             .set("max.partition.fetch.bytes", "65536")
             .set("queued.max.messages.kbytes", "4096")
             .set("log_level", "3")
-            .create()
+            .create_with_context(kafka.rdkafka_context())
             .map_err(|e| format!("cannot create the exact-lag consumer: {e}"))?;
         let cache = Arc::new(Mutex::new(Cache::default()));
         let stats = Arc::new(Mutex::new(ExactStats::default()));
@@ -238,7 +240,11 @@ impl ExactTimes {
 /// Timestamps of the first message at or after each (topic, partition,
 /// offset) — the message at the offset, or the next one that exists when
 /// compaction removed it.
-fn fetch_batch(consumer: &BaseConsumer, batch: &[Key], timeout: Duration) -> HashMap<Key, i64> {
+fn fetch_batch(
+    consumer: &BaseConsumer<KafkaContext>,
+    batch: &[Key],
+    timeout: Duration,
+) -> HashMap<Key, i64> {
     let mut answers = HashMap::new();
     let mut assignment = TopicPartitionList::new();
     let mut waiting: HashMap<(Name, i32), i64> = HashMap::new();

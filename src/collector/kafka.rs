@@ -17,10 +17,10 @@ use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListO
 use kafka_protocol::messages::offset_fetch_request::OffsetFetchRequestGroup;
 use kafka_protocol::messages::{
     ApiKey, ApiVersionsRequest, ApiVersionsResponse, BrokerId, ConsumerGroupDescribeRequest,
-    ConsumerProtocolAssignment, DescribeGroupsRequest, FindCoordinatorRequest, GroupId,
-    ListGroupsRequest, ListOffsetsRequest, MetadataRequest, OffsetFetchRequest, RequestHeader,
-    ResponseHeader, SaslAuthenticateRequest, SaslHandshakeRequest, ShareGroupDescribeRequest,
-    TopicName,
+    ConsumerProtocolAssignment, CreateTopicsRequest, DescribeGroupsRequest, FindCoordinatorRequest,
+    GroupId, ListGroupsRequest, ListOffsetsRequest, MetadataRequest, OffsetFetchRequest,
+    RequestHeader, ResponseHeader, SaslAuthenticateRequest, SaslHandshakeRequest,
+    ShareGroupDescribeRequest, TopicName,
 };
 use kafka_protocol::protocol::{
     encode_request_header_into_buffer, Decodable, HeaderVersion, Request, StrBytes,
@@ -176,6 +176,7 @@ fn api_name(key: i16) -> &'static str {
         Ok(ApiKey::ShareGroupDescribe) => "ShareGroupDescribe",
         Ok(ApiKey::SaslHandshake) => "SaslHandshake",
         Ok(ApiKey::SaslAuthenticate) => "SaslAuthenticate",
+        Ok(ApiKey::CreateTopics) => "CreateTopics",
         _ => "request",
     }
 }
@@ -201,7 +202,15 @@ struct Connection {
     tls: bool,
     versions: HashMap<i16, (i16, i16)>,
     next_correlation_id: i32,
+    /// When to authenticate again (KIP-368): the broker closes the
+    /// connection at the first request after its session lifetime.
+    reauthenticate_at: Option<Instant>,
 }
+
+/// Share of the broker's session lifetime after which the own client
+/// re-authenticates (Java clients pick 85-95%; the margin covers one slow
+/// request of the sample under way).
+const REAUTHENTICATE_AT: f64 = 0.8;
 
 impl Connection {
     async fn open(
@@ -254,6 +263,7 @@ impl Connection {
             tls,
             versions: HashMap::new(),
             next_correlation_id: 1,
+            reauthenticate_at: None,
         };
         // v0 is understood by every broker and answers with the version
         // table. It is also the first thing the broker reads from us, so
@@ -296,7 +306,8 @@ impl Connection {
         timeout: Duration,
     ) -> Result<(), KafkaError> {
         let mechanism = sasl.mechanism.name();
-        let login = format!("SASL {mechanism} login of user '{}'", sasl.username);
+        let login = format!("SASL {mechanism} login {}", sasl.who());
+        let started = Instant::now();
         let version = self.pick_version::<SaslHandshakeRequest>((1, 1))?;
         let mut handshake = SaslHandshakeRequest::default();
         handshake.mechanism = StrBytes::from_static_str(mechanism);
@@ -317,12 +328,29 @@ impl Connection {
             )));
         }
         let version = self.pick_version::<SaslAuthenticateRequest>((0, 2))?;
-        let mut authenticator = crate::security::sasl::authenticator(sasl);
+        let mut authenticator =
+            crate::security::sasl::authenticator(sasl)
+                .await
+                .map_err(|why| {
+                    KafkaError::Security(format!(
+                        "{login} at Kafka broker {} failed: {why}",
+                        self.addr
+                    ))
+                })?;
         let mut answer: Option<Bytes> = None;
+        let mut lifetime_ms = 0;
         loop {
             let message = match authenticator.step(answer.as_deref()) {
                 Ok(Some(message)) => message,
-                Ok(None) => return Ok(()),
+                Ok(None) => {
+                    // v1+ says how long the session lasts (0: for ever);
+                    // counted from before the exchange, to be safe.
+                    self.reauthenticate_at = (lifetime_ms > 0).then(|| {
+                        started
+                            + Duration::from_millis((lifetime_ms as f64 * REAUTHENTICATE_AT) as u64)
+                    });
+                    return Ok(());
+                }
                 Err(why) => {
                     return Err(KafkaError::Security(format!(
                         "{login} at Kafka broker {} failed: {why}",
@@ -340,8 +368,14 @@ impl Connection {
                     with_message(error, response.error_message)
                 )));
             }
+            lifetime_ms = response.session_lifetime_ms;
             answer = Some(response.auth_bytes);
         }
+    }
+
+    fn reauthentication_due(&self) -> bool {
+        self.reauthenticate_at
+            .is_some_and(|at| Instant::now() >= at)
     }
 
     /// Highest version both sides speak within `wanted` (inclusive).
@@ -655,6 +689,26 @@ impl KafkaClient {
     {
         let slot = self.connection_slot(addr);
         let mut guard = slot.lock().await;
+        if let (Some(connection), Some(sasl)) = (guard.as_mut(), self.security.sasl()) {
+            if connection.reauthentication_due() {
+                // KIP-368: SaslHandshake and SaslAuthenticate again on the
+                // same connection, before the broker's session ends. If that
+                // fails (the session ended while idle), a new connection
+                // logs in afresh; its errors are the ones reported.
+                match connection
+                    .authenticate(sasl, &self.client_id, self.timeout)
+                    .await
+                {
+                    Ok(()) => tracing::debug!("re-authenticated at Kafka broker {addr}"),
+                    Err(error) => {
+                        tracing::debug!(
+                            "re-authentication at Kafka broker {addr} failed ({error}); reconnecting"
+                        );
+                        *guard = None;
+                    }
+                }
+            }
+        }
         let fresh = guard.is_none();
         if fresh {
             *guard =
@@ -982,6 +1036,60 @@ impl KafkaClient {
             }
             Err(error) => Err(error),
         }
+    }
+
+    /// Creates topic `name` (an existing one is fine). Used with
+    /// OAUTHBEARER instead of rdkafka's admin client, which never serves
+    /// librdkafka's token refresh event (it does not poll the queue the
+    /// event waits on) and so never connects. Brokers forward CreateTopics
+    /// to the controller.
+    pub async fn create_topic(
+        &self,
+        name: &str,
+        partitions: i32,
+        replication: i16,
+        configs: &[(&str, &str)],
+    ) -> Result<(), KafkaError> {
+        use kafka_protocol::messages::create_topics_request::{
+            CreatableTopic, CreatableTopicConfig,
+        };
+        const TOPIC_ALREADY_EXISTS: i16 = 36;
+        self.metadata().await?;
+        let addr = self.any_broker_addr()?;
+        let timeout_ms = self.timeout.as_millis().min(i32::MAX as u128) as i32;
+        let response = self
+            .call(&addr, (2, 7), |_| {
+                let mut topic = CreatableTopic::default();
+                topic.name = TopicName(StrBytes::from_string(name.to_string()));
+                topic.num_partitions = partitions;
+                topic.replication_factor = replication;
+                topic.configs = configs
+                    .iter()
+                    .map(|(key, value)| {
+                        let mut config = CreatableTopicConfig::default();
+                        config.name = StrBytes::from_string(key.to_string());
+                        config.value = Some(StrBytes::from_string(value.to_string()));
+                        config
+                    })
+                    .collect();
+                let mut request = CreateTopicsRequest::default();
+                request.topics = vec![topic];
+                request.timeout_ms = timeout_ms;
+                request
+            })
+            .await?;
+        for topic in response.topics {
+            if topic.error_code == TOPIC_ALREADY_EXISTS {
+                continue;
+            }
+            if let Some(error) = error_text(topic.error_code) {
+                return Err(KafkaError::Broker {
+                    api: "CreateTopics",
+                    error: with_message(error, topic.error_message),
+                });
+            }
+        }
+        Ok(())
     }
 
     fn any_broker_addr(&self) -> Result<String, KafkaError> {

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use futures::FutureExt;
 use rdkafka::consumer::stream_consumer::StreamPartitionQueue;
-use rdkafka::consumer::{Consumer, DefaultConsumerContext, StreamConsumer};
+use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::error::KafkaError;
 use rdkafka::message::{Headers, Message};
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};
@@ -20,7 +20,7 @@ use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 use super::record::{Record, RecordHeader};
 use super::spec::{EndAt, SourceRange, StartAt};
 use super::ReplayError;
-use crate::security::KafkaAccess;
+use crate::security::{KafkaAccess, KafkaContext};
 
 /// What librdkafka prefetches for a partition before it waits for us.
 const PREFETCH_KBYTES: usize = 16 * 1024;
@@ -34,11 +34,11 @@ struct PartitionRange {
     /// for the merge.
     head: Option<Record>,
     finished: bool,
-    queue: Option<StreamPartitionQueue<DefaultConsumerContext>>,
+    queue: Option<StreamPartitionQueue<KafkaContext>>,
 }
 
 pub struct KafkaRangeReader {
-    consumer: Arc<StreamConsumer>,
+    consumer: Arc<StreamConsumer<KafkaContext>>,
     topic: String,
     partitions: BTreeMap<i32, PartitionRange>,
     remaining: Option<u64>,
@@ -89,7 +89,7 @@ fn kafka_error(context: &str, error: impl std::fmt::Display) -> ReplayError {
 }
 
 /// The partitions of `topic`, or an error that says the topic is missing.
-pub fn topic_partitions<C: Consumer>(
+pub fn topic_partitions<C: Consumer<KafkaContext>>(
     consumer: &C,
     topic: &str,
     option: &str,
@@ -117,13 +117,21 @@ impl KafkaRangeReader {
         range: &SourceRange,
         timeout: Duration,
     ) -> Result<Self, ReplayError> {
-        let consumer: StreamConsumer = consumer_config(&kafka.into(), timeout)
-            .create()
+        let kafka = kafka.into();
+        let consumer: StreamConsumer<KafkaContext> = consumer_config(&kafka, timeout)
+            .create_with_context(kafka.rdkafka_context())
             .map_err(|e| kafka_error("cannot create a Kafka consumer", e))?;
         let range_owned = range.clone();
         // Metadata, watermarks and offset lookups are blocking librdkafka calls.
         let (consumer, planned_ranges, warnings, partition_count) =
             tokio::task::spawn_blocking(move || {
+                consumer.context().serve_first_token(
+                    || {
+                        // Nothing is assigned yet: no message is lost.
+                        let _ = consumer.recv().now_or_never();
+                    },
+                    timeout,
+                );
                 plan(&consumer, &range_owned, timeout)
                     .map(|(ranges, warnings, count)| (consumer, ranges, warnings, count))
             })
@@ -375,7 +383,7 @@ type Plan = (BTreeMap<i32, (i64, i64)>, Vec<String>, usize);
 
 /// First and last (inclusive) offset to read in each partition.
 fn plan(
-    consumer: &StreamConsumer,
+    consumer: &StreamConsumer<KafkaContext>,
     range: &SourceRange,
     timeout: Duration,
 ) -> Result<Plan, ReplayError> {

@@ -9,12 +9,11 @@ use std::time::Duration;
 
 use futures::stream::{FuturesUnordered, StreamExt};
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
-use rdkafka::client::DefaultClientContext;
-use rdkafka::consumer::BaseConsumer;
+use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{Header, OwnedHeaders};
 
-use crate::security::KafkaAccess;
+use crate::security::{KafkaAccess, KafkaContext};
 use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord};
 use rdkafka::ClientConfig;
 
@@ -33,7 +32,7 @@ type Pending = std::pin::Pin<
 >;
 
 pub struct KafkaWriter {
-    producer: FutureProducer,
+    producer: FutureProducer<KafkaContext>,
     topic: String,
     keep_partition: bool,
     keep_timestamps: bool,
@@ -74,9 +73,28 @@ pub async fn prepare_target(
     needed_partitions: Option<i32>,
     timeout: Duration,
 ) -> Result<usize, ReplayError> {
-    if let Some(partitions) = create_with_partitions {
-        let admin: AdminClient<DefaultClientContext> = producer_config(kafka, timeout)
-            .create()
+    if let (Some(partitions), true) = (create_with_partitions, kafka.security.uses_oauth()) {
+        // rdkafka's admin client cannot log in with OAUTHBEARER (see
+        // KafkaClient::create_topic): the own client creates the topic.
+        let client = crate::collector::kafka::KafkaClient::new(
+            kafka
+                .bootstrap
+                .split(',')
+                .map(|b| b.trim().to_string())
+                .collect(),
+            "kafka-pulse-replay",
+            CREATE_TIMEOUT.max(timeout),
+        )
+        .with_security(kafka.security.clone());
+        client
+            .create_topic(&target.topic, partitions.max(1), 1, &[])
+            .await
+            .map_err(|e| {
+                ReplayError::Kafka(format!("cannot create topic {:?}: {e}", target.topic))
+            })?;
+    } else if let Some(partitions) = create_with_partitions {
+        let admin: AdminClient<KafkaContext> = producer_config(kafka, timeout)
+            .create_with_context(kafka.rdkafka_context())
             .map_err(|e| ReplayError::Kafka(format!("cannot create an admin client: {e}")))?;
         let topic = NewTopic::new(&target.topic, partitions.max(1), TopicReplication::Fixed(1));
         let results = admin
@@ -103,11 +121,15 @@ pub async fn prepare_target(
             }
         }
     }
-    let consumer: BaseConsumer = super::source::consumer_config(kafka, timeout)
-        .create()
+    let consumer: BaseConsumer<KafkaContext> = super::source::consumer_config(kafka, timeout)
+        .create_with_context(kafka.rdkafka_context())
         .map_err(|e| ReplayError::Kafka(format!("cannot create a Kafka client: {e}")))?;
     let topic = target.topic.clone();
     let partitions = tokio::task::spawn_blocking(move || {
+        // Nothing is assigned: polling serves events only.
+        consumer
+            .context()
+            .serve_first_token(|| drop(consumer.poll(Duration::ZERO)), timeout);
         // A topic created a moment ago may take a few metadata rounds to show.
         let mut last = None;
         for attempt in 0..20 {
@@ -161,8 +183,8 @@ impl KafkaWriter {
         target: &TargetOptions,
         timeout: Duration,
     ) -> Result<Self, ReplayError> {
-        let producer: FutureProducer = producer_config(kafka, timeout)
-            .create()
+        let producer: FutureProducer<KafkaContext> = producer_config(kafka, timeout)
+            .create_with_context(kafka.rdkafka_context())
             .map_err(|e| ReplayError::Kafka(format!("cannot create a Kafka producer: {e}")))?;
         Ok(KafkaWriter {
             producer,

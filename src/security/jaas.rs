@@ -1,8 +1,10 @@
 //! `sasl.jaas.config`: the one login-module line Java clients are
 //! configured with, e.g.
 //! `org.apache.kafka.common.security.scram.ScramLoginModule required username="alice" password="…";`
-//! Only the username and password of the PLAIN and SCRAM modules are read;
-//! other modules get an error that says what is supported.
+//! Only the username and password of the PLAIN and SCRAM modules, and the
+//! clientId, clientSecret and scope of the OAUTHBEARER module (Kafka's OIDC
+//! client credentials, KIP-768) are read; other modules get an error that
+//! says what is supported.
 //!
 //! The syntax is what Kafka's `JaasConfig` accepts: a class name, a control
 //! flag, `key=value` options (values bare or in single or double quotes,
@@ -17,16 +19,23 @@ pub struct JaasLogin {
     pub module: LoginModule,
     pub username: Option<String>,
     pub password: Option<Secret>,
+    /// OAuthBearerLoginModule's OIDC client credentials.
+    pub client_id: Option<String>,
+    pub client_secret: Option<Secret>,
+    pub scope: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LoginModule {
     Plain,
     Scram,
+    OAuthBearer,
 }
 
 const PLAIN_MODULE: &str = "org.apache.kafka.common.security.plain.PlainLoginModule";
 const SCRAM_MODULE: &str = "org.apache.kafka.common.security.scram.ScramLoginModule";
+const OAUTHBEARER_MODULE: &str =
+    "org.apache.kafka.common.security.oauthbearer.OAuthBearerLoginModule";
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Token {
@@ -46,12 +55,8 @@ pub fn parse(text: &str) -> Result<JaasLogin, String> {
     let module = match module.as_str() {
         PLAIN_MODULE => LoginModule::Plain,
         SCRAM_MODULE => LoginModule::Scram,
-        other if other.ends_with("OAuthBearerLoginModule") => {
-            return Err(format!(
-            "sasl.jaas.config: {other} (OAUTHBEARER) is not supported yet; kafka-pulse supports \
-                 {PLAIN_MODULE} and {SCRAM_MODULE}"
-        ))
-        }
+        // Kafka < 3.1 named it ...internals.OAuthBearerLoginModule too.
+        other if other.ends_with("OAuthBearerLoginModule") => LoginModule::OAuthBearer,
         other if other.ends_with("IAMLoginModule") => {
             return Err(format!(
                 "sasl.jaas.config: {other} (AWS MSK IAM) is not supported yet; use SCRAM on MSK \
@@ -66,7 +71,7 @@ pub fn parse(text: &str) -> Result<JaasLogin, String> {
         other => {
             return Err(format!(
                 "sasl.jaas.config: unknown login module {other}; kafka-pulse supports \
-                 {PLAIN_MODULE} and {SCRAM_MODULE}"
+                 {PLAIN_MODULE}, {SCRAM_MODULE} and {OAUTHBEARER_MODULE}"
             ))
         }
     };
@@ -84,6 +89,9 @@ pub fn parse(text: &str) -> Result<JaasLogin, String> {
     }
     let mut username = None;
     let mut password = None;
+    let mut client_id = None;
+    let mut client_secret = None;
+    let mut scope = None;
     loop {
         match tokens.next() {
             Some(Token::Semicolon) => break,
@@ -100,6 +108,9 @@ pub fn parse(text: &str) -> Result<JaasLogin, String> {
                 match key.as_str() {
                     "username" => username = Some(value),
                     "password" => password = Some(Secret::new(value)),
+                    "clientId" => client_id = Some(value),
+                    "clientSecret" => client_secret = Some(Secret::new(value)),
+                    "scope" => scope = Some(value),
                     // Other options (e.g. tokenauth) do not concern a client.
                     _ => {}
                 }
@@ -118,6 +129,9 @@ pub fn parse(text: &str) -> Result<JaasLogin, String> {
         module,
         username,
         password,
+        client_id,
+        client_secret,
+        scope,
     })
 }
 
@@ -215,7 +229,6 @@ mod tests {
             "org.apache.kafka.common.security.plain.PlainLoginModule required password;",
             "org.apache.kafka.common.security.plain.PlainLoginModule required password=\"hunter2\"; x required;",
             "com.sun.security.auth.module.Krb5LoginModule required useKeyTab=true;",
-            "org.apache.kafka.common.security.oauthbearer.OAuthBearerLoginModule required;",
             "software.amazon.msk.auth.iam.IAMLoginModule required;",
         ];
         for case in cases {
@@ -223,6 +236,24 @@ mod tests {
             assert!(error.contains("sasl.jaas.config"), "{error}");
             assert!(!error.contains("hunter2"), "{error}");
         }
+    }
+
+    #[test]
+    fn the_oauthbearer_module_gives_its_client_credentials() {
+        let login = parse(
+            "org.apache.kafka.common.security.oauthbearer.OAuthBearerLoginModule required \
+             clientId=\"pulse\" clientSecret=\"hunter2\" scope=\"kafka\";",
+        )
+        .unwrap();
+        assert_eq!(login.module, LoginModule::OAuthBearer);
+        assert_eq!(login.client_id.as_deref(), Some("pulse"));
+        assert_eq!(login.client_secret.clone().unwrap().expose(), "hunter2");
+        assert_eq!(login.scope.as_deref(), Some("kafka"));
+        assert!(!format!("{login:?}").contains("hunter2"));
+        let bare =
+            parse("org.apache.kafka.common.security.oauthbearer.OAuthBearerLoginModule required;")
+                .unwrap();
+        assert_eq!(bare.client_id, None);
     }
 
     #[test]

@@ -10,9 +10,14 @@
 //! - `settings.rs`: property set → validated settings and librdkafka's list
 //! - `tls.rs`: rustls client configuration (CA file, mTLS, encrypted keys)
 //! - `sasl/`: SaslHandshake/SaslAuthenticate exchanges, one module per mechanism
+//! - `oauth.rs`: OAUTHBEARER tokens (file or OIDC client credentials), one
+//!   provider for both clients
+//! - `context.rs`: the rdkafka context that hands rdkafka those tokens
 //! - `secret.rs`: values that never reach a log, page or error
 
+pub mod context;
 pub mod jaas;
+pub mod oauth;
 pub mod properties;
 pub mod sasl;
 pub mod secret;
@@ -22,6 +27,7 @@ pub mod tls;
 
 use std::sync::Arc;
 
+pub use context::KafkaContext;
 pub use settings::{Mechanism, Protocol, SaslSettings, SecuritySettings, TlsSettings};
 pub use sources::{FileSettings, KafkaPropertyArgs, PropertySet};
 
@@ -132,6 +138,12 @@ impl Security {
         self.settings.sasl.as_ref()
     }
 
+    /// Whether connections log in with OAUTHBEARER tokens (rdkafka's admin
+    /// client cannot: see `KafkaClient::create_topic`).
+    pub fn uses_oauth(&self) -> bool {
+        self.sasl().is_some_and(|s| s.oauth.is_some())
+    }
+
     /// Whether the own client checks broker host names (for messages).
     pub fn verifies_hostname(&self) -> bool {
         self.settings
@@ -153,9 +165,9 @@ impl Security {
         let mut text = self.settings.protocol.name().to_string();
         if let Some(sasl) = self.sasl() {
             text.push_str(&format!(
-                " with SASL {} as user '{}'",
+                " with SASL {} {}",
                 sasl.mechanism.name(),
-                sasl.username
+                sasl.who()
             ));
         }
         if let Some(tls) = &self.settings.tls {
@@ -183,6 +195,13 @@ impl Security {
         config.set("bootstrap.servers", bootstrap);
         config
     }
+
+    /// The context every rdkafka client is created with
+    /// (`create_with_context`): it hands rdkafka the OAUTHBEARER tokens of
+    /// the same provider the own client uses.
+    pub fn rdkafka_context(&self) -> KafkaContext {
+        KafkaContext::new(self.sasl().and_then(|s| s.oauth.clone()))
+    }
 }
 
 /// Where a Kafka cluster is and how to talk to it: what every rdkafka user
@@ -209,6 +228,12 @@ impl KafkaAccess {
     /// An rdkafka configuration with `bootstrap.servers` and security set.
     pub fn rdkafka_config(&self) -> rdkafka::ClientConfig {
         self.security.rdkafka_config(&self.bootstrap)
+    }
+
+    /// The context to create rdkafka clients with (see
+    /// [`Security::rdkafka_context`]).
+    pub fn rdkafka_context(&self) -> KafkaContext {
+        self.security.rdkafka_context()
     }
 }
 

@@ -7,10 +7,19 @@
 //! error instead of a silent plaintext connection.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use super::jaas::{self, LoginModule};
+use super::oauth::{TokenProvider, TokenSource};
 use super::secret::{is_secret_key, Secret};
 use super::sources::{PropertySet, ENV_KEYS};
+
+/// Java's login callback handlers for OAUTHBEARER: kafka-pulse has its own
+/// token provider, so a vendor file naming one is accepted with a note.
+const JAVA_OAUTH_HANDLERS: [&str; 2] = [
+    "org.apache.kafka.common.security.oauthbearer.OAuthBearerLoginCallbackHandler",
+    "org.apache.kafka.common.security.oauthbearer.secured.OAuthBearerLoginCallbackHandler",
+];
 
 /// Keys of Java clients (and Confluent's Schema Registry serializers) that
 /// mean nothing to kafka-pulse: vendors' client.properties files carry them,
@@ -63,6 +72,7 @@ pub enum Mechanism {
     Plain,
     ScramSha256,
     ScramSha512,
+    OAuthBearer,
 }
 
 impl Mechanism {
@@ -71,6 +81,7 @@ impl Mechanism {
             Mechanism::Plain => "PLAIN",
             Mechanism::ScramSha256 => "SCRAM-SHA-256",
             Mechanism::ScramSha512 => "SCRAM-SHA-512",
+            Mechanism::OAuthBearer => "OAUTHBEARER",
         }
     }
 }
@@ -91,8 +102,23 @@ pub struct TlsSettings {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SaslSettings {
     pub mechanism: Mechanism,
+    /// The user of PLAIN and SCRAM (empty for OAUTHBEARER).
     pub username: String,
     pub password: Secret,
+    /// OAUTHBEARER's token provider, shared by the own client and
+    /// rdkafka's token refresh callback.
+    pub oauth: Option<Arc<TokenProvider>>,
+}
+
+impl SaslSettings {
+    /// Who logs in, for messages: `of user 'alice'`, or where the token
+    /// comes from. Never a secret.
+    pub fn who(&self) -> String {
+        match &self.oauth {
+            Some(provider) => format!("with the token of {}", provider.source().describe()),
+            None => format!("of user '{}'", self.username),
+        }
+    }
 }
 
 /// Validated client security: what both Kafka clients of kafka-pulse do.
@@ -158,6 +184,128 @@ fn keystore_help(key: &str, location: &str, kind: &str) -> String {
              ssl.key.password to the passphrase openssl asked for (and drop the ssl.keystore.* \
              properties). A PEM keystore (ssl.keystore.type=PEM) is read as it is."
         )
+    }
+}
+
+/// Where OAUTHBEARER tokens come from: a token file
+/// (`sasl.oauthbearer.token.file`, or Java's `file:` token endpoint URL)
+/// or OIDC client credentials (an http(s) token endpoint with a client id
+/// and secret from the properties or the OAuthBearerLoginModule line).
+fn oauth_source(
+    props: &PropertySet,
+    login: Option<&jaas::JaasLogin>,
+    notes: &mut Vec<String>,
+) -> Result<TokenSource, String> {
+    let named = |key: &str| format!("{key} (from {})", props.source(key));
+    let method = props
+        .get("sasl.oauthbearer.method")
+        .map(|m| m.trim().to_ascii_lowercase());
+    if let Some(other) = method
+        .as_deref()
+        .filter(|m| *m != "oidc" && *m != "default")
+    {
+        return Err(format!(
+            "{} must be default (a token file) or oidc (client credentials), got '{other}'",
+            named("sasl.oauthbearer.method")
+        ));
+    }
+    let endpoint = props
+        .get("sasl.oauthbearer.token.endpoint.url")
+        .map(|u| u.trim().to_string());
+    let file = props.get("sasl.oauthbearer.token.file").map(PathBuf::from);
+    // Java reads a token file given as a file: endpoint URL.
+    let endpoint_file = match endpoint.as_deref() {
+        Some(text) if text.to_ascii_lowercase().starts_with("file:") => Some(
+            url::Url::parse(text)
+                .ok()
+                .and_then(|u| u.to_file_path().ok())
+                .ok_or_else(|| {
+                    format!(
+                        "{} is not a file URL such as file:///etc/kafka/token.jwt",
+                        named("sasl.oauthbearer.token.endpoint.url")
+                    )
+                })?,
+        ),
+        _ => None,
+    };
+    let client_id = props
+        .get("sasl.oauthbearer.client.id")
+        .map(str::to_string)
+        .or_else(|| login.and_then(|l| l.client_id.clone()));
+    let client_secret = props
+        .get("sasl.oauthbearer.client.secret")
+        .map(Secret::new)
+        .or_else(|| login.and_then(|l| l.client_secret.clone()));
+    let scope = props
+        .get("sasl.oauthbearer.scope")
+        .map(str::to_string)
+        .or_else(|| login.and_then(|l| l.scope.clone()))
+        .filter(|s| !s.trim().is_empty());
+    match (file.or(endpoint_file), endpoint) {
+        (Some(path), endpoint) => {
+            if method.as_deref() == Some("oidc") {
+                return Err(
+                    "sasl.oauthbearer.method=oidc fetches tokens from an http(s) token endpoint; \
+                     a token file is read with sasl.oauthbearer.method=default (or unset)"
+                        .into(),
+                );
+            }
+            if let Some(url) = endpoint.filter(|u| !u.to_ascii_lowercase().starts_with("file:")) {
+                return Err(format!(
+                    "both sasl.oauthbearer.token.file and the token endpoint {url} are set: keep one"
+                ));
+            }
+            if client_id.is_some() || client_secret.is_some() {
+                notes.push(
+                    "the OAUTHBEARER client id and secret are ignored: the token comes from a file"
+                        .into(),
+                );
+            }
+            Ok(TokenSource::File(path))
+        }
+        (None, Some(url)) => {
+            let parsed = url::Url::parse(&url).map_err(|_| {
+                format!(
+                    "{} is not a URL",
+                    named("sasl.oauthbearer.token.endpoint.url")
+                )
+            })?;
+            if !matches!(parsed.scheme(), "http" | "https") {
+                return Err(format!(
+                    "{} must be an http(s) token endpoint or a file: URL",
+                    named("sasl.oauthbearer.token.endpoint.url")
+                ));
+            }
+            if parsed.scheme() == "http" {
+                notes.push(format!(
+                    "the OAUTHBEARER token endpoint {url} is plain http: the client secret and \
+                     tokens cross the network unencrypted"
+                ));
+            }
+            let (Some(client_id), Some(client_secret)) = (client_id, client_secret) else {
+                return Err(format!(
+                    "the OAUTHBEARER token endpoint {url} needs sasl.oauthbearer.client.id and \
+                     sasl.oauthbearer.client.secret (e.g. KAFKA_PULSE_KAFKA_SASL_OAUTHBEARER_CLIENT_SECRET_FILE), \
+                     or clientId and clientSecret in the OAuthBearerLoginModule line"
+                ));
+            };
+            if client_id.trim().is_empty() {
+                return Err("sasl.oauthbearer.client.id is empty".into());
+            }
+            Ok(TokenSource::Oidc {
+                endpoint: url,
+                client_id,
+                client_secret,
+                scope,
+            })
+        }
+        (None, None) => Err(
+            "sasl.mechanism=OAUTHBEARER needs a token source: sasl.oauthbearer.token.file=FILE \
+             (a token that is re-read when the file changes), or sasl.oauthbearer.method=oidc \
+             with sasl.oauthbearer.token.endpoint.url, sasl.oauthbearer.client.id and \
+             sasl.oauthbearer.client.secret"
+                .into(),
+        ),
     }
 }
 
@@ -334,26 +482,30 @@ pub fn resolve(
                         .into(),
                 )
             }
-            Some(m) if m == "OAUTHBEARER" || m == "AWS_MSK_IAM" => {
+            Some(m) if m == "OAUTHBEARER" => Mechanism::OAuthBearer,
+            Some(m) if m == "AWS_MSK_IAM" => {
                 return Err(format!(
                     "sasl.mechanism={m} is not supported yet; kafka-pulse speaks PLAIN, \
-                     SCRAM-SHA-256 and SCRAM-SHA-512"
+                     SCRAM-SHA-256, SCRAM-SHA-512 and OAUTHBEARER"
                 ))
             }
             Some(m) => {
                 return Err(format!(
-                    "{} must be PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512, got '{m}'",
+                    "{} must be PLAIN, SCRAM-SHA-256, SCRAM-SHA-512 or OAUTHBEARER, got '{m}'",
                     named("sasl.mechanism")
                 ))
             }
-            // Only PLAIN can be told from the login module alone.
+            // PLAIN and OAUTHBEARER can be told from the login module alone.
             None if login.as_ref().map(|l| l.module) == Some(LoginModule::Plain) => {
                 Mechanism::Plain
             }
+            None if login.as_ref().map(|l| l.module) == Some(LoginModule::OAuthBearer) => {
+                Mechanism::OAuthBearer
+            }
             None => {
                 return Err(format!(
-                    "security.protocol={} needs sasl.mechanism (PLAIN, SCRAM-SHA-256 or \
-                     SCRAM-SHA-512)",
+                    "security.protocol={} needs sasl.mechanism (PLAIN, SCRAM-SHA-256, \
+                     SCRAM-SHA-512 or OAUTHBEARER)",
                     protocol.name()
                 ))
             }
@@ -361,7 +513,10 @@ pub fn resolve(
         if let Some(login) = &login {
             let fits = match login.module {
                 LoginModule::Plain => mechanism == Mechanism::Plain,
-                LoginModule::Scram => mechanism != Mechanism::Plain,
+                LoginModule::Scram => {
+                    matches!(mechanism, Mechanism::ScramSha256 | Mechanism::ScramSha512)
+                }
+                LoginModule::OAuthBearer => mechanism == Mechanism::OAuthBearer,
             };
             if !fits {
                 return Err(format!(
@@ -369,34 +524,71 @@ pub fn resolve(
                     match login.module {
                         LoginModule::Plain => "PLAIN",
                         LoginModule::Scram => "SCRAM",
+                        LoginModule::OAuthBearer => "OAUTHBEARER",
                     },
                     mechanism.name()
                 ));
             }
         }
-        let username = props
-            .get("sasl.username")
-            .map(str::to_string)
-            .or_else(|| login.as_ref().and_then(|l| l.username.clone()));
-        let password = props
-            .get("sasl.password")
-            .map(Secret::new)
-            .or_else(|| login.as_ref().and_then(|l| l.password.clone()));
-        let (Some(username), Some(password)) = (username, password) else {
-            return Err(format!(
+        let oauth_keys: Vec<&str> = sasl_given
+            .iter()
+            .copied()
+            .filter(|k| k.starts_with("sasl.oauthbearer."))
+            .collect();
+        if mechanism == Mechanism::OAuthBearer {
+            let source = oauth_source(props, login.as_ref(), &mut notes)?;
+            for key in ["sasl.username", "sasl.password"] {
+                if props.get(key).is_some() {
+                    return Err(format!(
+                        "{} is set but sasl.mechanism is OAUTHBEARER, which logs in with a token",
+                        named(key)
+                    ));
+                }
+            }
+            rdkafka.push(("sasl.mechanism".into(), mechanism.name().into()));
+            Some(SaslSettings {
+                mechanism,
+                username: String::new(),
+                password: Secret::default(),
+                oauth: Some(TokenProvider::new(source)),
+            })
+        } else {
+            if let Some(key) = oauth_keys.first() {
+                return Err(format!(
+                    "{} is set but sasl.mechanism is {}: set sasl.mechanism=OAUTHBEARER to log in \
+                 with a token",
+                    named(key),
+                    mechanism.name()
+                ));
+            }
+            let username = props
+                .get("sasl.username")
+                .map(str::to_string)
+                .or_else(|| login.as_ref().and_then(|l| l.username.clone()));
+            let password = props
+                .get("sasl.password")
+                .map(Secret::new)
+                .or_else(|| login.as_ref().and_then(|l| l.password.clone()));
+            let (Some(username), Some(password)) = (username, password) else {
+                return Err(format!(
                 "sasl.mechanism={} needs a user and a password: sasl.username and sasl.password \
                  (e.g. KAFKA_PULSE_KAFKA_SASL_PASSWORD), or sasl.jaas.config",
                 mechanism.name()
             ));
-        };
-        if username.is_empty() {
-            return Err("sasl.username is empty".into());
+            };
+            if username.is_empty() {
+                return Err("sasl.username is empty".into());
+            }
+            rdkafka.push(("sasl.mechanism".into(), mechanism.name().into()));
+            rdkafka.push(("sasl.username".into(), username.clone()));
+            rdkafka.push(("sasl.password".into(), password.expose().to_string()));
+            Some(SaslSettings {
+                mechanism,
+                username,
+                password,
+                oauth: None,
+            })
         }
-        Some(SaslSettings {
-            mechanism,
-            username,
-            password,
-        })
     } else {
         if let Some(key) = sasl_given.first() {
             return Err(format!(
@@ -433,11 +625,6 @@ pub fn resolve(
             if tls.verify_hostname { "https" } else { "none" }.into(),
         ));
     }
-    if let Some(sasl) = &sasl {
-        rdkafka.push(("sasl.mechanism".into(), sasl.mechanism.name().into()));
-        rdkafka.push(("sasl.username".into(), sasl.username.clone()));
-        rdkafka.push(("sasl.password".into(), sasl.password.expose().to_string()));
-    }
 
     // Every other key: ignored Java-only keys, refused security keys the
     // own client would not honour, and anything librdkafka knows.
@@ -463,10 +650,21 @@ pub fn resolve(
             ));
             continue;
         }
+        if key == "sasl.login.callback.handler.class"
+            && JAVA_OAUTH_HANDLERS.contains(&property.value.trim())
+        {
+            notes.push(format!(
+                "{} is ignored: kafka-pulse fetches OAUTHBEARER tokens itself",
+                named(key)
+            ));
+            continue;
+        }
         if key.starts_with("sasl.oauthbearer") || key.starts_with("sasl.login") {
             return Err(format!(
-                "{} is not supported yet: kafka-pulse speaks SASL PLAIN, SCRAM-SHA-256 and \
-                 SCRAM-SHA-512 (OAUTHBEARER is planned)",
+                "{} is not supported: for OAUTHBEARER kafka-pulse reads sasl.oauthbearer.method, \
+                 sasl.oauthbearer.token.file, sasl.oauthbearer.token.endpoint.url, \
+                 sasl.oauthbearer.client.id, sasl.oauthbearer.client.secret and \
+                 sasl.oauthbearer.scope",
                 named(key)
             ));
         }
@@ -756,7 +954,161 @@ mod tests {
             ("sasl.password", "hunter2"),
             ("sasl.oauthbearer.token.endpoint.url", "https://idp"),
         ]);
-        assert!(error.contains("not supported yet"), "{error}");
+        assert!(
+            error.contains("sasl.oauthbearer.token.endpoint.url")
+                && error.contains("sasl.mechanism is PLAIN"),
+            "{error}"
+        );
+    }
+
+    fn source(settings: &SecuritySettings) -> TokenSource {
+        settings
+            .sasl
+            .as_ref()
+            .unwrap()
+            .oauth
+            .as_ref()
+            .unwrap()
+            .source()
+            .clone()
+    }
+
+    #[test]
+    fn oauthbearer_from_a_token_file_or_oidc_client_credentials() {
+        let file = resolve_ok(&[
+            ("security.protocol", "SASL_SSL"),
+            ("sasl.mechanism", "OAUTHBEARER"),
+            ("sasl.oauthbearer.token.file", "/run/token.jwt"),
+        ]);
+        assert_eq!(source(&file), TokenSource::File("/run/token.jwt".into()));
+        assert_eq!(rd(&file, "sasl.mechanism").as_deref(), Some("OAUTHBEARER"));
+        // Nothing token-related reaches librdkafka: tokens come from the callback.
+        assert!(file
+            .rdkafka
+            .0
+            .iter()
+            .all(|(k, _)| !k.starts_with("sasl.oauthbearer")));
+        // Java's form of a token file.
+        let java = resolve_ok(&[
+            ("security.protocol", "SASL_SSL"),
+            ("sasl.mechanism", "OAUTHBEARER"),
+            (
+                "sasl.oauthbearer.token.endpoint.url",
+                "file:///run/token.jwt",
+            ),
+        ]);
+        assert_eq!(source(&java), TokenSource::File("/run/token.jwt".into()));
+
+        let oidc = resolve_ok(&[
+            ("security.protocol", "SASL_SSL"),
+            ("sasl.mechanism", "OAUTHBEARER"),
+            ("sasl.oauthbearer.method", "OIDC"),
+            (
+                "sasl.oauthbearer.token.endpoint.url",
+                "https://idp.example.com/token",
+            ),
+            ("sasl.oauthbearer.client.id", "pulse"),
+            ("sasl.oauthbearer.client.secret", "hunter2"),
+            ("sasl.oauthbearer.scope", "kafka"),
+        ]);
+        assert_eq!(
+            source(&oidc),
+            TokenSource::Oidc {
+                endpoint: "https://idp.example.com/token".into(),
+                client_id: "pulse".into(),
+                client_secret: Secret::new("hunter2"),
+                scope: Some("kafka".into()),
+            }
+        );
+        assert!(oidc.notes.is_empty(), "{:?}", oidc.notes);
+        let shown = format!("{oidc:?}");
+        assert!(!shown.contains("hunter2"), "{shown}");
+        assert_eq!(
+            oidc.sasl.as_ref().unwrap().who(),
+            "with the token of client id 'pulse' at token endpoint https://idp.example.com/token"
+        );
+
+        // Java's OIDC form: the mechanism and credentials from the JAAS line,
+        // its login callback handler ignored with a note.
+        let java = resolve_ok(&[
+            ("security.protocol", "SASL_SSL"),
+            (
+                "sasl.oauthbearer.token.endpoint.url",
+                "http://127.0.0.1:8080/token",
+            ),
+            (
+                "sasl.login.callback.handler.class",
+                "org.apache.kafka.common.security.oauthbearer.OAuthBearerLoginCallbackHandler",
+            ),
+            (
+                "sasl.jaas.config",
+                "org.apache.kafka.common.security.oauthbearer.OAuthBearerLoginModule required \
+                 clientId='pulse' clientSecret='hunter2' scope='kafka';",
+            ),
+        ]);
+        assert!(
+            matches!(source(&java), TokenSource::Oidc { client_id, .. } if client_id == "pulse")
+        );
+        assert!(
+            java.notes.iter().any(|n| n.contains("plain http")),
+            "{:?}",
+            java.notes
+        );
+        assert!(
+            java.notes.iter().any(|n| n.contains("callback.handler")),
+            "{:?}",
+            java.notes
+        );
+    }
+
+    #[test]
+    fn oauthbearer_settings_that_cannot_work_are_refused() {
+        let base = [
+            ("security.protocol", "SASL_SSL"),
+            ("sasl.mechanism", "OAUTHBEARER"),
+        ];
+        let with = |more: &[(&'static str, &'static str)]| {
+            let mut pairs = base.to_vec();
+            pairs.extend_from_slice(more);
+            resolve_err(&pairs)
+        };
+        assert!(with(&[]).contains("needs a token source"));
+        let error = with(&[("sasl.oauthbearer.token.endpoint.url", "https://idp/token")]);
+        assert!(
+            error.contains("needs sasl.oauthbearer.client.id"),
+            "{error}"
+        );
+        let error = with(&[
+            ("sasl.oauthbearer.token.endpoint.url", "ftp://idp/token"),
+            ("sasl.oauthbearer.client.id", "c"),
+            ("sasl.oauthbearer.client.secret", "hunter2"),
+        ]);
+        assert!(error.contains("http(s)"), "{error}");
+        let error = with(&[
+            ("sasl.oauthbearer.method", "oidc"),
+            ("sasl.oauthbearer.token.file", "/t"),
+        ]);
+        assert!(error.contains("method=oidc"), "{error}");
+        let error = with(&[("sasl.oauthbearer.method", "magic")]);
+        assert!(
+            error.contains("default") && error.contains("oidc"),
+            "{error}"
+        );
+        let error = with(&[
+            ("sasl.oauthbearer.token.file", "/t"),
+            ("sasl.username", "u"),
+        ]);
+        assert!(error.contains("logs in with a token"), "{error}");
+        let error = with(&[
+            ("sasl.oauthbearer.token.file", "/t"),
+            ("sasl.oauthbearer.extensions", "logicalCluster=lkc-1"),
+        ]);
+        assert!(error.contains("sasl.oauthbearer.extensions"), "{error}");
+        let error = with(&[(
+            "sasl.jaas.config",
+            "org.apache.kafka.common.security.plain.PlainLoginModule required username=u password=hunter2;",
+        )]);
+        assert!(error.contains("login module"), "{error}");
     }
 
     #[test]

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use super::secret::is_secret_key;
 
 /// The properties with a `KAFKA_PULSE_KAFKA_<KEY>` environment variable.
-pub const ENV_KEYS: [&str; 10] = [
+pub const ENV_KEYS: [&str; 16] = [
     "security.protocol",
     "ssl.ca.location",
     "ssl.certificate.location",
@@ -21,10 +21,21 @@ pub const ENV_KEYS: [&str; 10] = [
     "sasl.username",
     "sasl.password",
     "sasl.jaas.config",
+    "sasl.oauthbearer.method",
+    "sasl.oauthbearer.token.file",
+    "sasl.oauthbearer.token.endpoint.url",
+    "sasl.oauthbearer.client.id",
+    "sasl.oauthbearer.client.secret",
+    "sasl.oauthbearer.scope",
 ];
 
 /// The secrets that may also come from a file named by `..._FILE`.
-pub const SECRET_ENV_KEYS: [&str; 3] = ["ssl.key.password", "sasl.password", "sasl.jaas.config"];
+pub const SECRET_ENV_KEYS: [&str; 4] = [
+    "ssl.key.password",
+    "sasl.password",
+    "sasl.jaas.config",
+    "sasl.oauthbearer.client.secret",
+];
 
 /// The flags, shared by the dashboard and the replay/export/import commands.
 #[derive(Default, Clone, clap::Args)]

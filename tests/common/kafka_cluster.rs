@@ -126,6 +126,10 @@ pub struct ClusterSpec {
     /// SCRAM-SHA-512=[name=alice,password=…]` (SCRAM users exist before
     /// the first start).
     pub format_args: Vec<String>,
+    /// Extra JVM arguments of every node, e.g. system properties such as
+    /// `-Dorg.apache.kafka.sasl.oauthbearer.allowed.urls=…` (Kafka 4.x
+    /// fetches no JWKS or token URL it does not allow).
+    pub jvm_args: Vec<String>,
 }
 
 impl ClusterSpec {
@@ -136,6 +140,7 @@ impl ClusterSpec {
             extra_properties: Vec::new(),
             listeners: Vec::new(),
             format_args: Vec::new(),
+            jvm_args: Vec::new(),
         }
     }
 }
@@ -249,6 +254,7 @@ pub struct KafkaCluster {
     pub bootstrap: String,
     java: PathBuf,
     libs: PathBuf,
+    jvm_args: Vec<String>,
     nodes: Mutex<Vec<Node>>,
     _dir: tempfile::TempDir,
 }
@@ -400,6 +406,7 @@ impl KafkaCluster {
             bootstrap,
             java,
             libs,
+            jvm_args: spec.jvm_args.clone(),
             nodes: Mutex::new(nodes),
             _dir: dir,
         };
@@ -420,6 +427,7 @@ impl KafkaCluster {
             "-Djava.awt.headless=true".into(),
             BROKER_MARKER.into(),
         ];
+        command.extend(self.jvm_args.iter().cloned());
         command.extend(log_config_flags(dir, &self.version));
         command.extend([
             "-cp".into(),

@@ -2,9 +2,10 @@
 //! module implementing [`Authenticator`]: given the broker's last answer it
 //! says what to send next, or that it is done. The exchange itself
 //! (SaslHandshake, then SaslAuthenticate per message) is driven by the
-//! connection in `collector/kafka.rs`, so a new mechanism (OAUTHBEARER) is
-//! one more module and one more arm in [`authenticator`].
+//! connection in `collector/kafka.rs`, so a new mechanism is one more
+//! module and one more arm in [`authenticator`].
 
+pub mod oauthbearer;
 pub mod plain;
 pub mod scram;
 
@@ -18,9 +19,18 @@ pub trait Authenticator: Send {
     fn step(&mut self, server: Option<&[u8]>) -> Result<Option<Vec<u8>>, String>;
 }
 
-/// A fresh authenticator for one connection.
-pub fn authenticator(settings: &SaslSettings) -> Box<dyn Authenticator> {
-    match settings.mechanism {
+/// A fresh authenticator for one connection (or one re-authentication).
+/// OAUTHBEARER asks the token provider first, which may read the token
+/// file or call the token endpoint; its errors name them, never a secret.
+pub async fn authenticator(settings: &SaslSettings) -> Result<Box<dyn Authenticator>, String> {
+    Ok(match settings.mechanism {
+        Mechanism::OAuthBearer => {
+            let provider = settings
+                .oauth
+                .as_ref()
+                .ok_or("OAUTHBEARER has no token source")?;
+            Box::new(oauthbearer::OAuthBearer::new(provider.token().await?.value))
+        }
         Mechanism::Plain => Box::new(plain::Plain::new(
             &settings.username,
             settings.password.expose(),
@@ -35,5 +45,5 @@ pub fn authenticator(settings: &SaslSettings) -> Box<dyn Authenticator> {
             &settings.username,
             settings.password.expose(),
         )),
-    }
+    })
 }

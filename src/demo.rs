@@ -196,16 +196,11 @@ async fn create_topic(
     if kafka.security.uses_oauth() {
         // rdkafka's admin client cannot log in with OAUTHBEARER (see
         // KafkaClient::create_topic): the own client creates the topic.
-        let client = crate::collector::kafka::KafkaClient::new(
-            kafka
-                .bootstrap
-                .split(',')
-                .map(|b| b.trim().to_string())
-                .collect(),
+        let client = crate::collector::kafka::KafkaClient::for_access(
+            kafka,
             "kafka-pulse-demo",
             std::time::Duration::from_secs(10),
-        )
-        .with_security(kafka.security.clone());
+        );
         return client
             .create_topic(name, partitions, 1, configs)
             .await

@@ -33,6 +33,13 @@ async fn start_with(es: &EsServer) -> (RunningApp, String) {
     });
     let running = app::start(config).await.expect("start");
     let base = format!("http://{}", running.web_addr);
+    // The first sample describes what exists and raises no event: topics
+    // the tests create must come after it to give topic_created events
+    // (on a loaded machine the first sample can come late).
+    wait_for_json(&base, "/api/v1/health", WAIT, |h| {
+        h["sequence"].as_u64() >= Some(1)
+    })
+    .await;
     (running, base)
 }
 

@@ -644,6 +644,22 @@ impl KafkaClient {
         self
     }
 
+    /// A client for a configured cluster (bootstrap list and security),
+    /// e.g. to create topics where rdkafka's admin client cannot log in.
+    pub fn for_access(
+        kafka: &crate::security::KafkaAccess,
+        client_id: &str,
+        timeout: Duration,
+    ) -> Self {
+        let bootstrap = kafka
+            .bootstrap
+            .split(',')
+            .map(|b| b.trim().to_string())
+            .filter(|b| !b.is_empty())
+            .collect();
+        KafkaClient::new(bootstrap, client_id, timeout).with_security(kafka.security.clone())
+    }
+
     pub fn bootstrap(&self) -> &[String] {
         &self.bootstrap
     }

@@ -76,16 +76,11 @@ pub async fn prepare_target(
     if let (Some(partitions), true) = (create_with_partitions, kafka.security.uses_oauth()) {
         // rdkafka's admin client cannot log in with OAUTHBEARER (see
         // KafkaClient::create_topic): the own client creates the topic.
-        let client = crate::collector::kafka::KafkaClient::new(
-            kafka
-                .bootstrap
-                .split(',')
-                .map(|b| b.trim().to_string())
-                .collect(),
+        let client = crate::collector::kafka::KafkaClient::for_access(
+            kafka,
             "kafka-pulse-replay",
             CREATE_TIMEOUT.max(timeout),
-        )
-        .with_security(kafka.security.clone());
+        );
         client
             .create_topic(&target.topic, partitions.max(1), 1, &[])
             .await

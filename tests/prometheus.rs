@@ -460,20 +460,36 @@ scrape_configs:
     }
     assert_eq!(healthy, rule_count, "{loaded}");
     // Known traffic breaks no threshold, and every `for:` is longer than
-    // this test: nothing fires (a status alert may be pending).
-    let alerts: Value = reqwest::get(format!("{prom}/api/v1/alerts"))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    assert!(
-        alerts["data"]["alerts"]
-            .as_array()
+    // this test: nothing fires. `lagging` stops committing while behind, so
+    // kafka-pulse turns it STALL or STOP and the status alert goes pending:
+    // its description, rendered by the real server, links to the group's
+    // page under the external label (promtool 2.42's unit tests cannot set
+    // external labels).
+    let deadline = Instant::now() + WAIT;
+    let pending = loop {
+        let alerts: Value = reqwest::get(format!("{prom}/api/v1/alerts"))
+            .await
             .unwrap()
-            .iter()
-            .all(|a| a["state"] != "firing"),
-        "{alerts}"
+            .json()
+            .await
+            .unwrap();
+        let list = alerts["data"]["alerts"].as_array().unwrap().clone();
+        assert!(list.iter().all(|a| a["state"] != "firing"), "{alerts}");
+        if let Some(alert) = list.iter().find(|a| {
+            a["labels"]["alertname"] == "KafkaPulseGroupStatus" && a["labels"]["group"] == LAGGING
+        }) {
+            break alert.clone();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no pending status alert for {LAGGING}: {alerts}"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    };
+    let description = pending["annotations"]["description"].as_str().unwrap();
+    assert!(
+        description.ends_with(&format!("{base}/groups/{LAGGING}")),
+        "{description}"
     );
 
     println!(

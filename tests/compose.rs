@@ -651,8 +651,8 @@ fn grafana_provisioning_points_at_existing_dashboards_and_set_variables() {
         }
     }
     assert!(
-        dashboards >= 4,
-        "expected the four dashboards of grafana/dashboards, saw {dashboards}"
+        dashboards >= 8,
+        "expected the four InfluxDB and four Prometheus dashboards of grafana/dashboards, saw {dashboards}"
     );
     // The dashboard files the READMEs name are the ones provisioned.
     let mounted = host_path(&grafana, "/var/lib/grafana/dashboards/kafka-pulse")
@@ -964,4 +964,143 @@ fn interpolation_parser_reads_compose_forms() {
     );
     let env = BTreeMap::from([("REQ".to_string(), "v".to_string())]);
     assert_eq!(interpolate("${REQ:?m}/${OPT:-d}", &env), "v/d");
+}
+
+/// The prometheus service runs prometheus/prometheus.yml: it scrapes the
+/// kafka-pulse service on its listen port, labels it with kafka-pulse's
+/// cluster name (the dashboards' `cluster` variable), links alerts to the
+/// published kafka-pulse URL, loads the rules file, and Grafana's Prometheus
+/// datasource points at it.
+#[test]
+fn prometheus_scrapes_kafka_pulse_with_the_rules_and_grafana_reads_it() {
+    let compose = compose();
+    let all = services(&compose);
+    let (name, prometheus) = all
+        .iter()
+        .find(|(_, s)| {
+            s["image"]
+                .as_str()
+                .is_some_and(|i| i.starts_with("prom/prometheus:"))
+        })
+        .expect("a prometheus service");
+    let args: Vec<&str> = prometheus["command"]
+        .as_sequence()
+        .expect("prometheus command as a list")
+        .iter()
+        .map(|w| w.as_str().unwrap())
+        .collect();
+    let config_path = args
+        .iter()
+        .find_map(|a| a.strip_prefix("--config.file="))
+        .expect("--config.file");
+    let config_host = host_path(prometheus, config_path)
+        .unwrap_or_else(|| panic!("service {name}: {config_path} is not mounted"));
+    let config: Value = serde_yaml::from_str(&std::fs::read_to_string(&config_host).unwrap())
+        .expect("prometheus.yml is YAML");
+
+    // Rule files resolve against the config file's directory, as Prometheus does.
+    let rule_files: Vec<&str> = config["rule_files"]
+        .as_sequence()
+        .expect("rule_files")
+        .iter()
+        .map(|r| r.as_str().unwrap())
+        .collect();
+    assert!(
+        rule_files.contains(&"kafka-pulse-rules.yml"),
+        "the alert rules are not loaded: {rule_files:?}"
+    );
+    for rule in &rule_files {
+        let path = config_host.parent().unwrap().join(rule);
+        assert!(path.is_file(), "rule file {} is missing", path.display());
+    }
+
+    let watcher = all
+        .values()
+        .find(|s| built_here(s) && environment(s).contains_key("KAFKA_PULSE_INFLUX_URL"))
+        .expect("the watching kafka-pulse service");
+    let (_, vars) = config_of(watcher);
+    let watcher_env = environment(watcher);
+    let mut targets = 0;
+    for job in config["scrape_configs"]
+        .as_sequence()
+        .expect("scrape_configs")
+    {
+        for static_config in job["static_configs"].as_sequence().into_iter().flatten() {
+            for target in static_config["targets"].as_sequence().unwrap() {
+                let target = target.as_str().unwrap();
+                let (host, port) = target.rsplit_once(':').expect("host:port target");
+                let scraped = all
+                    .get(host)
+                    .unwrap_or_else(|| panic!("prometheus scrapes {target}: no such service"));
+                assert!(built_here(scraped), "{target} is not kafka-pulse");
+                assert_eq!(
+                    port.parse::<u16>().unwrap(),
+                    port_of(&vars["KAFKA_PULSE_LISTEN"]),
+                    "prometheus scrapes {target}, kafka-pulse listens on {}",
+                    vars["KAFKA_PULSE_LISTEN"]
+                );
+                assert!(
+                    watcher_env
+                        .get("KAFKA_PULSE_ALLOWED_HOSTS")
+                        .is_some_and(|h| h.split(',').any(|h| h.trim() == host)),
+                    "kafka-pulse would refuse Host: {host} (KAFKA_PULSE_ALLOWED_HOSTS)"
+                );
+                assert_eq!(
+                    static_config["labels"]["cluster"].as_str(),
+                    watcher_env
+                        .get("KAFKA_PULSE_CLUSTER_NAME")
+                        .map(String::as_str),
+                    "the cluster label differs from kafka-pulse's cluster name"
+                );
+                targets += 1;
+            }
+        }
+    }
+    assert_eq!(targets, 1, "prometheus should scrape the one kafka-pulse");
+
+    // Alert links go to the kafka-pulse URL published on the host.
+    let link = config["global"]["external_labels"]["kafka_pulse_url"]
+        .as_str()
+        .expect("external label kafka_pulse_url");
+    let published: Vec<String> = watcher["ports"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .map(|p| scalar(p).unwrap())
+        .collect();
+    assert!(
+        published
+            .iter()
+            .any(|p| link == format!("http://{}", p.rsplit_once(':').unwrap().0)),
+        "kafka_pulse_url {link} is not kafka-pulse's published address {published:?}"
+    );
+
+    // Grafana's Prometheus datasource reads PROMETHEUS_URL, set to this service.
+    let grafana = all
+        .values()
+        .find(|s| {
+            s["image"]
+                .as_str()
+                .is_some_and(|i| i.starts_with("grafana/grafana:"))
+        })
+        .expect("a grafana service");
+    let url = &environment(grafana)["PROMETHEUS_URL"];
+    assert_eq!(url, &format!("http://{name}:9090"));
+    let provisioning = host_path(grafana, "/etc/grafana/provisioning").unwrap();
+    let mut prometheus_sources = 0;
+    for entry in std::fs::read_dir(provisioning.join("datasources")).unwrap() {
+        let file: Value =
+            serde_yaml::from_str(&std::fs::read_to_string(entry.unwrap().path()).unwrap()).unwrap();
+        for source in file["datasources"].as_sequence().into_iter().flatten() {
+            if source["type"] == "prometheus" {
+                assert_eq!(source["url"].as_str(), Some("${PROMETHEUS_URL}"));
+                assert_eq!(source["uid"].as_str(), Some("kafka-pulse-prometheus"));
+                prometheus_sources += 1;
+            }
+        }
+    }
+    assert_eq!(
+        prometheus_sources, 1,
+        "one provisioned Prometheus datasource"
+    );
 }

@@ -1,5 +1,5 @@
-//! Real external servers for tests (Debian packages influxdb and
-//! victoria-metrics), started on free loopback ports in temporary
+//! Real external servers for tests (Debian packages influxdb,
+//! victoria-metrics and prometheus), started on free loopback ports in temporary
 //! directories and killed on drop. Absent binaries skip the test with a
 //! printed reason, unless KAFKA_PULSE_REQUIRE_EXTERNAL=1 (CI), which fails it.
 
@@ -12,6 +12,8 @@ pub struct Server {
     pub name: &'static str,
     pub base: String,
     pub port: u16,
+    /// The path answering 2xx once the server serves (`/ping`, `/-/ready`).
+    probe: &'static str,
     child: Option<Child>,
     command: Command,
     _dir: tempfile::TempDir,
@@ -63,15 +65,26 @@ pub fn require<T>(server: Result<T, String>) -> Option<T> {
 impl Server {
     fn launch(
         name: &'static str,
+        command: Command,
+        port: u16,
+        dir: tempfile::TempDir,
+    ) -> Result<Self, String> {
+        Self::launch_probed(name, command, port, dir, "/ping")
+    }
+
+    fn launch_probed(
+        name: &'static str,
         mut command: Command,
         port: u16,
         dir: tempfile::TempDir,
+        probe: &'static str,
     ) -> Result<Self, String> {
         command.stdout(Stdio::null()).stderr(Stdio::null());
         let mut server = Server {
             name,
             base: format!("http://127.0.0.1:{port}"),
             port,
+            probe,
             child: None,
             command,
             _dir: dir,
@@ -89,14 +102,17 @@ impl Server {
         self.child = Some(child);
         let deadline = Instant::now() + Duration::from_secs(30);
         while Instant::now() < deadline {
-            if let Ok(response) = reqwest::blocking_get(&format!("{}/ping", self.base)) {
+            if let Ok(response) = reqwest::blocking_get(&format!("{}{}", self.base, self.probe)) {
                 if response < 300 {
                     return Ok(());
                 }
             }
             std::thread::sleep(Duration::from_millis(100));
         }
-        Err(format!("{} did not answer /ping within 30 s", self.name))
+        Err(format!(
+            "{} did not answer {} within 30 s",
+            self.name, self.probe
+        ))
     }
 
     pub fn kill(&mut self) {
@@ -166,4 +182,31 @@ pub fn victoria_metrics() -> Result<Server, String> {
         .arg("-search.latencyOffset=0s")
         .arg("-loggerLevel=ERROR");
     Server::launch("victoria-metrics", command, port, dir)
+}
+
+/// `promtool` (Debian's prometheus package), or why it is missing.
+pub fn promtool() -> Result<PathBuf, String> {
+    binary("promtool").ok_or_else(|| "promtool not installed (apt-get install prometheus)".into())
+}
+
+/// Prometheus (Debian's prometheus package) running `config` (the YAML of
+/// prometheus.yml, rule file paths absolute) with its TSDB in a temporary
+/// directory.
+pub fn prometheus(config: &str) -> Result<Server, String> {
+    let path =
+        binary("prometheus").ok_or("prometheus not installed (apt-get install prometheus)")?;
+    let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let config_path = dir.path().join("prometheus.yml");
+    std::fs::write(&config_path, config).map_err(|e| e.to_string())?;
+    let port = free_port();
+    let mut command = Command::new(path);
+    command
+        .arg(format!("--config.file={}", config_path.display()))
+        .arg(format!(
+            "--storage.tsdb.path={}",
+            dir.path().join("data").display()
+        ))
+        .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+        .arg("--log.level=error");
+    Server::launch_probed("prometheus", command, port, dir, "/-/ready")
 }

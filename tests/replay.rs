@@ -20,9 +20,29 @@ async fn start() -> RunningApp {
 
 /// With --enable-writes: replays may be started from the web.
 async fn start_writable() -> RunningApp {
+    app::start(writable_config()).await.expect("start")
+}
+
+fn writable_config() -> kafka_pulse::config::Config {
     let mut config = test_config(None, None);
     config.enable_writes = true;
-    app::start(config).await.expect("start")
+    config
+}
+
+/// Records at these timestamps on partition 0, offsets from 0, each value
+/// its offset as one byte.
+fn one_partition(timestamps: impl Iterator<Item = i64>) -> Vec<Msg> {
+    timestamps
+        .enumerate()
+        .map(|(i, timestamp)| Msg {
+            partition: 0,
+            offset: i as i64,
+            timestamp,
+            key: None,
+            value: Some(vec![i as u8]),
+            headers: vec![],
+        })
+        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -161,16 +181,7 @@ async fn api_starts_lists_and_cancels_replays_promptly() {
     ensure_topic(&bootstrap, "slow", 1).await.unwrap();
     // 3 records at once, then one every 10 s: a paced replay takes minutes.
     let base_ms = now_ms() - 120_000;
-    let source: Vec<Msg> = (0..12)
-        .map(|i| Msg {
-            partition: 0,
-            offset: i,
-            timestamp: base_ms + if i < 3 { i } else { i * 10_000 },
-            key: None,
-            value: Some(vec![i as u8]),
-            headers: vec![],
-        })
-        .collect();
+    let source = one_partition((0..12).map(|i| base_ms + if i < 3 { i } else { i * 10_000 }));
     produce(&bootstrap, "slow", &source).await;
 
     let (status, body) = post_json(
@@ -297,8 +308,7 @@ async fn api_starts_lists_and_cancels_replays_promptly() {
 /// token, scraped here from the page as the page's script reads it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn writes_need_credentials_and_the_audit_trail_names_them() {
-    let mut config = test_config(None, None);
-    config.enable_writes = true;
+    let mut config = writable_config();
     config.auth = Some(std::sync::Arc::new(
         kafka_pulse::web::auth::Credentials::parse("ops:ops-secret-0123456789abcdef\n").unwrap(),
     ));
@@ -307,16 +317,7 @@ async fn writes_need_credentials_and_the_audit_trail_names_them() {
     let base = format!("http://{}", running.web_addr);
     ensure_topic(&bootstrap, "audited", 1).await.unwrap();
     let base_ms = now_ms() - 60_000;
-    let source: Vec<Msg> = (0..6)
-        .map(|i| Msg {
-            partition: 0,
-            offset: i,
-            timestamp: base_ms + i * 10_000,
-            key: None,
-            value: Some(vec![i as u8]),
-            headers: vec![],
-        })
-        .collect();
+    let source = one_partition((0..6).map(|i| base_ms + i * 10_000));
     produce(&bootstrap, "audited", &source).await;
     let body = json!({"from": "audited", "to": "audited-copy", "create_target": true});
     let client = reqwest::Client::new();

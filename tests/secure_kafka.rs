@@ -4,17 +4,20 @@
 //! `kafka-storage format`), SSL with client certificates required (mTLS),
 //! SASL_PLAINTEXT with PLAIN, OAUTHBEARER with Kafka's unsecured JWT
 //! validator (a token file), OAUTHBEARER validated against the JWKS of a
-//! small OIDC provider served by the test (client credentials), and a SCRAM
-//! listener whose sessions last 3 s (KIP-368 re-authentication).
-//! Certificates are made by the test (rcgen); the client key is an
-//! encrypted PKCS#8 PEM.
+//! small OIDC provider served by the test (client credentials), a SCRAM
+//! listener whose sessions last 3 s (KIP-368 re-authentication) and an SSL
+//! listener with an expired certificate. Certificates are made by the test
+//! (rcgen); the client key is an encrypted PKCS#8 PEM. StandardAuthorizer
+//! is on: the other tests' principals are super users, a DESCRIBE-only
+//! `viewer` shows what least privilege looks like.
 //!
 //! For each secured listener: lag equals `kafka-consumer-groups`' (the
 //! collector's own client), the message browser reads and a replay copies
 //! (rdkafka clients), and the test's passwords and key passphrase appear in
 //! no log line, page, API answer, /metrics or `--help`. Failures (wrong
-//! password, mechanism not enabled, untrusted CA, host name mismatch,
-//! TLS/plaintext mix-ups, missing client certificate) are one clear line.
+//! password, mechanism not enabled, untrusted CA, expired certificate, host
+//! name mismatch, TLS/plaintext mix-ups, missing client certificate) are one
+//! clear line.
 //!
 //! Without java/Maven these tests skip with the reason; with
 //! KAFKA_PULSE_REQUIRE_EXTERNAL=1 (CI) they fail instead.
@@ -45,18 +48,24 @@ const PLAIN_PASSWORD: &str = "plain-Pw-2Jx9";
 const KEY_PASSPHRASE: &str = "key-Pass-8Wm4";
 const WRONG_PASSWORD: &str = "wrong-Pw-5Tz1";
 const CLIENT_SECRET: &str = "oidc-Secret-4Hq8";
-const SECRETS: [&str; 5] = [
+/// A SCRAM user with only DESCRIBE rights (the least-privilege test).
+const VIEWER: &str = "viewer";
+const VIEWER_PASSWORD: &str = "viewer-Pw-3Rn6";
+const SECRETS: [&str; 6] = [
     SCRAM_PASSWORD,
     PLAIN_PASSWORD,
     KEY_PASSPHRASE,
     WRONG_PASSWORD,
     CLIENT_SECRET,
+    VIEWER_PASSWORD,
 ];
 /// The OIDC client of the test and the principals of the token listeners
 /// (super users, like `pulse`, so only the ACL test meets the authorizer).
 const CLIENT_ID: &str = "pulse-client-id";
 const OIDC_PRINCIPAL: &str = "pulse-oidc";
 const OAUTH_PRINCIPAL: &str = "pulse-oauth";
+/// The common name of the mTLS client certificate: principal `CN=…`.
+const CLIENT_CN: &str = "pulse-client";
 /// Session lifetime of the REAUTH listener (connections.max.reauth.ms).
 const REAUTH_MS: u64 = 3000;
 
@@ -142,10 +151,17 @@ fn escaped(pem: &str) -> String {
     pem.trim_end().replace('\n', "\\n")
 }
 
+/// A broker's key and certificate, as PEM.
+struct BrokerPem {
+    key: String,
+    chain: String,
+}
+
 /// CA, broker certificate (for 127.0.0.1 only, so `localhost` is a host
-/// name mismatch), client certificate with an encrypted PKCS#8 key, and a
-/// second CA nobody uses. Returns the broker's key and chain as PEM.
-fn make_certificates(dir: &Path) -> (String, String) {
+/// name mismatch), a broker certificate that expired in 2021, client
+/// certificate with an encrypted PKCS#8 key, and a second CA nobody uses.
+/// Returns the broker's current and expired key and chain.
+fn make_certificates(dir: &Path) -> (BrokerPem, BrokerPem) {
     use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair, SanType};
     let ca = |name: &str| {
         let key = KeyPair::generate().unwrap();
@@ -160,19 +176,27 @@ fn make_certificates(dir: &Path) -> (String, String) {
     std::fs::write(dir.join("ca.pem"), ca_cert.pem()).unwrap();
     std::fs::write(dir.join("other-ca.pem"), other_cert.pem()).unwrap();
 
-    let server_key = KeyPair::generate().unwrap();
-    let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
-    params
-        .distinguished_name
-        .push(DnType::CommonName, "test-broker");
-    params.subject_alt_names = vec![SanType::IpAddress("127.0.0.1".parse().unwrap())];
-    let server_cert = params.signed_by(&server_key, &ca_cert, &ca_key).unwrap();
+    let broker = |name: &str, expired: bool| {
+        let key = KeyPair::generate().unwrap();
+        let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+        params.distinguished_name.push(DnType::CommonName, name);
+        params.subject_alt_names = vec![SanType::IpAddress("127.0.0.1".parse().unwrap())];
+        if expired {
+            params.not_before = rcgen::date_time_ymd(2020, 1, 1);
+            params.not_after = rcgen::date_time_ymd(2021, 1, 1);
+        }
+        let cert = params.signed_by(&key, &ca_cert, &ca_key).unwrap();
+        BrokerPem {
+            key: key.serialize_pem(),
+            chain: cert.pem(),
+        }
+    };
 
     let client_key = KeyPair::generate().unwrap();
     let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
     params
         .distinguished_name
-        .push(DnType::CommonName, "pulse-client");
+        .push(DnType::CommonName, CLIENT_CN);
     let client_cert = params.signed_by(&client_key, &ca_cert, &ca_key).unwrap();
     std::fs::write(dir.join("client.pem"), client_cert.pem()).unwrap();
     std::fs::write(
@@ -180,7 +204,7 @@ fn make_certificates(dir: &Path) -> (String, String) {
         encrypted_pkcs8(&client_key.serialize_der()),
     )
     .unwrap();
-    (server_key.serialize_pem(), server_cert.pem())
+    (broker("test-broker", false), broker("expired-broker", true))
 }
 
 /// PBES2 (PBKDF2-SHA256, AES-256-CBC): what `openssl pkcs8 -topk8 -v2 aes-256-cbc` writes.
@@ -203,7 +227,7 @@ fn secure() -> Option<&'static Secure> {
         .get_or_init(|| {
             let started = std::thread::spawn(|| {
                 let certs = tempfile::tempdir().map_err(|e| e.to_string())?;
-                let (server_key, server_chain) = make_certificates(certs.path());
+                let (server, expired) = make_certificates(certs.path());
                 // Up before the broker: it fetches the JWKS at start.
                 let idp = OidcProvider::start(CLIENT_ID, CLIENT_SECRET, OIDC_PRINCIPAL, 60)?;
                 let mut spec = ClusterSpec::new(&versions().current, 1);
@@ -214,6 +238,7 @@ fn secure() -> Option<&'static Secure> {
                     ("OAUTH".into(), "SASL_PLAINTEXT".into()),
                     ("OIDC".into(), "SASL_PLAINTEXT".into()),
                     ("REAUTH".into(), "SASL_PLAINTEXT".into()),
+                    ("EXPIRED".into(), "SSL".into()),
                 ];
                 spec.jvm_args = vec![format!(
                     "-Dorg.apache.kafka.sasl.oauthbearer.allowed.urls={}",
@@ -222,13 +247,36 @@ fn secure() -> Option<&'static Secure> {
                 spec.format_args = vec![
                     "--add-scram".into(),
                     format!("SCRAM-SHA-512=[name={USER},password={SCRAM_PASSWORD}]"),
+                    "--add-scram".into(),
+                    format!("SCRAM-SHA-512=[name={VIEWER},password={VIEWER_PASSWORD}]"),
                 ];
                 let ca = certs.path().join("ca.pem").display().to_string();
                 let set = |k: &str, v: String| (k.to_string(), v);
+                // StandardAuthorizer, deny by default: every principal of
+                // the other tests is a super user, so only `viewer` (the
+                // least-privilege test) meets the ACLs.
+                let super_users = ["ANONYMOUS", USER, OIDC_PRINCIPAL, OAUTH_PRINCIPAL, "broker"]
+                    .iter()
+                    .map(|name| format!("User:{name}"))
+                    .chain([format!("User:CN={CLIENT_CN}")])
+                    .collect::<Vec<_>>()
+                    .join(";");
                 spec.extra_properties = vec![
+                    set(
+                        "authorizer.class.name",
+                        "org.apache.kafka.metadata.authorizer.StandardAuthorizer".into(),
+                    ),
+                    set("super.users", super_users),
+                    set("allow.everyone.if.no.acl.found", "false".into()),
                     set("ssl.keystore.type", "PEM".into()),
-                    set("ssl.keystore.key", escaped(&server_key)),
-                    set("ssl.keystore.certificate.chain", escaped(&server_chain)),
+                    set("ssl.keystore.key", escaped(&server.key)),
+                    set("ssl.keystore.certificate.chain", escaped(&server.chain)),
+                    set("listener.name.expired.ssl.keystore.type", "PEM".into()),
+                    set("listener.name.expired.ssl.keystore.key", escaped(&expired.key)),
+                    set(
+                        "listener.name.expired.ssl.keystore.certificate.chain",
+                        escaped(&expired.chain),
+                    ),
                     set("ssl.truststore.type", "PEM".into()),
                     set("ssl.truststore.location", ca),
                     set("listener.name.mtls.ssl.client.auth", "required".into()),
@@ -323,24 +371,31 @@ fn config_from(args: &[String]) -> Config {
 /// SASL_SSL + SCRAM-SHA-512, from a Java client.properties file as a
 /// vendor would hand it out (JAAS line, PEM truststore).
 fn scram_config(secure: &Secure) -> Config {
-    let file = secure.path("scram.properties");
+    scram_config_as(secure, USER, SCRAM_PASSWORD, &[])
+}
+
+/// [`scram_config`] for `user`, with more command-line arguments.
+fn scram_config_as(secure: &Secure, user: &str, password: &str, more: &[&str]) -> Config {
+    let file = secure.path(&format!("scram-{user}.properties"));
     std::fs::write(
         &file,
         format!(
             "# SCRAM over TLS\nsecurity.protocol=SASL_SSL\nsasl.mechanism=SCRAM-SHA-512\n\
              sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required \\\n    \
-             username=\"{USER}\" \\\n    password=\"{SCRAM_PASSWORD}\";\n\
+             username=\"{user}\" \\\n    password=\"{password}\";\n\
              ssl.truststore.type=PEM\nssl.truststore.location={}\n",
             secure.path("ca.pem").display()
         ),
     )
     .unwrap();
-    config_from(&[
-        "--brokers".into(),
+    let mut args = vec![
+        "--brokers".to_string(),
         secure.cluster.listener_bootstrap("SASL_SSL"),
         "--kafka-properties".into(),
         file.display().to_string(),
-    ])
+    ];
+    args.extend(more.iter().map(|a| a.to_string()));
+    config_from(&args)
 }
 
 /// SSL with a client certificate whose key is encrypted, by flags.
@@ -735,6 +790,148 @@ async fn sessions_are_re_authenticated_before_the_broker_ends_them() {
     assert_no_secret("the log", &text);
 }
 
+/// Grants `operation` on a resource to the viewer, with Kafka's own tool
+/// over the PLAINTEXT listener (a super user).
+fn grant(cluster: &KafkaCluster, operation: &str, resource: &[&str]) {
+    let principal = format!("User:{VIEWER}");
+    let mut args = vec![
+        "--bootstrap-server",
+        &cluster.bootstrap,
+        "--add",
+        "--allow-principal",
+        &principal,
+        "--operation",
+        operation,
+    ];
+    args.extend_from_slice(resource);
+    cluster
+        .tool("org.apache.kafka.tools.AclCommand", &args)
+        .expect("kafka-acls --add");
+}
+
+/// A principal with only Cluster DESCRIBE and DESCRIBE on its topics and
+/// groups (the README's minimal ACLs): lag is exact and every sample
+/// succeeds; what it may not do shows where it is needed, naming the ACL:
+/// a listed group it may not describe, the message browser and exact time
+/// lag (Topic READ).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_describe_only_principal_works_and_missing_rights_show_per_part() {
+    let secure = secure().expect("cluster");
+    let cluster = &secure.cluster;
+    let plaintext = cluster.bootstrap.clone();
+    let topic = "lp-orders";
+    let group = "lp-billing";
+    let foreign_group = "audit-lp";
+    create_topic(&plaintext, topic, 2).await;
+    produce_split(&plaintext, topic, &[(0, 20), (1, 10)]).await;
+    consume_and_commit(&plaintext, group, topic, &[(0, 5), (1, 10)]).await;
+    consume_and_commit(&plaintext, foreign_group, topic, &[(0, 2)]).await;
+    grant(cluster, "Describe", &["--cluster"]);
+    for kind in ["--topic", "--group"] {
+        grant(
+            cluster,
+            "Describe",
+            &[kind, "lp-", "--resource-pattern-type", "prefixed"],
+        );
+    }
+
+    let config = scram_config_as(
+        secure,
+        VIEWER,
+        VIEWER_PASSWORD,
+        &["--exact-lag-fetches", "5"],
+    );
+    let running = kafka_pulse::app::start(config)
+        .await
+        .expect("kafka-pulse starts");
+    let base = format!("http://{}", running.web_addr);
+
+    // DESCRIBE is all the numbers need.
+    let rows = oracle(cluster, group);
+    let detail = wait_for_json(&base, &format!("/api/v1/groups/{group}"), WAIT, |body| {
+        body["partitions"].as_array().is_some_and(|p| p.len() == 2)
+    })
+    .await;
+    for (_, partition, current, log_end, lag) in &rows {
+        let mine = detail["partitions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["partition"] == *partition)
+            .unwrap_or_else(|| panic!("partition {partition} missing: {detail}"));
+        assert_eq!(mine["committed_offset"], *current, "{mine}");
+        assert_eq!(mine["high_watermark"], *log_end, "{mine}");
+        assert_eq!(mine["lag"], *lag, "{mine}");
+    }
+    assert_eq!(detail["lag"], 15, "{detail}");
+    assert!(detail["error"].is_null(), "{detail}");
+
+    // Cluster DESCRIBE lists every group; one without Group DESCRIBE says
+    // which ACL it lacks, alone.
+    let foreign = wait_for_json(
+        &base,
+        &format!("/api/v1/groups/{foreign_group}"),
+        WAIT,
+        |body| body["error"].is_string(),
+    )
+    .await;
+    let error = foreign["error"].as_str().unwrap();
+    assert!(
+        error.contains("GroupAuthorizationFailed") && error.contains("Group DESCRIBE"),
+        "{error}"
+    );
+
+    // The message browser needs Topic READ, and says so (403).
+    let (status, page) = get_json(
+        &base,
+        &format!("/api/v1/topics/{topic}/messages?partition=0&offset=0&limit=5"),
+    )
+    .await;
+    assert_eq!(status, 403, "{page}");
+    let error = page["error"].as_str().unwrap_or_default();
+    assert!(
+        error.contains("Topic READ") && error.contains(topic),
+        "{page}"
+    );
+
+    // Exact time lag needs Topic READ too: it says so, and time lag stays
+    // the estimate from the watermark history.
+    let health = wait_for_json(&base, "/api/v1/health", WAIT, |body| {
+        body["errors"]
+            .as_array()
+            .is_some_and(|e| e.iter().any(|e| e.as_str().unwrap().contains("Topic READ")))
+    })
+    .await;
+    assert_eq!(health["kafka_up"], true, "{health}");
+    let errors: Vec<&str> = health["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e.as_str().unwrap())
+        .collect();
+    assert!(
+        errors
+            .iter()
+            .any(|e| e.contains("exact time lag") && e.contains(topic)),
+        "{errors:?}"
+    );
+    let (_, detail) = get_json(&base, &format!("/api/v1/groups/{group}")).await;
+    for partition in detail["partitions"].as_array().unwrap() {
+        assert_eq!(partition["lag_seconds_exact"], false, "{partition}");
+    }
+
+    // Every sample succeeded: no tick lost Kafka.
+    let (_, events) = get_json(&base, "/api/v1/events?limit=1000").await;
+    let down = events["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["kind"] == "kafka_down")
+        .count();
+    assert_eq!(down, 0, "{events}");
+    running.stop().await.expect("kafka-pulse stops");
+}
+
 /// The metadata error of the own client with `pairs` as properties.
 async fn failure(bootstrap: &str, pairs: &[(&str, String)]) -> (String, Duration) {
     let mut props = kafka_pulse::security::PropertySet::default();
@@ -824,6 +1021,22 @@ async fn failures_are_one_clear_line_without_secrets() {
             && error.contains("CN=test-broker")
             && error.contains(&sasl_ssl),
         "untrusted CA: {error}"
+    );
+
+    let expired = secure.cluster.listener_bootstrap("EXPIRED");
+    let (error, _) = failure(
+        &expired,
+        &[
+            ("security.protocol", "SSL".into()),
+            ("ssl.ca.location", ca.clone()),
+        ],
+    )
+    .await;
+    assert!(
+        error.contains("CN=expired-broker")
+            && error.contains("expired at 2021-01-01T00:00:00Z")
+            && error.contains(&expired),
+        "expired certificate: {error}"
     );
 
     let port = sasl_ssl.rsplit_once(':').unwrap().1;

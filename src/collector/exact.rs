@@ -18,9 +18,16 @@ use rdkafka::{Message, Offset, TopicPartitionList};
 use tokio::sync::mpsc;
 
 use crate::model::{ExactTimestamp, Name, Sample};
+use crate::security::acl;
+use rdkafka::error::RDKafkaErrorCode;
 
 /// Answers kept; beyond that the oldest go (they are cheap to fetch again).
 const CACHE_ENTRIES: usize = 100_000;
+
+/// A topic the principal may not read (no Topic READ ACL) is not asked
+/// again for this long: each try would wait out the fetch timeout. After
+/// it, one try finds out whether the ACL was granted meanwhile.
+const DENIED_RETRY_AFTER: Duration = Duration::from_secs(300);
 
 type Key = (Name, i32, i64);
 
@@ -30,6 +37,8 @@ struct Cache {
     order: VecDeque<Key>,
     /// Asked for and not answered yet: not asked again meanwhile.
     pending: HashMap<Key, Instant>,
+    /// Topics whose fetch was refused for lack of Topic READ, and when.
+    denied: HashMap<Name, Instant>,
 }
 
 impl Cache {
@@ -93,18 +102,25 @@ impl ExactTimes {
             .name("exact-lag".into())
             .spawn(move || {
                 while let Some(batch) = receiver.blocking_recv() {
-                    let answers = fetch_batch(&consumer, &batch, timeout);
+                    let fetched = fetch_batch(&consumer, &batch, timeout);
                     let mut cache = thread_cache.lock().expect("exact cache poisoned");
                     let mut stats = thread_stats.lock().expect("exact stats poisoned");
+                    let now = Instant::now();
                     for key in batch {
-                        match answers.get(&key) {
+                        match fetched.answers.get(&key) {
                             Some(timestamp) => {
                                 stats.fetched += 1;
+                                cache.denied.remove(&key.0);
                                 cache.insert(key, *timestamp);
                             }
                             None => {
                                 stats.failed += 1;
                                 cache.pending.remove(&key);
+                                // rdkafka's error does not say which topic
+                                // was refused: those left unanswered were.
+                                if fetched.denied {
+                                    cache.denied.insert(key.0.clone(), now);
+                                }
                             }
                         }
                     }
@@ -148,6 +164,18 @@ impl ExactTimes {
             cache
                 .pending
                 .retain(|_, asked| now.duration_since(*asked) < stale);
+            cache
+                .denied
+                .retain(|_, when| now.duration_since(*when) < DENIED_RETRY_AFTER);
+            let mut denied: Vec<&Name> = cache.denied.keys().collect();
+            denied.sort();
+            for topic in denied {
+                sample.errors.push(format!(
+                    "exact time lag on topic {topic}: {}; its time lag is estimated from the \
+                     watermark history instead",
+                    acl::lacks(acl::Resource::Topic, acl::Operation::Read, Some(topic))
+                ));
+            }
             for group in &sample.groups {
                 for commit in &group.offsets {
                     let (Some(offset), Some(&high)) = (
@@ -157,6 +185,9 @@ impl ExactTimes {
                         continue;
                     };
                     if offset >= high {
+                        continue;
+                    }
+                    if cache.denied.contains_key(&commit.topic) {
                         continue;
                     }
                     let key = (commit.topic.clone(), commit.partition, offset);
@@ -237,15 +268,20 @@ impl ExactTimes {
     }
 }
 
+/// What one batch found.
+struct Fetched {
+    /// Timestamp by key.
+    answers: HashMap<Key, i64>,
+    /// The broker refused a fetch for lack of Topic READ.
+    denied: bool,
+}
+
 /// Timestamps of the first message at or after each (topic, partition,
 /// offset) — the message at the offset, or the next one that exists when
 /// compaction removed it.
-fn fetch_batch(
-    consumer: &BaseConsumer<KafkaContext>,
-    batch: &[Key],
-    timeout: Duration,
-) -> HashMap<Key, i64> {
+fn fetch_batch(consumer: &BaseConsumer<KafkaContext>, batch: &[Key], timeout: Duration) -> Fetched {
     let mut answers = HashMap::new();
+    let mut denied = false;
     let mut assignment = TopicPartitionList::new();
     let mut waiting: HashMap<(Name, i32), i64> = HashMap::new();
     for (topic, partition, offset) in batch {
@@ -261,7 +297,7 @@ fn fetch_batch(
         }
     }
     if consumer.assign(&assignment).is_err() {
-        return answers;
+        return Fetched { answers, denied };
     }
     let deadline = Instant::now() + timeout;
     // No end-of-partition events: rdkafka's carries the partition number
@@ -270,8 +306,15 @@ fn fetch_batch(
     // the high watermark, so their message exists; one deleted meanwhile
     // waits for the deadline.
     while !waiting.is_empty() && Instant::now() < deadline {
-        let Some(Ok(message)) = consumer.poll(Duration::from_millis(100)) else {
-            continue;
+        let message = match consumer.poll(Duration::from_millis(100)) {
+            Some(Ok(message)) => message,
+            Some(Err(error)) => {
+                if error.rdkafka_error_code() == Some(RDKafkaErrorCode::TopicAuthorizationFailed) {
+                    denied = true;
+                }
+                continue;
+            }
+            None => continue,
         };
         let key = (Name::from(message.topic()), message.partition());
         if let Some(&offset) = waiting.get(&key) {
@@ -284,5 +327,5 @@ fn fetch_batch(
         }
     }
     let _ = consumer.unassign();
-    answers
+    Fetched { answers, denied }
 }

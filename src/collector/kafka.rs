@@ -152,8 +152,20 @@ pub enum KafkaError {
     Security(String),
 }
 
-/// Human text for a Kafka error code, `None` when the code means success.
+/// Human text for a Kafka error code of a request the collector makes,
+/// `None` when the code means success. Authorization errors name the
+/// DESCRIBE ACL the principal lacks: that is all these requests need.
 pub fn error_text(code: i16) -> Option<String> {
+    let text = plain_error_text(code)?;
+    Some(match crate::security::acl::collector_hint(code) {
+        Some(hint) => format!("{text}: {hint}"),
+        None => text,
+    })
+}
+
+/// [`error_text`] without the DESCRIBE reading, for requests that need
+/// other rights (CreateTopics).
+fn plain_error_text(code: i16) -> Option<String> {
     if code == 0 {
         return None;
     }
@@ -1098,7 +1110,7 @@ impl KafkaClient {
             if topic.error_code == TOPIC_ALREADY_EXISTS {
                 continue;
             }
-            if let Some(error) = error_text(topic.error_code) {
+            if let Some(error) = plain_error_text(topic.error_code) {
                 return Err(KafkaError::Broker {
                     api: "CreateTopics",
                     error: with_message(error, topic.error_message),
@@ -1641,6 +1653,13 @@ mod tests {
         let text = error_text(3).unwrap();
         assert!(text.contains("UnknownTopicOrPartition"), "{text}");
         assert!(error_text(-12345).unwrap().contains("-12345"));
+        let denied = error_text(30).unwrap();
+        assert!(
+            denied.starts_with("GroupAuthorizationFailed (code 30): ")
+                && denied.contains("Group DESCRIBE"),
+            "{denied}"
+        );
+        assert!(!plain_error_text(29).unwrap().contains("DESCRIBE"));
     }
 
     fn names(range: std::ops::Range<usize>) -> Vec<String> {

@@ -44,6 +44,10 @@ pub enum ReplayError {
     /// Too many reads at once; the caller may try again shortly.
     #[error("{0}")]
     Busy(String),
+    /// The broker refused for lack of an ACL; the message names it
+    /// (security/acl.rs).
+    #[error("{0}")]
+    Denied(String),
 }
 
 impl From<spec::SpecError> for ReplayError {

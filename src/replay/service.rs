@@ -111,6 +111,9 @@ pub enum StartError {
     Busy(String),
     #[error("{0}")]
     Kafka(String),
+    /// The principal lacks an ACL the replay needs; the message names it.
+    #[error("{0}")]
+    Denied(String),
 }
 
 impl ReplayService {
@@ -151,6 +154,7 @@ impl ReplayService {
                 .await
                 .map_err(|error| match error {
                     ReplayError::Invalid(message) => StartError::Invalid(message),
+                    ReplayError::Denied(message) => StartError::Denied(message),
                     other => StartError::Kafka(other.to_string()),
                 })?;
         let id = format!(

@@ -13,14 +13,14 @@ use std::time::Duration;
 use futures::FutureExt;
 use rdkafka::consumer::stream_consumer::StreamPartitionQueue;
 use rdkafka::consumer::{Consumer, StreamConsumer};
-use rdkafka::error::KafkaError;
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{Headers, Message};
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 
 use super::record::{Record, RecordHeader};
 use super::spec::{EndAt, SourceRange, StartAt};
 use super::ReplayError;
-use crate::security::{KafkaAccess, KafkaContext};
+use crate::security::{acl, KafkaAccess, KafkaContext};
 
 /// What librdkafka prefetches for a partition before it waits for us.
 const PREFETCH_KBYTES: usize = 16 * 1024;
@@ -99,6 +99,15 @@ pub fn topic_partitions<C: Consumer<KafkaContext>>(
         .fetch_metadata(Some(topic), timeout)
         .map_err(|e| kafka_error("cannot read topic metadata (is --brokers right?)", e))?;
     let found = metadata.topics().iter().find(|t| t.name() == topic);
+    let refused = found
+        .and_then(|t| t.error())
+        .is_some_and(|e| RDKafkaErrorCode::from(e) == RDKafkaErrorCode::TopicAuthorizationFailed);
+    if refused {
+        return Err(ReplayError::Denied(format!(
+            "{option}: topic {topic:?}: {}",
+            acl::lacks(acl::Resource::Topic, acl::Operation::Describe, Some(topic))
+        )));
+    }
     match found {
         Some(t) if t.error().is_none() && !t.partitions().is_empty() => {
             let mut partitions: Vec<i32> = t.partitions().iter().map(|p| p.id()).collect();
@@ -308,6 +317,16 @@ impl KafkaRangeReader {
                     self.accept(record);
                 }
                 Ok(Err(KafkaError::PartitionEOF(_))) => self.finish(partition),
+                Ok(Err(error))
+                    if error.rdkafka_error_code()
+                        == Some(RDKafkaErrorCode::TopicAuthorizationFailed) =>
+                {
+                    return Err(ReplayError::Denied(format!(
+                        "reading {}/{partition} was refused: {}",
+                        self.topic,
+                        acl::lacks(acl::Resource::Topic, acl::Operation::Read, Some(&self.topic))
+                    )))
+                }
                 Ok(Err(error)) => return Err(kafka_error("reading failed", error)),
             }
         }

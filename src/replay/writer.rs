@@ -5,6 +5,7 @@
 //! continued exactly where it stopped.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use futures::stream::{FuturesUnordered, StreamExt};
@@ -13,7 +14,7 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{Header, OwnedHeaders};
 
-use crate::security::{KafkaAccess, KafkaContext};
+use crate::security::{acl, KafkaAccess, KafkaContext};
 use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord};
 use rdkafka::ClientConfig;
 
@@ -33,7 +34,7 @@ type Pending = std::pin::Pin<
 
 pub struct KafkaWriter {
     producer: FutureProducer<KafkaContext>,
-    topic: String,
+    topic: Arc<str>,
     keep_partition: bool,
     keep_timestamps: bool,
     in_flight: FuturesUnordered<Pending>,
@@ -183,7 +184,7 @@ impl KafkaWriter {
             .map_err(|e| ReplayError::Kafka(format!("cannot create a Kafka producer: {e}")))?;
         Ok(KafkaWriter {
             producer,
-            topic: target.topic.clone(),
+            topic: target.topic.as_str().into(),
             keep_partition: target.keep_partition,
             keep_timestamps: target.keep_timestamps,
             in_flight: FuturesUnordered::new(),
@@ -231,6 +232,7 @@ impl KafkaWriter {
                 Ok(delivery) => {
                     self.in_flight.push(pending(
                         delivery,
+                        self.topic.clone(),
                         record.partition,
                         record.offset,
                         record.payload_bytes(),
@@ -247,8 +249,9 @@ impl KafkaWriter {
                 }
                 Err((error, _)) => {
                     return Err(ReplayError::Kafka(format!(
-                        "cannot write to {:?}: {error}",
-                        self.topic
+                        "cannot write to {:?}: {}",
+                        self.topic,
+                        write_error(&error, &self.topic)
                     )))
                 }
             }
@@ -316,11 +319,28 @@ impl KafkaWriter {
     }
 }
 
-fn pending(delivery: DeliveryFuture, partition: i32, offset: i64, bytes: u64) -> Pending {
+/// A produce error's text; a refused write names the ACL it lacks.
+fn write_error(error: &KafkaError, topic: &str) -> String {
+    match error.rdkafka_error_code() {
+        Some(RDKafkaErrorCode::TopicAuthorizationFailed) => format!(
+            "{error}: {}",
+            acl::lacks(acl::Resource::Topic, acl::Operation::Write, Some(topic))
+        ),
+        _ => error.to_string(),
+    }
+}
+
+fn pending(
+    delivery: DeliveryFuture,
+    topic: Arc<str>,
+    partition: i32,
+    offset: i64,
+    bytes: u64,
+) -> Pending {
     Box::pin(async move {
         let result = match delivery.await {
             Ok(Ok(_)) => Ok(()),
-            Ok(Err((error, _))) => Err(error.to_string()),
+            Ok(Err((error, _))) => Err(write_error(&error, &topic)),
             Err(_) => Err("the producer was dropped before the record was confirmed".to_string()),
         };
         (partition, offset, bytes, result)

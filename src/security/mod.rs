@@ -14,7 +14,9 @@
 //!   provider for both clients
 //! - `context.rs`: the rdkafka context that hands rdkafka those tokens
 //! - `secret.rs`: values that never reach a log, page or error
+//! - `acl.rs`: which ACL an authorization error says the principal lacks
 
+pub mod acl;
 pub mod context;
 pub mod jaas;
 pub mod oauth;

@@ -294,9 +294,12 @@ impl ServerCertVerifier for ExplainingVerifier {
                          not recommended)",
                         server_name.to_str()
                     ),
-                    CertificateError::Expired | CertificateError::ExpiredContext { .. } => {
-                        "it has expired".to_string()
-                    }
+                    CertificateError::ExpiredContext { not_after, .. } => format!(
+                        "it expired at {} (the broker needs a renewed certificate; \
+                         check this machine's clock too)",
+                        utc_time(not_after.as_secs())
+                    ),
+                    CertificateError::Expired => "it has expired".to_string(),
                     CertificateError::NotValidYet | CertificateError::NotValidYetContext { .. } => {
                         "it is not valid yet (check the clock)".to_string()
                     }
@@ -378,6 +381,15 @@ pub fn describe_certificate(der: &[u8]) -> String {
     } else {
         format!("subject {subject}, names {}", names.join(", "))
     }
+}
+
+/// Seconds since the epoch as an RFC 3339 UTC time, for messages.
+fn utc_time(seconds: u64) -> String {
+    i64::try_from(seconds)
+        .ok()
+        .and_then(|s| chrono::DateTime::from_timestamp(s, 0))
+        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+        .unwrap_or_else(|| format!("{seconds} s after 1970"))
 }
 
 #[cfg(test)]

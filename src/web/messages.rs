@@ -116,6 +116,10 @@ async fn read(state: &AppState, topic: &str, browse: &Browse) -> Result<Vec<Reco
                 status: StatusCode::SERVICE_UNAVAILABLE,
                 message,
             },
+            ReplayError::Denied(message) => ApiError {
+                status: StatusCode::FORBIDDEN,
+                message,
+            },
             other => ApiError {
                 status: StatusCode::BAD_GATEWAY,
                 message: other.to_string(),

@@ -74,6 +74,10 @@ pub async fn start(
             status: StatusCode::BAD_GATEWAY,
             message,
         }),
+        Err(StartError::Denied(message)) => Err(ApiError {
+            status: StatusCode::FORBIDDEN,
+            message,
+        }),
     }
 }
 

@@ -9,6 +9,7 @@ mod common;
 
 use std::process::Command;
 
+use base64::Engine;
 use chrono::{TimeZone, Utc};
 use common::servers::require;
 use kafka_pulse::security::msk_iam::auth_token;
@@ -95,10 +96,18 @@ fn our_tokens_equal_aws_python_signers_byte_for_byte() {
         assert_eq!(ours.expires_at_ms, theirs.expiry_ms, "{region} at {epoch}");
         agreed += 1;
         if shown.is_empty() {
+            let url = base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .decode(&theirs.token)
+                .expect("a base64url token");
+            let url = String::from_utf8(url).expect("a URL");
+            let signature = url
+                .split('&')
+                .find_map(|pair| pair.strip_prefix("X-Amz-Signature="))
+                .unwrap_or("?");
             shown = format!(
-                "{} {region}: {}… expiry_ms {}",
+                "{}, {region}: {} token bytes, X-Amz-Signature={signature}, expiry_ms {}",
                 theirs.user_agent,
-                &theirs.token[..48],
+                theirs.token.len(),
                 theirs.expiry_ms
             );
         }

@@ -285,16 +285,20 @@ mod chain {
             ))
             .build_https();
         // STS (web identity, roles) needs a region: the configured one, else
-        // the cluster's.
-        let mut region_chain = aws_config::default_provider::region::Builder::default();
+        // the cluster's. Not the EC2 metadata's, which off EC2 costs a
+        // timeout and on EC2 is the cluster's region in practice.
+        let mut profile_region = aws_config::profile::region::ProfileFileRegionProvider::builder();
         if let Some(profile) = &login.profile {
-            region_chain = region_chain.profile_name(profile);
+            profile_region = profile_region.profile_name(profile);
         }
         let mut loader = aws_config::defaults(BehaviorVersion::latest())
             .http_client(http)
             .region(
-                RegionProviderChain::first_try(region_chain.build())
-                    .or_else(Region::new(msk_region.clone())),
+                RegionProviderChain::first_try(
+                    aws_config::environment::region::EnvironmentVariableRegionProvider::new(),
+                )
+                .or_else(profile_region.build())
+                .or_else(Region::new(msk_region)),
             );
         if let Some(profile) = &login.profile {
             loader = loader.profile_name(profile);
@@ -378,6 +382,75 @@ mod tests {
         let error = from_env(&profile).unwrap_err();
         assert!(
             error.contains("(AWS_PROFILE is set)") && error.contains("--features msk-iam"),
+            "{error}"
+        );
+    }
+
+    /// The chain reads a named profile from the shared files (the only
+    /// test that sets AWS_* variables, and only in builds with the
+    /// feature; EC2 metadata is turned off so nothing leaves the machine).
+    #[cfg(feature = "msk-iam")]
+    #[test]
+    fn the_chain_reads_a_named_profile() {
+        let dir = tempfile::tempdir().unwrap();
+        let credentials = dir.path().join("credentials");
+        std::fs::write(
+            &credentials,
+            "[pulse-test]\naws_access_key_id = AKIAPROFILEEXAMPLE\n\
+             aws_secret_access_key = hunter2-profile-secret\n",
+        )
+        .unwrap();
+        let config = dir.path().join("config");
+        std::fs::write(&config, "[profile pulse-test]\nregion = eu-north-1\n").unwrap();
+        for name in [
+            "AWS_ACCESS_KEY_ID",
+            "AWS_SECRET_ACCESS_KEY",
+            "AWS_SESSION_TOKEN",
+            "AWS_PROFILE",
+            "AWS_WEB_IDENTITY_TOKEN_FILE",
+            "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+            "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+        ] {
+            std::env::remove_var(name);
+        }
+        std::env::set_var("AWS_SHARED_CREDENTIALS_FILE", &credentials);
+        std::env::set_var("AWS_CONFIG_FILE", &config);
+        std::env::set_var("AWS_EC2_METADATA_DISABLED", "true");
+        let login = AwsLogin {
+            profile: Some("pulse-test".into()),
+            ..Default::default()
+        };
+        let source = AwsCredentials::for_login(&login, "eu-north-1");
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let resolved = runtime.block_on(source.get()).unwrap();
+        assert_eq!(resolved.credentials.access_key_id, "AKIAPROFILEEXAMPLE");
+        assert_eq!(
+            resolved.credentials.secret_access_key.expose(),
+            "hunter2-profile-secret"
+        );
+        assert_eq!(resolved.expires_at_ms, None);
+        // A second runtime (as rdkafka's callback uses) gets the cached ones.
+        let again = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+            .block_on(source.get())
+            .unwrap();
+        assert_eq!(again.credentials, resolved.credentials);
+
+        let missing = AwsCredentials::for_login(
+            &AwsLogin {
+                profile: Some("no-such-profile".into()),
+                ..Default::default()
+            },
+            "eu-north-1",
+        );
+        let error = runtime.block_on(missing.get()).unwrap_err();
+        assert!(
+            error.contains("profile 'no-such-profile'") && !error.contains("hunter2"),
             "{error}"
         );
     }

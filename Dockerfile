@@ -6,6 +6,10 @@
 #   docker build --build-arg CARGO_FEATURES=--no-default-features -t kafka-pulse:collector .
 #       --brokers only, much faster to build (what docker-compose.yml uses)
 #
+# Both builds have the msk-iam feature: Amazon MSK IAM with AWS's whole
+# credential chain (EKS IRSA, ECS task roles, EC2 instance roles, profiles),
+# which is how containers on AWS get their credentials.
+#
 # Inside the container kafka-pulse listens on 0.0.0.0:8080 (KAFKA_PULSE_LISTEN
 # below); the binary's own default stays 127.0.0.1. If you change the port,
 # change EXPOSE and HEALTHCHECK with it (tests/compose.rs checks they agree).
@@ -20,7 +24,8 @@ RUN apt-get update \
     && rm -rf /var/lib/apt/lists/*
 
 WORKDIR /src
-# Empty, or --no-default-features for a collector-only binary.
+# Empty, or --no-default-features for a collector-only binary; msk-iam is
+# added to either.
 ARG CARGO_FEATURES=""
 
 # Dependencies first, built against stand-in sources: this layer is rebuilt
@@ -31,7 +36,7 @@ RUN mkdir -p src benches \
     && touch src/lib.rs \
     && echo 'fn main() {}' > benches/analysis.rs \
     && echo 'fn main() {}' > benches/sinks.rs \
-    && cargo build --release --locked $CARGO_FEATURES \
+    && cargo build --release --locked --features msk-iam $CARGO_FEATURES \
     && rm -rf src benches
 
 COPY src ./src
@@ -40,7 +45,7 @@ COPY static ./static
 COPY benches ./benches
 # touch: the copied files may be older than the stand-in build above.
 RUN touch src/main.rs src/lib.rs \
-    && cargo build --release --locked $CARGO_FEATURES \
+    && cargo build --release --locked --features msk-iam $CARGO_FEATURES \
     && strip target/release/kafka-pulse \
     && cp target/release/kafka-pulse /usr/local/bin/kafka-pulse
 

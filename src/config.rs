@@ -902,7 +902,7 @@ impl Config {
                 properties_file: file.kafka_properties.as_deref(),
             },
             &|name| std::env::var(name).ok(),
-            brokers.is_some(),
+            brokers.as_ref().map(|list| list.join(",")).as_deref(),
         )
         .map_err(ConfigError::KafkaSecurity)?;
         Ok(Config {

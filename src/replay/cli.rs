@@ -58,6 +58,7 @@ fn kafka_access(connection: &Connection) -> Result<crate::security::KafkaAccess,
         &connection.kafka,
         crate::security::FileSettings::default(),
         &|name| std::env::var(name).ok(),
+        Some(&connection.brokers),
     )
     .map_err(ReplayError::Invalid)?;
     security.log_notes();

@@ -94,4 +94,113 @@ mod tests {
         };
         assert!(error.to_string().contains("no token source"));
     }
+
+    /// MSK IAM end to end short of a broker (an Apache Kafka broker cannot
+    /// validate an MSK token): the OAUTHBEARER client-first message of the
+    /// own client and rdkafka's callback carry the same signed token.
+    #[test]
+    fn both_clients_present_the_same_msk_iam_token() {
+        use crate::security::aws_credentials::AwsCredentials;
+        use crate::security::msk_iam::MskIam;
+        use crate::security::secret::Secret;
+        use crate::security::settings::{Mechanism, SaslSettings};
+        use crate::security::sigv4::Credentials;
+        use base64::Engine;
+
+        let msk = MskIam {
+            region: "eu-west-1".into(),
+            region_from: "aws.region (from test)".into(),
+            login: Default::default(),
+        };
+        let credentials = Credentials {
+            access_key_id: "AKIAEXAMPLEKEYID".into(),
+            secret_access_key: Secret::new("hunter2-secret-key"),
+            session_token: Some(Secret::new("hunter2-session")),
+        };
+        let provider = TokenProvider::msk_iam_with(msk, AwsCredentials::fixed(credentials, None));
+        let sasl = SaslSettings {
+            mechanism: Mechanism::OAuthBearer,
+            username: String::new(),
+            password: Secret::default(),
+            oauth: Some(provider.clone()),
+        };
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let own = runtime.block_on(async {
+            let mut authenticator = crate::security::sasl::authenticator(&sasl).await.unwrap();
+            authenticator.step(None).unwrap().unwrap()
+        });
+        let token = provider.token_blocking().unwrap();
+        let mut expected = b"n,,\x01auth=Bearer ".to_vec();
+        expected.extend_from_slice(token.value.expose().as_bytes());
+        expected.extend_from_slice(b"\x01\x01");
+        assert_eq!(own, expected);
+
+        let theirs = KafkaContext::new(Some(provider.clone()))
+            .generate_oauth_token(None)
+            .unwrap();
+        assert_eq!(theirs.token, token.value.expose());
+        assert_eq!(theirs.principal_name, "AKIAEXAMPLEKEYID");
+        assert_eq!(theirs.lifetime_ms, token.expires_at_ms);
+        let now = crate::security::oauth::now_ms();
+        assert!(
+            token.expires_at_ms > now + 890_000 && token.expires_at_ms <= now + 900_000,
+            "{token:?}"
+        );
+        // Refreshed at 80% of the 900 s.
+        assert!(token.refresh_at_ms - now <= 720_000 && token.refresh_at_ms - now > 710_000);
+
+        let url = String::from_utf8(
+            base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .decode(&theirs.token)
+                .unwrap(),
+        )
+        .unwrap();
+        assert!(
+            url.starts_with(
+                "https://kafka.eu-west-1.amazonaws.com/?Action=kafka-cluster%3AConnect&"
+            ),
+            "{url}"
+        );
+        assert!(
+            url.contains("X-Amz-Credential=AKIAEXAMPLEKEYID%2F"),
+            "{url}"
+        );
+        assert!(!url.contains("hunter2-secret-key"), "{url}");
+        for shown in [
+            format!("{provider:?}"),
+            format!("{sasl:?}"),
+            format!("{token:?}"),
+        ] {
+            assert!(!shown.contains("hunter2"), "{shown}");
+        }
+    }
+
+    #[test]
+    fn msk_iam_without_credentials_says_which_variables_to_set() {
+        use crate::security::aws_credentials::AwsCredentials;
+        use crate::security::msk_iam::MskIam;
+
+        let msk = MskIam {
+            region: "us-east-1".into(),
+            region_from: "AWS_REGION".into(),
+            login: Default::default(),
+        };
+        let env = |name: &str| {
+            (name == "AWS_WEB_IDENTITY_TOKEN_FILE").then(|| "/var/run/token".to_string())
+        };
+        let provider = TokenProvider::msk_iam_with(msk, AwsCredentials::from_env(Arc::new(env)));
+        let Err(error) = KafkaContext::new(Some(provider)).generate_oauth_token(None) else {
+            panic!("a token without credentials");
+        };
+        let error = error.to_string();
+        assert!(
+            error.contains("AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY are not set")
+                && error.contains("AWS_WEB_IDENTITY_TOKEN_FILE is set")
+                && error.contains("--features msk-iam"),
+            "{error}"
+        );
+    }
 }

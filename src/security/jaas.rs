@@ -3,14 +3,17 @@
 //! `org.apache.kafka.common.security.scram.ScramLoginModule required username="alice" password="…";`
 //! Only the username and password of the PLAIN and SCRAM modules, and the
 //! clientId, clientSecret and scope of the OAUTHBEARER module (Kafka's OIDC
-//! client credentials, KIP-768) are read; other modules get an error that
-//! says what is supported.
+//! client credentials, KIP-768), and the awsProfileName, awsRoleArn,
+//! awsRoleSessionName, awsRoleExternalId and awsStsRegion of Amazon MSK's
+//! `IAMLoginModule` are read; other modules get an error that says what is
+//! supported.
 //!
 //! The syntax is what Kafka's `JaasConfig` accepts: a class name, a control
 //! flag, `key=value` options (values bare or in single or double quotes,
 //! with backslash escapes inside quotes) and a closing `;`. Errors never
 //! quote an option's value.
 
+use super::msk_iam::AwsLogin;
 use super::secret::Secret;
 
 /// What a PLAIN or SCRAM login module line says.
@@ -23,6 +26,8 @@ pub struct JaasLogin {
     pub client_id: Option<String>,
     pub client_secret: Option<Secret>,
     pub scope: Option<String>,
+    /// IAMLoginModule's choice of AWS identity.
+    pub aws: AwsLogin,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -30,12 +35,15 @@ pub enum LoginModule {
     Plain,
     Scram,
     OAuthBearer,
+    /// software.amazon.msk.auth.iam.IAMLoginModule (Amazon MSK IAM).
+    AwsMskIam,
 }
 
 const PLAIN_MODULE: &str = "org.apache.kafka.common.security.plain.PlainLoginModule";
 const SCRAM_MODULE: &str = "org.apache.kafka.common.security.scram.ScramLoginModule";
 const OAUTHBEARER_MODULE: &str =
     "org.apache.kafka.common.security.oauthbearer.OAuthBearerLoginModule";
+const MSK_IAM_MODULE: &str = "software.amazon.msk.auth.iam.IAMLoginModule";
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Token {
@@ -57,12 +65,7 @@ pub fn parse(text: &str) -> Result<JaasLogin, String> {
         SCRAM_MODULE => LoginModule::Scram,
         // Kafka < 3.1 named it ...internals.OAuthBearerLoginModule too.
         other if other.ends_with("OAuthBearerLoginModule") => LoginModule::OAuthBearer,
-        other if other.ends_with("IAMLoginModule") => {
-            return Err(format!(
-                "sasl.jaas.config: {other} (AWS MSK IAM) is not supported yet; use SCRAM on MSK \
-                 (sasl.mechanism=SCRAM-SHA-512) meanwhile"
-            ))
-        }
+        MSK_IAM_MODULE => LoginModule::AwsMskIam,
         other if other.contains("Krb5LoginModule") => {
             return Err(format!(
                 "sasl.jaas.config: {other} (Kerberos/GSSAPI) is not supported by kafka-pulse"
@@ -71,7 +74,7 @@ pub fn parse(text: &str) -> Result<JaasLogin, String> {
         other => {
             return Err(format!(
                 "sasl.jaas.config: unknown login module {other}; kafka-pulse supports \
-                 {PLAIN_MODULE}, {SCRAM_MODULE} and {OAUTHBEARER_MODULE}"
+                 {PLAIN_MODULE}, {SCRAM_MODULE}, {OAUTHBEARER_MODULE} and {MSK_IAM_MODULE}"
             ))
         }
     };
@@ -92,6 +95,7 @@ pub fn parse(text: &str) -> Result<JaasLogin, String> {
     let mut client_id = None;
     let mut client_secret = None;
     let mut scope = None;
+    let mut aws = AwsLogin::default();
     loop {
         match tokens.next() {
             Some(Token::Semicolon) => break,
@@ -111,7 +115,13 @@ pub fn parse(text: &str) -> Result<JaasLogin, String> {
                     "clientId" => client_id = Some(value),
                     "clientSecret" => client_secret = Some(Secret::new(value)),
                     "scope" => scope = Some(value),
-                    // Other options (e.g. tokenauth) do not concern a client.
+                    "awsProfileName" => aws.profile = Some(value),
+                    "awsRoleArn" => aws.role_arn = Some(value),
+                    "awsRoleSessionName" => aws.role_session_name = Some(value),
+                    "awsRoleExternalId" => aws.role_external_id = Some(value),
+                    "awsStsRegion" => aws.sts_region = Some(value),
+                    // Other options (e.g. tokenauth, awsDebugCreds,
+                    // awsMaxRetries) do not change what is sent.
                     _ => {}
                 }
             }
@@ -132,6 +142,7 @@ pub fn parse(text: &str) -> Result<JaasLogin, String> {
         client_id,
         client_secret,
         scope,
+        aws,
     })
 }
 
@@ -229,7 +240,7 @@ mod tests {
             "org.apache.kafka.common.security.plain.PlainLoginModule required password;",
             "org.apache.kafka.common.security.plain.PlainLoginModule required password=\"hunter2\"; x required;",
             "com.sun.security.auth.module.Krb5LoginModule required useKeyTab=true;",
-            "software.amazon.msk.auth.iam.IAMLoginModule required;",
+            "software.amazon.msk.auth.iam.IAMLoginModule required",
         ];
         for case in cases {
             let error = parse(case).unwrap_err();
@@ -254,6 +265,26 @@ mod tests {
             parse("org.apache.kafka.common.security.oauthbearer.OAuthBearerLoginModule required;")
                 .unwrap();
         assert_eq!(bare.client_id, None);
+    }
+
+    #[test]
+    fn the_msk_iam_module_gives_its_profile_and_role() {
+        let bare = parse("software.amazon.msk.auth.iam.IAMLoginModule required;").unwrap();
+        assert_eq!(bare.module, LoginModule::AwsMskIam);
+        assert_eq!(bare.aws, AwsLogin::default());
+        let login = parse(
+            "software.amazon.msk.auth.iam.IAMLoginModule required awsProfileName=\"prod\" \
+             awsRoleArn=\"arn:aws:iam::123456789012:role/msk-reader\" awsRoleSessionName=\"pulse\" \
+             awsStsRegion=\"eu-west-1\" awsDebugCreds=true;",
+        )
+        .unwrap();
+        assert_eq!(login.aws.profile.as_deref(), Some("prod"));
+        assert_eq!(
+            login.aws.role_arn.as_deref(),
+            Some("arn:aws:iam::123456789012:role/msk-reader")
+        );
+        assert_eq!(login.aws.role_session_name.as_deref(), Some("pulse"));
+        assert_eq!(login.aws.sts_region.as_deref(), Some("eu-west-1"));
     }
 
     #[test]

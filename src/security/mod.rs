@@ -10,20 +10,26 @@
 //! - `settings.rs`: property set → validated settings and librdkafka's list
 //! - `tls.rs`: rustls client configuration (CA file, mTLS, encrypted keys)
 //! - `sasl/`: SaslHandshake/SaslAuthenticate exchanges, one module per mechanism
-//! - `oauth.rs`: OAUTHBEARER tokens (file or OIDC client credentials), one
-//!   provider for both clients
+//! - `oauth.rs`: OAUTHBEARER tokens (file, OIDC client credentials or
+//!   Amazon MSK IAM), one provider for both clients
+//! - `msk_iam.rs`: the MSK IAM token (a SigV4-presigned URL) and its region
+//! - `sigv4.rs`: AWS Signature Version 4 query presigning
+//! - `aws_credentials.rs`: the AWS credentials MSK IAM signs with
 //! - `context.rs`: the rdkafka context that hands rdkafka those tokens
 //! - `secret.rs`: values that never reach a log, page or error
 //! - `acl.rs`: which ACL an authorization error says the principal lacks
 
 pub mod acl;
+pub mod aws_credentials;
 pub mod context;
 pub mod jaas;
+pub mod msk_iam;
 pub mod oauth;
 pub mod properties;
 pub mod sasl;
 pub mod secret;
 pub mod settings;
+pub mod sigv4;
 pub mod sources;
 pub mod tls;
 
@@ -65,7 +71,22 @@ impl Security {
     /// Validates `props` (librdkafka is asked about keys kafka-pulse does
     /// not handle itself) and loads certificates and keys.
     pub fn from_properties(props: &PropertySet) -> Result<Self, String> {
-        let settings = settings::resolve(props, &settings::librdkafka_accepts)?;
+        Security::from_properties_in(
+            props,
+            &settings::Surroundings {
+                env: &|_| None,
+                bootstrap: None,
+            },
+        )
+    }
+
+    /// [`from_properties`](Self::from_properties), with the environment
+    /// and the bootstrap servers `around` (AWS MSK IAM's region).
+    pub fn from_properties_in(
+        props: &PropertySet,
+        around: &settings::Surroundings<'_>,
+    ) -> Result<Self, String> {
+        let settings = settings::resolve_in(props, around, &settings::librdkafka_accepts)?;
         let tls = settings
             .tls
             .as_ref()
@@ -75,26 +96,29 @@ impl Security {
         Ok(Security { settings, tls })
     }
 
-    /// Every source of properties (see `sources.rs`) read and validated.
+    /// Every source of properties (see `sources.rs`) read and validated,
+    /// for the cluster at `bootstrap`.
     pub fn from_sources(
         args: &KafkaPropertyArgs,
         file: FileSettings<'_>,
         env: &dyn Fn(&str) -> Option<String>,
+        bootstrap: Option<&str>,
     ) -> Result<Self, String> {
         let props = sources::collect(args, file, env)?;
-        Security::from_properties(&props)
+        Security::from_properties_in(&props, &settings::Surroundings { env, bootstrap })
     }
 
     /// The dashboard's security: every source read and validated. With
-    /// the embedded broker (`brokers_given` false) only plaintext makes
-    /// sense, and a `bootstrap.servers` property is pointed at `--brokers`
-    /// rather than silently used or ignored.
+    /// the embedded broker (`brokers` None) only plaintext makes sense,
+    /// and a `bootstrap.servers` property is pointed at `--brokers` rather
+    /// than silently used or ignored.
     pub fn for_dashboard(
         args: &KafkaPropertyArgs,
         file: FileSettings<'_>,
         env: &dyn Fn(&str) -> Option<String>,
-        brokers_given: bool,
+        brokers: Option<&str>,
     ) -> Result<Self, String> {
+        let brokers_given = brokers.is_some();
         let props = sources::collect(args, file, env)?;
         let servers = props.get("bootstrap.servers").map(str::to_string);
         if let (Some(servers), false) = (&servers, brokers_given) {
@@ -103,7 +127,13 @@ impl Security {
                 props.source("bootstrap.servers")
             ));
         }
-        let mut security = Security::from_properties(&props)?;
+        let mut security = Security::from_properties_in(
+            &props,
+            &settings::Surroundings {
+                env,
+                bootstrap: brokers,
+            },
+        )?;
         if !brokers_given && !security.is_plaintext() {
             return Err(format!(
                 "security.protocol={} needs --brokers: the embedded broker speaks plaintext only",

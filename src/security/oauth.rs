@@ -12,7 +12,10 @@
 //! - OIDC client credentials (`sasl.oauthbearer.method=oidc`): a
 //!   `grant_type=client_credentials` POST to the token endpoint with the
 //!   client id and secret (HTTP Basic, RFC 6749 §2.3.1), refreshed at 80% of
-//!   its `expires_in`.
+//!   its `expires_in`;
+//! - Amazon MSK IAM (`msk_iam.rs`): a SigV4-presigned URL signed with AWS
+//!   credentials (`aws_credentials.rs`), valid 900 s and refreshed at 80%
+//!   of that (or of the credentials' remaining life, if shorter).
 //!
 //! Errors name the file or the endpoint and the client id, never the secret
 //! or the token.
@@ -23,6 +26,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use base64::Engine;
 
+use super::aws_credentials::AwsCredentials;
+use super::msk_iam::{self, MskIam};
 use super::secret::Secret;
 
 /// A token is used until this share of its lifetime has passed.
@@ -44,6 +49,7 @@ pub enum TokenSource {
         client_secret: Secret,
         scope: Option<String>,
     },
+    MskIam(MskIam),
 }
 
 impl TokenSource {
@@ -56,6 +62,7 @@ impl TokenSource {
                 client_id,
                 ..
             } => format!("client id '{client_id}' at token endpoint {endpoint}"),
+            TokenSource::MskIam(msk) => msk.describe(),
         }
     }
 }
@@ -64,7 +71,8 @@ impl TokenSource {
 #[derive(Clone, PartialEq, Eq)]
 pub struct Token {
     pub value: Secret,
-    /// The JWT's `sub` claim, else the client id (rdkafka needs one).
+    /// The JWT's `sub` claim, else the client id, or for MSK IAM the AWS
+    /// access key id (rdkafka needs one).
     pub principal: String,
     /// When it expires, milliseconds since the epoch.
     pub expires_at_ms: i64,
@@ -97,6 +105,8 @@ struct Cache {
 /// The one token provider of a configuration (cheap to share: `Arc`).
 pub struct TokenProvider {
     source: TokenSource,
+    /// MSK IAM's credentials (`None` for the other sources).
+    aws: Option<AwsCredentials>,
     cache: std::sync::Mutex<Cache>,
     /// One endpoint request at a time: connections opened together wait
     /// for the same token instead of each asking for one.
@@ -241,8 +251,24 @@ fn endpoint_error(body: &[u8]) -> String {
 
 impl TokenProvider {
     pub fn new(source: TokenSource) -> Arc<Self> {
+        let aws = match &source {
+            TokenSource::MskIam(msk) => Some(AwsCredentials::for_login(&msk.login, &msk.region)),
+            _ => None,
+        };
         Arc::new(TokenProvider {
             source,
+            aws,
+            cache: Default::default(),
+            fetching: tokio::sync::Mutex::new(()),
+        })
+    }
+
+    /// An MSK IAM provider signing with `credentials` instead of those its
+    /// login names (tests, and callers that bring their own).
+    pub fn msk_iam_with(msk: MskIam, credentials: AwsCredentials) -> Arc<Self> {
+        Arc::new(TokenProvider {
+            source: TokenSource::MskIam(msk),
+            aws: Some(credentials),
             cache: Default::default(),
             fetching: tokio::sync::Mutex::new(()),
         })
@@ -295,6 +321,13 @@ impl TokenProvider {
                 fetch(endpoint, client_id, client_secret, scope.as_deref()).await?,
                 None,
             ),
+            TokenSource::MskIam(msk) => {
+                let credentials = self
+                    .aws
+                    .as_ref()
+                    .ok_or("AWS MSK IAM has no credential source")?;
+                (msk_token(msk, credentials).await?, None)
+            }
         };
         let mut cache = self.cache.lock().expect("token cache poisoned");
         cache.token = Some(token.clone());
@@ -339,7 +372,7 @@ impl TokenProvider {
             TokenSource::File(_) => token
                 .expires_at_ms
                 .min(now_ms() + FILE_RECHECK.as_millis() as i64),
-            TokenSource::Oidc { .. } => token.expires_at_ms,
+            TokenSource::Oidc { .. } | TokenSource::MskIam(_) => token.expires_at_ms,
         }
     }
 }
@@ -349,6 +382,35 @@ fn stamp(path: &std::path::Path) -> Option<FileStamp> {
     Some(FileStamp {
         modified: metadata.modified().ok(),
         len: metadata.len(),
+    })
+}
+
+/// A fresh MSK IAM token: signed now, valid until its URL expires or the
+/// credentials do, whichever is first (MSK refuses a token whose session
+/// token has expired).
+async fn msk_token(msk: &MskIam, credentials: &AwsCredentials) -> Result<Token, String> {
+    let resolved = credentials.get().await?;
+    let now = chrono::Utc::now();
+    let signed = msk_iam::auth_token(
+        &msk.region,
+        &resolved.credentials,
+        now,
+        &msk_iam::user_agent(),
+    );
+    let expires_at_ms = resolved
+        .expires_at_ms
+        .map_or(signed.expires_at_ms, |at| at.min(signed.expires_at_ms));
+    if expires_at_ms <= now.timestamp_millis() {
+        return Err(format!(
+            "the AWS credentials of {} have expired",
+            msk.login.describe()
+        ));
+    }
+    Ok(Token {
+        value: signed.value,
+        principal: resolved.credentials.access_key_id,
+        expires_at_ms,
+        refresh_at_ms: refresh_time(now.timestamp_millis(), expires_at_ms),
     })
 }
 

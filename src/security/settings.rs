@@ -9,7 +9,9 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use super::aws_credentials;
 use super::jaas::{self, LoginModule};
+use super::msk_iam::{self, MskIam, REGION_PROPERTY};
 use super::oauth::{TokenProvider, TokenSource};
 use super::secret::{is_secret_key, Secret};
 use super::sources::{PropertySet, ENV_KEYS};
@@ -20,6 +22,21 @@ const JAVA_OAUTH_HANDLERS: [&str; 2] = [
     "org.apache.kafka.common.security.oauthbearer.OAuthBearerLoginCallbackHandler",
     "org.apache.kafka.common.security.oauthbearer.secured.OAuthBearerLoginCallbackHandler",
 ];
+
+/// Amazon MSK's login callback handler for IAM: kafka-pulse signs MSK IAM
+/// tokens itself, so the file MSK's documentation gives is accepted as is.
+const MSK_IAM_HANDLER: &str = "software.amazon.msk.auth.iam.IAMClientCallbackHandler";
+
+/// The `sasl.oauthbearer.method` that selects Amazon MSK IAM tokens.
+pub const MSK_IAM_METHOD: &str = "aws_msk_iam";
+
+/// What settings may be found from besides the properties: the process
+/// environment and the bootstrap servers (MSK IAM's region, from
+/// AWS_REGION or the MSK broker host names).
+pub struct Surroundings<'a> {
+    pub env: &'a dyn Fn(&str) -> Option<String>,
+    pub bootstrap: Option<&'a str>,
+}
 
 /// Keys of Java clients (and Confluent's Schema Registry serializers) that
 /// mean nothing to kafka-pulse: vendors' client.properties files carry them,
@@ -205,7 +222,8 @@ fn oauth_source(
         .filter(|m| *m != "oidc" && *m != "default")
     {
         return Err(format!(
-            "{} must be default (a token file) or oidc (client credentials), got '{other}'",
+            "{} must be default (a token file), oidc (client credentials) or {MSK_IAM_METHOD} \
+             (Amazon MSK IAM), got '{other}'",
             named("sasl.oauthbearer.method")
         ));
     }
@@ -309,10 +327,78 @@ fn oauth_source(
     }
 }
 
+/// Amazon MSK IAM: the region (the `aws.region` property, AWS_REGION,
+/// AWS_DEFAULT_REGION, the MSK broker host names) and the identity of the
+/// IAMLoginModule line. The OAUTHBEARER keys of the other sources would be
+/// ignored, so they are refused.
+fn msk_iam_source(
+    props: &PropertySet,
+    login: Option<&jaas::JaasLogin>,
+    around: &Surroundings<'_>,
+) -> Result<TokenSource, String> {
+    let named = |key: &str| format!("{key} (from {})", props.source(key));
+    if let Some(method) = props
+        .get("sasl.oauthbearer.method")
+        .map(|m| m.trim().to_ascii_lowercase())
+        .filter(|m| m != MSK_IAM_METHOD)
+    {
+        return Err(format!(
+            "{} is {method}, but AWS MSK IAM (sasl.mechanism=AWS_MSK_IAM or the IAMLoginModule) \
+             signs its own tokens: drop it or set it to {MSK_IAM_METHOD}",
+            named("sasl.oauthbearer.method")
+        ));
+    }
+    if let Some(key) = props
+        .entries
+        .keys()
+        .find(|k| k.starts_with("sasl.oauthbearer.") && *k != "sasl.oauthbearer.method")
+    {
+        return Err(format!(
+            "{} is set, but AWS MSK IAM signs its own tokens from AWS credentials: drop it",
+            named(key)
+        ));
+    }
+    let aws = login
+        .filter(|l| l.module == LoginModule::AwsMskIam)
+        .map(|l| l.aws.clone())
+        .unwrap_or_default();
+    if let Some(why) = aws_credentials::unsupported(&aws) {
+        return Err(format!("{why} (from {})", props.source("sasl.jaas.config")));
+    }
+    let bootstrap = around.bootstrap.or_else(|| props.get("bootstrap.servers"));
+    let (region, region_from) = msk_iam::resolve_region(
+        props
+            .get(REGION_PROPERTY)
+            .map(|value| (value, props.source(REGION_PROPERTY))),
+        around.env,
+        bootstrap,
+    )?;
+    Ok(TokenSource::MskIam(MskIam {
+        region,
+        region_from,
+        login: aws,
+    }))
+}
+
 /// Checks `props` and decides what the clients do. `rdkafka_knows` says
-/// whether librdkafka accepts a property (`None`) or why not.
+/// whether librdkafka accepts a property (`None`) or why not. MSK IAM's
+/// region is looked for in the properties only (`bootstrap.servers`
+/// included); see [`resolve_in`].
 pub fn resolve(
     props: &PropertySet,
+    rdkafka_knows: &dyn Fn(&str, &str) -> Option<String>,
+) -> Result<SecuritySettings, String> {
+    let around = Surroundings {
+        env: &|_| None,
+        bootstrap: None,
+    };
+    resolve_in(props, &around, rdkafka_knows)
+}
+
+/// [`resolve`], with the environment and bootstrap servers `around`.
+pub fn resolve_in(
+    props: &PropertySet,
+    around: &Surroundings<'_>,
     rdkafka_knows: &dyn Fn(&str, &str) -> Option<String>,
 ) -> Result<SecuritySettings, String> {
     let mut notes = Vec::new();
@@ -470,6 +556,14 @@ pub fn resolve(
         .filter(|k| k.starts_with("sasl."))
         .map(String::as_str)
         .collect();
+    // Amazon MSK IAM runs as OAUTHBEARER with a signed token; it is asked
+    // for by MSK's own mechanism name, by its login module, or as an
+    // OAUTHBEARER method.
+    let login_is_msk = login.as_ref().map(|l| l.module) == Some(LoginModule::AwsMskIam);
+    let mut msk = login_is_msk
+        || props
+            .get("sasl.oauthbearer.method")
+            .is_some_and(|m| m.trim().eq_ignore_ascii_case(MSK_IAM_METHOD));
     let sasl = if protocol.uses_sasl() {
         let mechanism = match mechanism_text.map(|m| m.trim().to_ascii_uppercase()) {
             Some(m) if m == "PLAIN" => Mechanism::Plain,
@@ -484,14 +578,13 @@ pub fn resolve(
             }
             Some(m) if m == "OAUTHBEARER" => Mechanism::OAuthBearer,
             Some(m) if m == "AWS_MSK_IAM" => {
-                return Err(format!(
-                    "sasl.mechanism={m} is not supported yet; kafka-pulse speaks PLAIN, \
-                     SCRAM-SHA-256, SCRAM-SHA-512 and OAUTHBEARER"
-                ))
+                msk = true;
+                Mechanism::OAuthBearer
             }
             Some(m) => {
                 return Err(format!(
-                    "{} must be PLAIN, SCRAM-SHA-256, SCRAM-SHA-512 or OAUTHBEARER, got '{m}'",
+                    "{} must be PLAIN, SCRAM-SHA-256, SCRAM-SHA-512, OAUTHBEARER or AWS_MSK_IAM, \
+                     got '{m}'",
                     named("sasl.mechanism")
                 ))
             }
@@ -499,7 +592,9 @@ pub fn resolve(
             None if login.as_ref().map(|l| l.module) == Some(LoginModule::Plain) => {
                 Mechanism::Plain
             }
-            None if login.as_ref().map(|l| l.module) == Some(LoginModule::OAuthBearer) => {
+            None if login.as_ref().map(|l| l.module) == Some(LoginModule::OAuthBearer)
+                || login_is_msk =>
+            {
                 Mechanism::OAuthBearer
             }
             None => {
@@ -516,18 +611,28 @@ pub fn resolve(
                 LoginModule::Scram => {
                     matches!(mechanism, Mechanism::ScramSha256 | Mechanism::ScramSha512)
                 }
-                LoginModule::OAuthBearer => mechanism == Mechanism::OAuthBearer,
+                LoginModule::OAuthBearer => mechanism == Mechanism::OAuthBearer && !msk,
+                LoginModule::AwsMskIam => mechanism == Mechanism::OAuthBearer,
             };
             if !fits {
-                return Err(format!(
-                    "sasl.jaas.config uses the {} login module but sasl.mechanism is {}",
-                    match login.module {
-                        LoginModule::Plain => "PLAIN",
-                        LoginModule::Scram => "SCRAM",
-                        LoginModule::OAuthBearer => "OAUTHBEARER",
-                    },
-                    mechanism.name()
-                ));
+                let module = match login.module {
+                    LoginModule::Plain => "PLAIN",
+                    LoginModule::Scram => "SCRAM",
+                    LoginModule::OAuthBearer => "OAUTHBEARER",
+                    LoginModule::AwsMskIam => "AWS MSK IAM",
+                };
+                return Err(if msk && login.module != LoginModule::AwsMskIam {
+                    format!(
+                        "sasl.jaas.config uses the {module} login module but the login is AWS \
+                         MSK IAM: use software.amazon.msk.auth.iam.IAMLoginModule, or no \
+                         sasl.jaas.config"
+                    )
+                } else {
+                    format!(
+                        "sasl.jaas.config uses the {module} login module but sasl.mechanism is {}",
+                        mechanism.name()
+                    )
+                });
             }
         }
         let oauth_keys: Vec<&str> = sasl_given
@@ -536,7 +641,11 @@ pub fn resolve(
             .filter(|k| k.starts_with("sasl.oauthbearer."))
             .collect();
         if mechanism == Mechanism::OAuthBearer {
-            let source = oauth_source(props, login.as_ref(), &mut notes)?;
+            let source = if msk {
+                msk_iam_source(props, login.as_ref(), around)?
+            } else {
+                oauth_source(props, login.as_ref(), &mut notes)?
+            };
             for key in ["sasl.username", "sasl.password"] {
                 if props.get(key).is_some() {
                     return Err(format!(
@@ -601,6 +710,18 @@ pub fn resolve(
         None
     };
 
+    let is_msk = sasl
+        .as_ref()
+        .and_then(|s| s.oauth.as_ref())
+        .is_some_and(|p| matches!(p.source(), TokenSource::MskIam(_)));
+    if props.get(REGION_PROPERTY).is_some() && !is_msk {
+        return Err(format!(
+            "{} is set but the login is not AWS MSK IAM: set sasl.mechanism=AWS_MSK_IAM (with \
+             security.protocol=SASL_SSL), or drop it",
+            named(REGION_PROPERTY)
+        ));
+    }
+
     // What librdkafka gets for the properties both clients share.
     rdkafka.push((
         "security.protocol".into(),
@@ -646,6 +767,16 @@ pub fn resolve(
         if JAVA_ONLY_KEYS.contains(&key.as_str()) {
             notes.push(format!(
                 "{} concerns Java clients only and is ignored",
+                named(key)
+            ));
+            continue;
+        }
+        if key == "sasl.client.callback.handler.class"
+            && property.value.trim() == MSK_IAM_HANDLER
+            && is_msk
+        {
+            notes.push(format!(
+                "{} is ignored: kafka-pulse signs AWS MSK IAM tokens itself",
                 named(key)
             ));
             continue;
@@ -849,7 +980,7 @@ mod tests {
             ),
         ]);
         assert!(error.contains("login module"), "{error}");
-        for mechanism in ["GSSAPI", "OAUTHBEARER", "AWS_MSK_IAM", "DIGEST"] {
+        for mechanism in ["GSSAPI", "OAUTHBEARER", "DIGEST"] {
             let error = resolve_err(&[
                 ("security.protocol", "SASL_SSL"),
                 ("sasl.mechanism", mechanism),
@@ -1146,20 +1277,214 @@ mod tests {
             settings.tls.unwrap().ca_location,
             Some(PathBuf::from("/tmp/ca.crt"))
         );
-        // MSK IAM: refused with what to use meanwhile.
-        let msk_iam = props(&[
+    }
+
+    /// The client.properties of Amazon MSK's IAM documentation, as is.
+    const MSK_IAM_CLIENT_PROPERTIES: &str = "\
+# Sets up TLS for encryption and SASL for authN.
+security.protocol = SASL_SSL
+
+# Identifies the SASL mechanism to use.
+sasl.mechanism = AWS_MSK_IAM
+
+# Binds SASL client implementation.
+sasl.jaas.config = software.amazon.msk.auth.iam.IAMLoginModule required;
+
+# Encapsulates constructing a SigV4 signature based on extracted credentials.
+# The SASL client bound by \"sasl.jaas.config\" invokes this class.
+sasl.client.callback.handler.class = software.amazon.msk.auth.iam.IAMClientCallbackHandler
+";
+
+    fn file_props(text: &str) -> PropertySet {
+        let mut set = PropertySet::default();
+        for e in super::super::properties::parse(text).unwrap() {
+            set.set(&e.key, &e.value, "client.properties");
+        }
+        set
+    }
+
+    fn msk(settings: &SecuritySettings) -> MskIam {
+        match source(settings) {
+            TokenSource::MskIam(msk) => msk,
+            other => panic!("not MSK IAM: {other:?}"),
+        }
+    }
+
+    const MSK_BROKERS: &str = "b-1.pulse.a1b2c3.c2.kafka.eu-west-1.amazonaws.com:9098,\
+                               b-2.pulse.a1b2c3.c2.kafka.eu-west-1.amazonaws.com:9098";
+
+    #[test]
+    fn amazon_msk_iam_client_properties_as_is() {
+        let props = file_props(MSK_IAM_CLIENT_PROPERTIES);
+        let around = Surroundings {
+            env: &|_| None,
+            bootstrap: Some(MSK_BROKERS),
+        };
+        let settings = resolve_in(&props, &around, &librdkafka_accepts).unwrap();
+        assert_eq!(settings.protocol, Protocol::SaslSsl);
+        let sasl = settings.sasl.as_ref().unwrap();
+        assert_eq!(sasl.mechanism, Mechanism::OAuthBearer);
+        assert_eq!(
+            msk(&settings),
+            MskIam {
+                region: "eu-west-1".into(),
+                region_from: "the MSK broker host names".into(),
+                login: Default::default(),
+            }
+        );
+        // librdkafka runs it as OAUTHBEARER with tokens from the callback.
+        assert_eq!(
+            rd(&settings, "sasl.mechanism").as_deref(),
+            Some("OAUTHBEARER")
+        );
+        assert!(settings
+            .rdkafka
+            .0
+            .iter()
+            .all(|(k, _)| !k.starts_with("sasl.") || k == "sasl.mechanism"));
+        assert!(
+            settings
+                .notes
+                .iter()
+                .any(|n| n.contains("sasl.client.callback.handler.class") && n.contains("ignored")),
+            "{:?}",
+            settings.notes
+        );
+        assert_eq!(
+            sasl.who(),
+            "with the token of AWS MSK IAM (default AWS credentials, region eu-west-1 from the \
+             MSK broker host names)"
+        );
+        // The login module alone says it too, and bootstrap.servers in the
+        // file gives the region when no --brokers does.
+        let mut props = file_props(
+            "security.protocol=SASL_SSL\n\
+             sasl.jaas.config=software.amazon.msk.auth.iam.IAMLoginModule required;\n",
+        );
+        props.set("bootstrap.servers", MSK_BROKERS, "client.properties");
+        let settings = resolve(&props, &librdkafka_accepts).unwrap();
+        assert_eq!(msk(&settings).region, "eu-west-1");
+    }
+
+    #[test]
+    fn msk_iam_as_an_oauthbearer_method_with_the_region_property_or_variables() {
+        let settings = resolve_ok(&[
+            ("security.protocol", "SASL_SSL"),
+            ("sasl.mechanism", "OAUTHBEARER"),
+            ("sasl.oauthbearer.method", "AWS_MSK_IAM"),
+            ("aws.region", "us-east-2"),
+        ]);
+        assert_eq!(msk(&settings).region, "us-east-2");
+        assert_eq!(msk(&settings).region_from, "aws.region (from test)");
+        assert!(settings.notes.is_empty(), "{:?}", settings.notes);
+        let props = props(&[
             ("security.protocol", "SASL_SSL"),
             ("sasl.mechanism", "AWS_MSK_IAM"),
+        ]);
+        let env = |name: &str| (name == "AWS_REGION").then(|| "ap-southeast-2".to_string());
+        let around = Surroundings {
+            env: &env,
+            bootstrap: Some(MSK_BROKERS),
+        };
+        let settings = resolve_in(&props, &around, &librdkafka_accepts).unwrap();
+        assert_eq!(msk(&settings).region, "ap-southeast-2");
+        assert_eq!(msk(&settings).region_from, "AWS_REGION");
+    }
+
+    #[test]
+    fn msk_iam_settings_that_cannot_work_are_refused() {
+        let base = [
+            ("security.protocol", "SASL_SSL"),
+            ("sasl.mechanism", "AWS_MSK_IAM"),
+        ];
+        let with = |more: &[(&'static str, &'static str)]| {
+            let mut pairs = base.to_vec();
+            pairs.extend_from_slice(more);
+            resolve_err(&pairs)
+        };
+        let error = with(&[]);
+        assert!(
+            error.contains("region")
+                && error.contains("aws.region=")
+                && error.contains("AWS_REGION"),
+            "{error}"
+        );
+        let region = ("aws.region", "us-east-1");
+        let error = with(&[region, ("sasl.oauthbearer.method", "oidc")]);
+        assert!(error.contains("aws_msk_iam"), "{error}");
+        let error = with(&[region, ("sasl.oauthbearer.token.file", "/t")]);
+        assert!(error.contains("sasl.oauthbearer.token.file"), "{error}");
+        let error = with(&[region, ("aws.region", "US East")]);
+        assert!(error.contains("not an AWS region"), "{error}");
+        let error = with(&[region, ("sasl.username", "u")]);
+        assert!(error.contains("logs in with a token"), "{error}");
+        let error = with(&[
+            region,
+            (
+                "sasl.jaas.config",
+                "org.apache.kafka.common.security.oauthbearer.OAuthBearerLoginModule required;",
+            ),
+        ]);
+        assert!(error.contains("IAMLoginModule"), "{error}");
+        let error = resolve_err(&[
+            ("security.protocol", "SASL_SSL"),
+            ("sasl.mechanism", "SCRAM-SHA-512"),
             (
                 "sasl.jaas.config",
                 "software.amazon.msk.auth.iam.IAMLoginModule required;",
             ),
-            (
-                "sasl.client.callback.handler.class",
-                "software.amazon.msk.auth.iam.IAMClientCallbackHandler",
-            ),
         ]);
-        let error = resolve(&msk_iam, &librdkafka_accepts).unwrap_err();
-        assert!(error.contains("not supported yet"), "{error}");
+        assert!(error.contains("AWS MSK IAM"), "{error}");
+        // The region of another login would be silently ignored.
+        let error = resolve_err(&[
+            ("security.protocol", "SASL_SSL"),
+            ("sasl.mechanism", "PLAIN"),
+            ("sasl.username", "u"),
+            ("sasl.password", "hunter2"),
+            ("aws.region", "us-east-1"),
+        ]);
+        assert!(
+            error.contains("aws.region") && error.contains("AWS_MSK_IAM"),
+            "{error}"
+        );
+        let error = resolve_err(&[("aws.region", "us-east-1")]);
+        assert!(error.contains("aws.region"), "{error}");
+        // Another callback handler than MSK's is not silently ignored.
+        let error = with(&[
+            region,
+            ("sasl.client.callback.handler.class", "com.example.Handler"),
+        ]);
+        assert!(
+            error.contains("sasl.client.callback.handler.class"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn a_profile_or_role_needs_the_msk_iam_feature() {
+        let pairs = [
+            ("security.protocol", "SASL_SSL"),
+            ("sasl.mechanism", "AWS_MSK_IAM"),
+            ("aws.region", "us-east-1"),
+            (
+                "sasl.jaas.config",
+                "software.amazon.msk.auth.iam.IAMLoginModule required awsProfileName=\"prod\" \
+                 awsRoleArn=\"arn:aws:iam::123456789012:role/pulse\";",
+            ),
+        ];
+        if cfg!(feature = "msk-iam") {
+            let login = msk(&resolve_ok(&pairs)).login;
+            assert_eq!(login.profile.as_deref(), Some("prod"));
+            assert_eq!(
+                login.role_arn.as_deref(),
+                Some("arn:aws:iam::123456789012:role/pulse")
+            );
+        } else {
+            let error = resolve_err(&pairs);
+            assert!(
+                error.contains("awsProfileName") && error.contains("--features msk-iam"),
+                "{error}"
+            );
+        }
     }
 }

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use super::secret::is_secret_key;
 
 /// The properties with a `KAFKA_PULSE_KAFKA_<KEY>` environment variable.
-pub const ENV_KEYS: [&str; 16] = [
+pub const ENV_KEYS: [&str; 17] = [
     "security.protocol",
     "ssl.ca.location",
     "ssl.certificate.location",
@@ -27,6 +27,8 @@ pub const ENV_KEYS: [&str; 16] = [
     "sasl.oauthbearer.client.id",
     "sasl.oauthbearer.client.secret",
     "sasl.oauthbearer.scope",
+    // Amazon MSK IAM's region (security/msk_iam.rs).
+    "aws.region",
 ];
 
 /// The secrets that may also come from a file named by `..._FILE`.

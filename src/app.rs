@@ -170,7 +170,7 @@ pub async fn start(config: Config) -> Result<RunningApp, AppError> {
         live: live_rx,
         interval: config.interval,
         request_timeout: config.request_timeout,
-        metrics: config.metrics,
+        metrics: Arc::new(web::metrics::MetricsCache::new(config.metrics)),
         shutdown: shutdown.clone(),
         enable_writes: config.enable_writes,
         hosts: Arc::new(web::host::HostPolicy::new(&config.allowed_hosts)),

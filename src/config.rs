@@ -209,6 +209,16 @@ pub struct Cli {
     )]
     pub partition_metrics: Option<bool>,
 
+    /// Export kafka_pulse_group_status as one-hot series, 9 per group (turn off
+    /// on big clusters; kafka_pulse_group_status_code stays) [default: true]
+    #[arg(
+        long,
+        env = "KAFKA_PULSE_GROUP_STATUS_ONE_HOT",
+        value_parser = clap::builder::BoolishValueParser::new(),
+        value_name = "BOOL"
+    )]
+    pub group_status_one_hot: Option<bool>,
+
     /// Also export series under another exporter's names so existing dashboards
     /// work unchanged; supported: kafka_exporter
     #[arg(long, env = "KAFKA_PULSE_METRICS_COMPAT", value_name = "EXPORTER")]
@@ -456,6 +466,7 @@ pub struct FileConfig {
     pub include_groups: Option<String>,
     pub exclude_groups: Option<String>,
     pub partition_metrics: Option<bool>,
+    pub group_status_one_hot: Option<bool>,
     pub metrics_compat: Option<String>,
     pub cluster_name: Option<String>,
     pub influx_url: Option<String>,
@@ -622,6 +633,10 @@ pub struct Config {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct MetricsOptions {
     pub per_partition: bool,
+    /// `kafka_pulse_group_status{status}`: 9 series per group, 1 for the
+    /// current status. On by default (public contract); off at scale, where
+    /// `kafka_pulse_group_status_code` (always exported) carries the same.
+    pub group_status_one_hot: bool,
     pub kafka_exporter_compat: bool,
 }
 
@@ -629,6 +644,7 @@ impl Default for MetricsOptions {
     fn default() -> Self {
         MetricsOptions {
             per_partition: true,
+            group_status_one_hot: true,
             kafka_exporter_compat: false,
         }
     }
@@ -800,6 +816,10 @@ impl Config {
             per_partition: cli
                 .partition_metrics
                 .or(file.partition_metrics)
+                .unwrap_or(true),
+            group_status_one_hot: cli
+                .group_status_one_hot
+                .or(file.group_status_one_hot)
                 .unwrap_or(true),
             kafka_exporter_compat,
         };
@@ -1607,12 +1627,39 @@ mod tests {
         assert!(config.filters.groups.is_everything());
         assert!(!config.metrics.per_partition);
         assert!(config.metrics.kafka_exporter_compat);
+        assert!(
+            config.metrics.group_status_one_hot,
+            "the one-hot status family is on unless turned off"
+        );
         let error =
             Config::merge(cli(&["--exclude-groups", "[a-"]), FileConfig::default()).unwrap_err();
         assert!(error.to_string().starts_with("--exclude-groups"), "{error}");
         let error =
             Config::merge(cli(&["--metrics-compat", "burrow"]), FileConfig::default()).unwrap_err();
         assert!(error.to_string().contains("kafka_exporter"), "{error}");
+    }
+
+    #[test]
+    fn group_status_one_hot_from_flag_file_and_flag_over_file() {
+        let off = Config::merge(
+            cli(&["--group-status-one-hot", "false"]),
+            FileConfig::default(),
+        )
+        .unwrap();
+        assert!(!off.metrics.group_status_one_hot);
+        assert!(
+            off.metrics.per_partition,
+            "independent of --partition-metrics"
+        );
+        let file: FileConfig =
+            toml::from_str("group_status_one_hot = false\npartition_metrics = false").unwrap();
+        let from_file = Config::merge(cli(&[]), file).unwrap();
+        assert!(!from_file.metrics.group_status_one_hot);
+        assert!(!from_file.metrics.per_partition);
+        let file: FileConfig = toml::from_str("group_status_one_hot = false").unwrap();
+        let flag_wins = Config::merge(cli(&["--group-status-one-hot", "yes"]), file).unwrap();
+        assert!(flag_wins.metrics.group_status_one_hot);
+        assert!(Cli::try_parse_from(["kafka-pulse", "--group-status-one-hot", "maybe"]).is_err());
     }
 
     #[test]

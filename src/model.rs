@@ -195,6 +195,26 @@ impl GroupStatus {
         }
     }
 
+    /// Numeric code for graphs and alert thresholds, 0 healthy and higher
+    /// worse: 0 OK, 1 EMPTY, 2 UNKNOWN, 3 WARN, 4 REWIND, 5 STALL, 6 STOP,
+    /// 7 DEAD, 8 ERR. Public contract: InfluxDB's and Elasticsearch's
+    /// `status_code` and Prometheus' `kafka_pulse_group_status_code` are this
+    /// number, and the dashboards decode it; append new statuses, never
+    /// renumber.
+    pub fn code(self) -> u8 {
+        match self {
+            GroupStatus::Ok => 0,
+            GroupStatus::Empty => 1,
+            GroupStatus::Unknown => 2,
+            GroupStatus::Warn => 3,
+            GroupStatus::Rewind => 4,
+            GroupStatus::Stall => 5,
+            GroupStatus::Stop => 6,
+            GroupStatus::Dead => 7,
+            GroupStatus::Err => 8,
+        }
+    }
+
     /// Higher is worse; the group status is the worst of its partitions.
     pub fn severity(self) -> u8 {
         match self {

@@ -245,6 +245,69 @@ async fn metrics_escape_label_values() {
     assert!(text.contains("kafka_pulse_topic_depth_messages{topic=\"orders\"} 150"));
 }
 
+/// Scrapes over real HTTP, through the server loop Prometheus talks to:
+/// with `Accept-Encoding: gzip` the body is one gzip member (a single-member
+/// decoder reads all of it) that decodes to the plain body, with
+/// Content-Encoding, Vary and an exact Content-Length; the next scrape of
+/// the same snapshot (from the cache) is the same.
+#[tokio::test]
+async fn a_gzip_scrape_over_http_decodes_to_the_plain_text() {
+    use std::io::Read;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/metrics", listener.local_addr().unwrap());
+    let shutdown = CancellationToken::new();
+    let server = tokio::spawn(kafka_pulse::web::server::serve(
+        listener,
+        router(state()),
+        Default::default(),
+        shutdown.clone(),
+    ));
+    // Raw bodies: another dependency turns on reqwest's gzip feature, which
+    // would ask for gzip and decode it unseen.
+    let client = reqwest::Client::builder()
+        .no_gzip()
+        .no_brotli()
+        .no_deflate()
+        .no_zstd()
+        .build()
+        .unwrap();
+    let plain = client.get(&url).send().await.unwrap();
+    assert_eq!(plain.status(), 200);
+    assert!(plain.headers().get("content-encoding").is_none());
+    assert_eq!(plain.headers()["vary"], "accept-encoding");
+    let length = plain.headers()["content-length"].clone();
+    let plain = plain.text().await.unwrap();
+    assert_eq!(length, plain.len().to_string().as_str());
+    assert!(plain.contains("kafka_pulse_topic_depth_messages{topic=\"orders\"} 150"));
+    assert!(plain.contains("kafka_pulse_web_auth_failures_total 0"));
+    for _ in 0..2 {
+        let response = client
+            .get(&url)
+            .header("accept-encoding", "gzip")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+        assert_eq!(response.headers()["content-encoding"], "gzip");
+        assert_eq!(response.headers()["vary"], "accept-encoding");
+        assert!(response.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/plain; version=0.0.4"));
+        let length = response.headers()["content-length"].clone();
+        let body = response.bytes().await.unwrap();
+        assert_eq!(length, body.len().to_string().as_str());
+        assert!(body.len() < plain.len(), "compressed");
+        let mut decoded = String::new();
+        flate2::read::GzDecoder::new(&body[..])
+            .read_to_string(&mut decoded)
+            .unwrap();
+        assert_eq!(decoded, plain);
+    }
+    shutdown.cancel();
+    server.await.unwrap();
+}
+
 #[tokio::test]
 async fn unknown_path_is_a_json_404() {
     let (status, body) = get_json("/nope").await;

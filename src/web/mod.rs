@@ -27,7 +27,6 @@ use axum::Router;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
-use crate::config::MetricsOptions;
 use crate::store::Store;
 use error::ApiError;
 use sse::LiveFragment;
@@ -38,7 +37,8 @@ pub struct AppState {
     pub live: watch::Receiver<Arc<LiveFragment>>,
     pub interval: Duration,
     pub request_timeout: Duration,
-    pub metrics: MetricsOptions,
+    /// /metrics: its options and the render of the latest scraped snapshot.
+    pub metrics: Arc<metrics::MetricsCache>,
     pub shutdown: CancellationToken,
     /// Replays and the message browser (the only parts of the web layer
     /// that reach Kafka, through the replay module); None in tests of pages

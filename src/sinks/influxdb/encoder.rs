@@ -233,19 +233,9 @@ impl<'a> Line<'a> {
 }
 
 /// Numeric code of a status for graphs and alert thresholds: 0 is healthy,
-/// higher is worse.
+/// higher is worse ([`GroupStatus::code`], shared with /metrics).
 pub fn status_code(status: GroupStatus) -> i64 {
-    match status {
-        GroupStatus::Ok => 0,
-        GroupStatus::Empty => 1,
-        GroupStatus::Unknown => 2,
-        GroupStatus::Warn => 3,
-        GroupStatus::Rewind => 4,
-        GroupStatus::Stall => 5,
-        GroupStatus::Stop => 6,
-        GroupStatus::Dead => 7,
-        GroupStatus::Err => 8,
-    }
+    i64::from(status.code())
 }
 
 /// Appends every point of `snapshot` to `out`; returns the number of lines.

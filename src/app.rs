@@ -316,6 +316,21 @@ impl RunningApp {
     }
 }
 
+/// The dashboard process: runs until Ctrl-C or SIGTERM on a runtime of its
+/// own; the exit code says how it ended (1: failed at run time). Not async,
+/// so the binary does not compile the app's futures again (src/runtime.rs).
+pub fn run_to_exit(config: Config) -> std::process::ExitCode {
+    crate::runtime::block_on_to_exit(async move {
+        match run(config).await {
+            Ok(()) => std::process::ExitCode::SUCCESS,
+            Err(error) => {
+                eprintln!("kafka-pulse: {error}");
+                std::process::ExitCode::from(1)
+            }
+        }
+    })
+}
+
 /// Runs until Ctrl-C or SIGTERM, then stops cleanly.
 pub async fn run(config: Config) -> Result<(), AppError> {
     let app = start(config).await?;

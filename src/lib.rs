@@ -15,6 +15,7 @@ pub mod demo;
 pub mod filter;
 pub mod model;
 pub mod replay;
+pub mod runtime;
 pub mod security;
 pub mod sinks;
 pub mod store;

@@ -48,43 +48,10 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(runtime) => runtime,
-        Err(error) => {
-            eprintln!("kafka-pulse: cannot start the async runtime: {error}");
-            return ExitCode::from(1);
-        }
-    };
-    let result = runtime.block_on(kafka_pulse::app::run(config));
-    // Leftover blocking work (a consumer still leaving its group) must not
-    // hold the exit past the 5 s promise.
-    runtime.shutdown_timeout(std::time::Duration::from_secs(1));
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(error) => {
-            eprintln!("kafka-pulse: {error}");
-            ExitCode::from(1)
-        }
-    }
+    kafka_pulse::app::run_to_exit(config)
 }
 
 /// `replay`, `export` and `import` run to completion without the dashboard.
 fn run_tool(command: kafka_pulse::replay::cli::Command) -> ExitCode {
-    match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(runtime) => {
-            let code = runtime.block_on(kafka_pulse::replay::cli::run(command));
-            runtime.shutdown_timeout(std::time::Duration::from_secs(1));
-            code
-        }
-        Err(error) => {
-            eprintln!("kafka-pulse: cannot start the async runtime: {error}");
-            ExitCode::from(1)
-        }
-    }
+    kafka_pulse::replay::cli::run_to_exit(command)
 }

@@ -182,6 +182,12 @@ fn timeout(connection: &Connection) -> Result<Duration, ReplayError> {
     }
 }
 
+/// `replay`, `export` and `import` run to completion on a runtime of their
+/// own, without the dashboard (not async: src/runtime.rs says why).
+pub fn run_to_exit(command: Command) -> ExitCode {
+    crate::runtime::block_on_to_exit(run(command))
+}
+
 /// Runs one subcommand to the end.
 pub async fn run(command: Command) -> ExitCode {
     let (prepared, json, verb) = match prepare(command).await {

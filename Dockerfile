@@ -36,6 +36,7 @@ RUN mkdir -p src benches \
     && touch src/lib.rs \
     && echo 'fn main() {}' > benches/analysis.rs \
     && echo 'fn main() {}' > benches/sinks.rs \
+    && echo 'fn main() {}' > benches/metrics.rs \
     && cargo build --release --locked --features msk-iam $CARGO_FEATURES \
     && rm -rf src benches
 

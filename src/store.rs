@@ -303,7 +303,10 @@ pub struct SinkCounters {
     pub sent: AtomicU64,
     pub dropped: AtomicU64,
     pub errors: AtomicU64,
+    /// Records waiting in the queue (the batch in flight left out).
     pub queued: AtomicU64,
+    /// Their encoded bytes.
+    pub queued_bytes: AtomicU64,
     pub last_error: Mutex<Option<String>>,
     /// Set while deliveries fail or data is refused; health says degraded.
     pub failing: std::sync::atomic::AtomicBool,
@@ -316,6 +319,12 @@ impl SinkCounters {
 
     pub fn get(counter: &AtomicU64) -> u64 {
         counter.load(Ordering::Relaxed)
+    }
+
+    /// Publishes what a sink's queue holds now.
+    pub fn set_queue(&self, records: usize, bytes: usize) {
+        self.queued.store(records as u64, Ordering::Relaxed);
+        self.queued_bytes.store(bytes as u64, Ordering::Relaxed);
     }
 
     pub fn last_error(&self) -> Option<String> {

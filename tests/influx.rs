@@ -363,12 +363,20 @@ async fn an_influxdb_outage_loses_nothing_within_the_queue_bound() {
         during["sinks"][0]["queued"].as_u64().unwrap() > 0,
         "{during}"
     );
+    // What the outage costs in memory: the queued lines' bytes, more than
+    // a few dozen per line.
+    assert!(
+        during["sinks"][0]["queued_bytes"].as_u64().unwrap()
+            > 30 * during["sinks"][0]["queued"].as_u64().unwrap(),
+        "{during}"
+    );
     influx.start().expect("influxd restarts with its data");
 
     let health = wait_for_json(&base, "/api/v1/health", WAIT, |b| {
         b["sinks"][0]["queued"] == 0 && b["sinks"][0]["last_error"].is_null()
     })
     .await;
+    assert_eq!(health["sinks"][0]["queued_bytes"], 0, "{health}");
     let sequence = health["sequence"].as_i64().unwrap();
     let answer = influxql(
         &influx.base,

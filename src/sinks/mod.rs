@@ -9,7 +9,6 @@ pub mod queue;
 pub mod retry;
 pub mod webhook;
 
-use std::sync::atomic::Ordering;
 use std::sync::Mutex;
 
 use crate::store::{SinkCounters, Store};
@@ -111,9 +110,7 @@ pub fn enqueue_counted<T: Queued>(
             produced += item.records();
             dropped += queue.push(item);
         }
-        counters
-            .queued
-            .store(queue.records() as u64, Ordering::Relaxed);
+        counters.set_queue(queue.records(), queue.bytes());
     }
     SinkCounters::add(&counters.produced, produced);
     if dropped > 0 {

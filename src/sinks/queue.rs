@@ -31,6 +31,8 @@ impl Queued for Chunk {
 pub struct BoundedQueue<T = Chunk> {
     chunks: VecDeque<T>,
     records: usize,
+    /// Encoded bytes held: what a long outage costs in memory.
+    bytes: usize,
     capacity: usize,
 }
 
@@ -40,6 +42,7 @@ impl<T: Queued> BoundedQueue<T> {
         BoundedQueue {
             chunks: VecDeque::new(),
             records: 0,
+            bytes: 0,
             capacity: capacity.max(1),
         }
     }
@@ -47,6 +50,7 @@ impl<T: Queued> BoundedQueue<T> {
     /// Adds a chunk; returns how many records were dropped to make room.
     pub fn push(&mut self, chunk: T) -> usize {
         self.records += chunk.records();
+        self.bytes += chunk.size();
         self.chunks.push_back(chunk);
         self.shed_oldest()
     }
@@ -58,6 +62,7 @@ impl<T: Queued> BoundedQueue<T> {
         while self.records > self.capacity && self.chunks.len() > 1 {
             let oldest = self.chunks.pop_front().expect("len > 1");
             self.records -= oldest.records();
+            self.bytes -= oldest.size();
             dropped += oldest.records();
         }
         dropped
@@ -77,6 +82,7 @@ impl<T: Queued> BoundedQueue<T> {
             records += chunk.records();
             bytes += chunk.size();
             self.records -= chunk.records();
+            self.bytes -= chunk.size();
             batch.push(chunk);
         }
         batch
@@ -88,6 +94,7 @@ impl<T: Queued> BoundedQueue<T> {
     pub fn requeue(&mut self, batch: Vec<T>) -> usize {
         for chunk in batch.into_iter().rev() {
             self.records += chunk.records();
+            self.bytes += chunk.size();
             self.chunks.push_front(chunk);
         }
         self.shed_oldest()
@@ -96,11 +103,16 @@ impl<T: Queued> BoundedQueue<T> {
     /// Empties the queue; returns the records it held.
     pub fn clear(&mut self) -> usize {
         self.chunks.clear();
+        self.bytes = 0;
         std::mem::take(&mut self.records)
     }
 
     pub fn records(&self) -> usize {
         self.records
+    }
+
+    pub fn bytes(&self) -> usize {
+        self.bytes
     }
 
     pub fn is_empty(&self) -> bool {
@@ -126,6 +138,26 @@ mod tests {
         assert_eq!(queue.push(chunk(4)), 0);
         assert_eq!(queue.push(chunk(4)), 4);
         assert_eq!(queue.records(), 8);
+    }
+
+    #[test]
+    fn bytes_follow_every_change() {
+        let sized = |records: usize, bytes: usize| Chunk {
+            records,
+            bytes: "x".repeat(bytes),
+        };
+        let mut queue = BoundedQueue::new(10);
+        queue.push(sized(4, 100));
+        queue.push(sized(4, 30));
+        assert_eq!(queue.bytes(), 130);
+        queue.push(sized(4, 7)); // the 100-byte chunk is shed
+        assert_eq!(queue.bytes(), 37);
+        let batch = queue.take_batch(4, 1000);
+        assert_eq!(queue.bytes(), 7);
+        queue.requeue(batch);
+        assert_eq!(queue.bytes(), 37);
+        queue.clear();
+        assert_eq!(queue.bytes(), 0);
     }
 
     #[test]

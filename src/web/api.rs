@@ -36,6 +36,7 @@ pub async fn health(State(state): State<AppState>) -> Json<Value> {
             "points_dropped": SinkCounters::get(&c.dropped),
             "errors": SinkCounters::get(&c.errors),
             "queued": SinkCounters::get(&c.queued),
+            "queued_bytes": SinkCounters::get(&c.queued_bytes),
             "last_error": c.last_error(),
         })).collect::<Vec<_>>(),
         "version": env!("CARGO_PKG_VERSION"),

@@ -13,7 +13,6 @@ mod pacing;
 mod tests;
 
 use std::future::Future;
-use std::sync::atomic::Ordering;
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -197,7 +196,7 @@ impl<'a, S: Service> Driver<'a, S> {
                 self.settings.label
             );
         }
-        self.counters.queued.store(0, Ordering::Relaxed);
+        self.counters.set_queue(0, 0);
     }
 
     /// The next batch, `None` when the queue is empty. The queued gauge
@@ -205,9 +204,7 @@ impl<'a, S: Service> Driver<'a, S> {
     fn take(&self) -> Option<Vec<S::Item>> {
         let mut queue = self.queue.lock().expect("queue poisoned");
         let batch = queue.take_batch(self.settings.max_records, self.settings.max_bytes);
-        self.counters
-            .queued
-            .store(queue.records() as u64, Ordering::Relaxed);
+        self.counters.set_queue(queue.records(), queue.bytes());
         (!batch.is_empty()).then_some(batch)
     }
 
@@ -217,9 +214,7 @@ impl<'a, S: Service> Driver<'a, S> {
         let mut queue = self.queue.lock().expect("queue poisoned");
         let dropped = queue.requeue(items);
         SinkCounters::add(&self.counters.dropped, dropped);
-        self.counters
-            .queued
-            .store(queue.records() as u64, Ordering::Relaxed);
+        self.counters.set_queue(queue.records(), queue.bytes());
     }
 
     /// Counts what `outcome` says of `batch` and puts back what is to be
@@ -300,10 +295,9 @@ impl<'a, S: Service> Driver<'a, S> {
                 Settled::Done
             }
         };
-        counters.queued.store(
-            self.queue.lock().expect("queue poisoned").records() as u64,
-            Ordering::Relaxed,
-        );
+        let queue = self.queue.lock().expect("queue poisoned");
+        counters.set_queue(queue.records(), queue.bytes());
+        drop(queue);
         settled
     }
 }

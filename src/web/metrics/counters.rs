@@ -87,7 +87,7 @@ pub fn render_request_stats(out: &mut String, stats: &[(String, RequestStat)]) {
 pub fn render_sinks(out: &mut String, sinks: &[(String, Arc<SinkCounters>)]) {
     let mut w = Writer::resume(std::mem::take(out));
     type SinkValue = fn(&SinkCounters) -> u64;
-    let families: [(&str, &str, &str, SinkValue); 4] = [
+    let families: [(&str, &str, &str, SinkValue); 5] = [
         (
             "kafka_pulse_sink_points_sent_total",
             "counter",
@@ -111,6 +111,12 @@ pub fn render_sinks(out: &mut String, sinks: &[(String, Arc<SinkCounters>)]) {
             "gauge",
             "Points waiting in the sink's queue.",
             |c| SinkCounters::get(&c.queued),
+        ),
+        (
+            "kafka_pulse_sink_queue_bytes",
+            "gauge",
+            "Encoded bytes waiting in the sink's queue (what an outage costs in memory).",
+            |c| SinkCounters::get(&c.queued_bytes),
         ),
     ];
     for (name, kind, help, value) in families {

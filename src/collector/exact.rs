@@ -19,7 +19,6 @@ use tokio::sync::mpsc;
 
 use crate::model::{ExactTimestamp, Name, Sample};
 use crate::security::acl;
-use rdkafka::error::RDKafkaErrorCode;
 
 /// Answers kept; beyond that the oldest go (they are cheap to fetch again).
 const CACHE_ENTRIES: usize = 100_000;
@@ -309,9 +308,7 @@ fn fetch_batch(consumer: &BaseConsumer<KafkaContext>, batch: &[Key], timeout: Du
         let message = match consumer.poll(Duration::from_millis(100)) {
             Some(Ok(message)) => message,
             Some(Err(error)) => {
-                if error.rdkafka_error_code() == Some(RDKafkaErrorCode::TopicAuthorizationFailed) {
-                    denied = true;
-                }
+                denied |= acl::topic_refused(&error);
                 continue;
             }
             None => continue,

@@ -317,10 +317,7 @@ impl KafkaRangeReader {
                     self.accept(record);
                 }
                 Ok(Err(KafkaError::PartitionEOF(_))) => self.finish(partition),
-                Ok(Err(error))
-                    if error.rdkafka_error_code()
-                        == Some(RDKafkaErrorCode::TopicAuthorizationFailed) =>
-                {
+                Ok(Err(error)) if acl::topic_refused(&error) => {
                     return Err(ReplayError::Denied(format!(
                         "reading {}/{partition} was refused: {}",
                         self.topic,

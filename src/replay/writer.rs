@@ -321,12 +321,13 @@ impl KafkaWriter {
 
 /// A produce error's text; a refused write names the ACL it lacks.
 fn write_error(error: &KafkaError, topic: &str) -> String {
-    match error.rdkafka_error_code() {
-        Some(RDKafkaErrorCode::TopicAuthorizationFailed) => format!(
+    if acl::topic_refused(error) {
+        format!(
             "{error}: {}",
             acl::lacks(acl::Resource::Topic, acl::Operation::Write, Some(topic))
-        ),
-        _ => error.to_string(),
+        )
+    } else {
+        error.to_string()
     }
 }
 

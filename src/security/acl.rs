@@ -49,6 +49,12 @@ impl Operation {
     }
 }
 
+/// Whether an rdkafka client's error is the broker refusing a topic for lack
+/// of an ACL (the message browser, exact time lag and replay ask this).
+pub fn topic_refused(error: &rdkafka::error::KafkaError) -> bool {
+    error.rdkafka_error_code() == Some(rdkafka::error::RDKafkaErrorCode::TopicAuthorizationFailed)
+}
+
 /// The collector's reading of a Kafka authorization error code (its own
 /// client asks only what DESCRIBE allows): `None` for other codes.
 pub fn collector_hint(code: i16) -> Option<&'static str> {

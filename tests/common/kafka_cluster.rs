@@ -634,10 +634,19 @@ fn free_port_list(count: usize) -> Vec<u16> {
         .collect()
 }
 
+/// A random cluster id as Kafka writes them (base64url of a UUID), never
+/// starting with '-': `kafka-storage format --cluster-id -x…` reads that as
+/// an option and fails (1 start in 64). Kafka's own Uuid.randomUuid()
+/// skips such ids for the same reason.
 fn random_cluster_id() -> String {
     use base64::Engine;
-    let bytes = *uuid::Uuid::new_v4().as_bytes();
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+    loop {
+        let bytes = *uuid::Uuid::new_v4().as_bytes();
+        let id = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes);
+        if !id.starts_with('-') {
+            return id;
+        }
+    }
 }
 
 /// Brokers log to DIR/server.log (and warnings to the watchdog's

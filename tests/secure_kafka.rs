@@ -532,6 +532,30 @@ fn oracle(cluster: &KafkaCluster, group: &str) -> Vec<(String, i32, i64, i64, i6
     rows
 }
 
+/// Asserts that a group's API answer has the oracle's committed offset,
+/// log end and lag on every partition and their sum as its lag; returns it.
+fn assert_matches_oracle(
+    tag: &str,
+    detail: &serde_json::Value,
+    rows: &[(String, i32, i64, i64, i64)],
+) -> i64 {
+    let mut total = 0;
+    for (row_topic, partition, current, log_end, lag) in rows {
+        let mine = detail["partitions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["topic"] == row_topic.as_str() && p["partition"] == *partition)
+            .unwrap_or_else(|| panic!("{tag}: {row_topic}/{partition} missing: {detail}"));
+        assert_eq!(mine["committed_offset"], *current, "{tag}: {mine}");
+        assert_eq!(mine["high_watermark"], *log_end, "{tag}: {mine}");
+        assert_eq!(mine["lag"], *lag, "{tag}: {mine}");
+        total += lag;
+    }
+    assert_eq!(detail["lag"], total, "{tag}: {detail}");
+    total
+}
+
 /// Lag, the message browser, a replay and the secrets check through one
 /// secured listener; `config` says how kafka-pulse connects to it.
 async fn secured_listener_works(tag: &str, config: Config) {
@@ -557,20 +581,7 @@ async fn secured_listener_works(tag: &str, config: Config) {
         body["partitions"].as_array().is_some_and(|p| p.len() == 3)
     })
     .await;
-    let mut total = 0;
-    for (row_topic, partition, current, log_end, lag) in &rows {
-        let mine = detail["partitions"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|p| p["topic"] == row_topic.as_str() && p["partition"] == *partition)
-            .unwrap_or_else(|| panic!("{row_topic}/{partition} missing: {detail}"));
-        assert_eq!(mine["committed_offset"], *current, "{tag}: {mine}");
-        assert_eq!(mine["high_watermark"], *log_end, "{tag}: {mine}");
-        assert_eq!(mine["lag"], *lag, "{tag}: {mine}");
-        total += lag;
-    }
-    assert_eq!(detail["lag"], total, "{tag}: {detail}");
+    let total = assert_matches_oracle(tag, &detail, &rows);
     assert_eq!(total, 18 + 7, "{tag}: the traffic's own lag");
 
     // The message browser: an rdkafka consumer with the same security.
@@ -852,18 +863,8 @@ async fn a_describe_only_principal_works_and_missing_rights_show_per_part() {
         body["partitions"].as_array().is_some_and(|p| p.len() == 2)
     })
     .await;
-    for (_, partition, current, log_end, lag) in &rows {
-        let mine = detail["partitions"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|p| p["partition"] == *partition)
-            .unwrap_or_else(|| panic!("partition {partition} missing: {detail}"));
-        assert_eq!(mine["committed_offset"], *current, "{mine}");
-        assert_eq!(mine["high_watermark"], *log_end, "{mine}");
-        assert_eq!(mine["lag"], *lag, "{mine}");
-    }
-    assert_eq!(detail["lag"], 15, "{detail}");
+    // The helper also checks the group's lag is the partitions' sum.
+    assert_eq!(assert_matches_oracle("viewer", &detail, &rows), 15);
     assert!(detail["error"].is_null(), "{detail}");
 
     // Cluster DESCRIBE lists every group; one without Group DESCRIBE says

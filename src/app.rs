@@ -1,5 +1,6 @@
-//! Wiring: start the parts in order (web listener, broker, collector, web,
-//! demo) and stop them in reverse, each with the shared shutdown token.
+//! Wiring: start the parts in order (web listener, then per cluster: broker,
+//! collector, live renderer, sinks, demo; then the web server) and stop them
+//! in reverse, each with the shared shutdown token.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -12,7 +13,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::analysis::{Analyzer, AnalyzerSettings};
 use crate::collector::{self, kafka::KafkaClient, KafkaSource};
-use crate::config::Config;
+use crate::config::{ClusterConfig, Config};
 use crate::store::{Store, DEFAULT_EVENT_CAPACITY, DEFAULT_HISTORY_POINTS};
 use crate::web::{self, sse::LiveFragment, AppState};
 
@@ -34,21 +35,42 @@ pub enum AppError {
     Collector(String),
 }
 
+/// One watched cluster of a started kafka-pulse.
+pub struct RunningCluster {
+    /// Its name in URLs (`default` for one unnamed cluster).
+    pub name: String,
+    /// The bootstrap servers its collector reads (the embedded broker's
+    /// address for the embedded cluster).
+    pub kafka_bootstrap: String,
+    pub store: Arc<Store>,
+}
+
+type SinkTask<E> = JoinHandle<Result<(), E>>;
+
+/// The tasks of one cluster, stopped in reverse order of start.
+struct ClusterTasks {
+    name: String,
+    demo: Option<JoinHandle<()>>,
+    collector: JoinHandle<()>,
+    render: JoinHandle<()>,
+    influx: Option<SinkTask<crate::sinks::influxdb::service::InfluxError>>,
+    elasticsearch: Option<SinkTask<crate::sinks::elasticsearch::service::EsError>>,
+    notify: Option<SinkTask<crate::sinks::webhook::sender::WebhookError>>,
+}
+
 /// A started kafka-pulse; `stop` shuts it down.
 pub struct RunningApp {
     pub web_addr: SocketAddr,
-    /// Bootstrap servers the collector watches (the embedded broker's address
-    /// when it runs one).
+    /// Bootstrap servers the first cluster's collector watches (the
+    /// embedded broker's address when it runs one).
     pub kafka_bootstrap: String,
+    /// The first cluster's store.
     pub store: Arc<Store>,
+    /// Every watched cluster, in configuration order.
+    pub clusters: Vec<RunningCluster>,
     shutdown: CancellationToken,
     web_task: JoinHandle<Result<(), String>>,
-    demo_task: Option<JoinHandle<()>>,
-    influx_task: Option<JoinHandle<Result<(), crate::sinks::influxdb::service::InfluxError>>>,
-    es_task: Option<JoinHandle<Result<(), crate::sinks::elasticsearch::service::EsError>>>,
-    notify_task: Option<JoinHandle<Result<(), crate::sinks::webhook::sender::WebhookError>>>,
-    collector_task: JoinHandle<()>,
-    render_task: JoinHandle<()>,
+    cluster_tasks: Vec<ClusterTasks>,
     #[cfg(feature = "embedded-broker")]
     broker_task: Option<JoinHandle<crate::broker::EmbeddedBroker>>,
 }
@@ -64,6 +86,14 @@ fn raise_open_file_limit() -> u64 {
             rlimit::getrlimit(rlimit::Resource::NOFILE).map_or(1024, |(soft, _)| soft)
         }
     }
+}
+
+/// What every cluster's web state shares.
+struct Shared {
+    metrics: Arc<web::metrics::MetricsCache>,
+    hosts: Arc<web::host::HostPolicy>,
+    access: Arc<web::auth::AccessPolicy>,
+    viewers: Arc<tokio::sync::Semaphore>,
 }
 
 pub async fn start(config: Config) -> Result<RunningApp, AppError> {
@@ -82,97 +112,11 @@ pub async fn start(config: Config) -> Result<RunningApp, AppError> {
         addr: config.listen,
         reason: e.to_string(),
     })?;
-    let store = Arc::new(Store::new(DEFAULT_HISTORY_POINTS, DEFAULT_EVENT_CAPACITY));
 
-    #[cfg(feature = "embedded-broker")]
-    let mut broker_task = None;
-    let bootstrap: Vec<String> = match &config.brokers {
-        Some(list) => list.clone(),
-        None => {
-            #[cfg(feature = "embedded-broker")]
-            {
-                let broker = crate::broker::EmbeddedBroker::start(
-                    config.kafka_listen,
-                    config.data_dir.as_deref(),
-                )
-                .await?;
-                let address = broker.bootstrap();
-                tracing::info!(
-                    kafka = %address,
-                    data_dir = %broker.data_dir().display(),
-                    "embedded broker listening"
-                );
-                store.record_event("broker_started", &address, "embedded broker started");
-                broker_task = Some(tokio::spawn(crate::broker::supervise(
-                    broker,
-                    store.clone(),
-                    shutdown.clone(),
-                )));
-                vec![address]
-            }
-            #[cfg(not(feature = "embedded-broker"))]
-            {
-                return Err(AppError::NoEmbeddedBroker);
-            }
-        }
-    };
-    let kafka_bootstrap = bootstrap.join(",");
-    // Every Kafka client below gets the same security (src/security/).
-    let kafka = crate::security::KafkaAccess::new(&kafka_bootstrap, config.kafka_security.clone());
-    if config.brokers.is_some() {
-        config.kafka_security.log_notes();
-        tracing::info!(
-            kafka = %kafka_bootstrap,
-            "Kafka connections: {}",
-            config.kafka_security.describe()
-        );
-    }
-    let unreachable_hint = if config.brokers.is_some() {
-        "check that --brokers (KAFKA_PULSE_BROKERS) names reachable Kafka listeners"
-    } else {
-        "the embedded broker is not answering; it is restarted automatically"
-    };
-
-    let client = Arc::new(
-        KafkaClient::new(bootstrap, "kafka-pulse-collector", config.request_timeout)
-            .with_security(config.kafka_security.clone()),
-    );
-    let analyzer = Analyzer::new(AnalyzerSettings {
-        status_window: config.status_window,
-        forget_groups_after: config.forget_groups_after.map(|d| d.as_secs_f64()),
-        ..AnalyzerSettings::default()
-    });
-    let exact_times = match config.exact_lag_fetches {
-        0 => None,
-        per_tick => Some(
-            collector::exact::ExactTimes::start(&kafka, per_tick, config.request_timeout)
-                .map_err(AppError::Collector)?,
-        ),
-    };
-    let collector_task = tokio::spawn(collector::run(
-        KafkaSource::new(client, unreachable_hint, config.filters.clone()),
-        analyzer,
-        store.clone(),
-        config.interval,
-        config.lag_thresholds.clone(),
-        exact_times,
-        shutdown.clone(),
-    ));
-
-    let (live_tx, live_rx) = watch::channel(Arc::new(LiveFragment::default()));
-    let render_task = tokio::spawn(web::pages::overview::render_loop(
-        store.clone(),
-        live_tx,
-        shutdown.clone(),
-    ));
-    let state = AppState {
-        store: store.clone(),
-        live: live_rx,
-        interval: config.interval,
-        request_timeout: config.request_timeout,
+    let clusters = config.clusters();
+    let several = clusters.len() > 1;
+    let shared = Shared {
         metrics: Arc::new(web::metrics::MetricsCache::new(config.metrics)),
-        shutdown: shutdown.clone(),
-        enable_writes: config.enable_writes,
         hosts: Arc::new(web::host::HostPolicy::new(&config.allowed_hosts)),
         access: Arc::new(web::auth::AccessPolicy::new(
             config.auth.clone(),
@@ -181,14 +125,76 @@ pub async fn start(config: Config) -> Result<RunningApp, AppError> {
             config.public_url.as_ref(),
         )),
         viewers: Arc::new(tokio::sync::Semaphore::new(web::sse::MAX_VIEWERS)),
-        replays: Some(Arc::new(crate::replay::service::ReplayService::new(
-            kafka.clone(),
-            config.request_timeout,
-            store.clone(),
-            shutdown.clone(),
-        ))),
     };
-    let router = web::router(state);
+    #[cfg(feature = "embedded-broker")]
+    let mut broker_task = None;
+    let mut states = Vec::with_capacity(clusters.len());
+    let mut running = Vec::with_capacity(clusters.len());
+    let mut cluster_tasks = Vec::with_capacity(clusters.len());
+    for cluster in &clusters {
+        let store = Arc::new(Store::new(DEFAULT_HISTORY_POINTS, DEFAULT_EVENT_CAPACITY));
+        let bootstrap: Vec<String> = match &cluster.brokers {
+            Some(list) => list.clone(),
+            None => {
+                #[cfg(feature = "embedded-broker")]
+                {
+                    let broker = crate::broker::EmbeddedBroker::start(
+                        config.kafka_listen,
+                        config.data_dir.as_deref(),
+                    )
+                    .await?;
+                    let address = broker.bootstrap();
+                    tracing::info!(
+                        cluster = cluster.url_name(),
+                        kafka = %address,
+                        data_dir = %broker.data_dir().display(),
+                        "embedded broker listening"
+                    );
+                    store.record_event("broker_started", &address, "embedded broker started");
+                    broker_task = Some(tokio::spawn(crate::broker::supervise(
+                        broker,
+                        store.clone(),
+                        shutdown.clone(),
+                    )));
+                    vec![address]
+                }
+                #[cfg(not(feature = "embedded-broker"))]
+                {
+                    return Err(AppError::NoEmbeddedBroker);
+                }
+            }
+        };
+        let place = Arc::new(if several {
+            web::clusters::ClusterPlace::among_several(cluster.url_name())
+        } else {
+            web::clusters::ClusterPlace::single(cluster.name.clone())
+        });
+        let (state, tasks) = start_cluster(
+            &config,
+            cluster,
+            bootstrap.clone(),
+            store.clone(),
+            place,
+            &shared,
+            &shutdown,
+        )?;
+        states.push(state);
+        cluster_tasks.push(tasks);
+        running.push(RunningCluster {
+            name: cluster.url_name().to_string(),
+            kafka_bootstrap: bootstrap.join(","),
+            store,
+        });
+    }
+    // Every cluster's pages know every cluster (the switcher, the home page).
+    let directory = Arc::new(web::clusters::Directory {
+        members: states.iter().map(AppState::member).collect(),
+    });
+    for state in &mut states {
+        state.directory = directory.clone();
+    }
+
+    let router = web::router_for(states);
     let web_shutdown = shutdown.clone();
     let limits = config
         .web_limits
@@ -199,36 +205,134 @@ pub async fn start(config: Config) -> Result<RunningApp, AppError> {
     });
     tracing::info!("dashboard on http://{web_addr}");
 
-    let influx_task = config.influx.clone().map(|influx| {
+    Ok(RunningApp {
+        web_addr,
+        kafka_bootstrap: running[0].kafka_bootstrap.clone(),
+        store: running[0].store.clone(),
+        clusters: running,
+        shutdown,
+        web_task,
+        cluster_tasks,
+        #[cfg(feature = "embedded-broker")]
+        broker_task,
+    })
+}
+
+/// Starts one cluster's collector, live renderer, sinks and demo traffic;
+/// its web state (without the directory of all clusters yet).
+fn start_cluster(
+    config: &Config,
+    cluster: &ClusterConfig,
+    bootstrap: Vec<String>,
+    store: Arc<Store>,
+    place: Arc<web::clusters::ClusterPlace>,
+    shared: &Shared,
+    shutdown: &CancellationToken,
+) -> Result<(AppState, ClusterTasks), AppError> {
+    let name = cluster.url_name().to_string();
+    let kafka_bootstrap = bootstrap.join(",");
+    let security = &cluster.kafka_security;
+    // Every Kafka client below gets the same security (src/security/).
+    let kafka = crate::security::KafkaAccess::new(&kafka_bootstrap, security.clone());
+    if cluster.brokers.is_some() {
+        security.log_notes();
+        tracing::info!(
+            cluster = %name,
+            kafka = %kafka_bootstrap,
+            "Kafka connections: {}",
+            security.describe()
+        );
+    }
+    let unreachable_hint = match (&cluster.brokers, config.clusters.is_empty()) {
+        (Some(_), true) => {
+            "check that --brokers (KAFKA_PULSE_BROKERS) names reachable Kafka listeners"
+        }
+        (Some(_), false) => "check that this cluster's brokers are reachable Kafka listeners",
+        (None, _) => "the embedded broker is not answering; it is restarted automatically",
+    };
+
+    let client = Arc::new(
+        KafkaClient::new(bootstrap, "kafka-pulse-collector", config.request_timeout)
+            .with_security(security.clone()),
+    );
+    let analyzer = Analyzer::new(AnalyzerSettings {
+        status_window: config.status_window,
+        forget_groups_after: config.forget_groups_after.map(|d| d.as_secs_f64()),
+        ..AnalyzerSettings::default()
+    });
+    let exact_times = match cluster.exact_lag_fetches {
+        0 => None,
+        per_tick => Some(
+            collector::exact::ExactTimes::start(&kafka, per_tick, config.request_timeout)
+                .map_err(AppError::Collector)?,
+        ),
+    };
+    let collector = tokio::spawn(collector::run(
+        KafkaSource::new(client, unreachable_hint, cluster.filters.clone()),
+        analyzer,
+        store.clone(),
+        cluster.interval,
+        cluster.lag_thresholds.clone(),
+        exact_times,
+        shutdown.clone(),
+    ));
+
+    let (live_tx, live_rx) = watch::channel(Arc::new(LiveFragment::default()));
+    let render = tokio::spawn(web::pages::overview::render_loop(
+        store.clone(),
+        live_tx,
+        shutdown.clone(),
+    ));
+    let state = AppState {
+        store: store.clone(),
+        live: live_rx,
+        interval: cluster.interval,
+        request_timeout: config.request_timeout,
+        metrics: shared.metrics.clone(),
+        shutdown: shutdown.clone(),
+        enable_writes: config.enable_writes,
+        hosts: shared.hosts.clone(),
+        access: shared.access.clone(),
+        viewers: shared.viewers.clone(),
+        replays: Some(Arc::new(crate::replay::service::ReplayService::new(
+            kafka.clone(),
+            config.request_timeout,
+            store.clone(),
+            shutdown.clone(),
+        ))),
+        place,
+        directory: Default::default(),
+    };
+
+    let influx = config.influx.clone().map(|influx| {
         tokio::spawn(crate::sinks::influxdb::run(
             influx,
-            config.cluster_name.clone(),
+            cluster.name.clone(),
             store.clone(),
             shutdown.clone(),
         ))
     });
-
-    let es_task = config.elasticsearch.clone().map(|es| {
+    let elasticsearch = config.elasticsearch.clone().map(|es| {
         tokio::spawn(crate::sinks::elasticsearch::run(
             es,
-            config.cluster_name.clone(),
+            cluster.name.clone(),
             store.clone(),
             shutdown.clone(),
         ))
     });
-
-    let notify_task = config.notify.clone().map(|notify| {
+    let notify = config.notify.clone().map(|notify| {
         tokio::spawn(crate::sinks::webhook::run(
             notify,
-            config.cluster_name.clone(),
+            cluster.name.clone(),
             store.clone(),
             shutdown.clone(),
         ))
     });
 
-    let demo_task = config.demo.then(|| {
-        if config.brokers.is_some() {
+    let demo = cluster.demo.then(|| {
+        if cluster.brokers.is_some() {
             tracing::warn!(
+                cluster = %name,
                 kafka = %kafka_bootstrap,
                 "--demo: producing demo traffic into this cluster (topics {})",
                 crate::demo::TOPIC_NAMES.join(", ")
@@ -242,22 +346,18 @@ pub async fn start(config: Config) -> Result<RunningApp, AppError> {
             }
         })
     });
-
-    Ok(RunningApp {
-        web_addr,
-        kafka_bootstrap,
-        store,
-        shutdown,
-        web_task,
-        demo_task,
-        influx_task,
-        es_task,
-        notify_task,
-        collector_task,
-        render_task,
-        #[cfg(feature = "embedded-broker")]
-        broker_task,
-    })
+    Ok((
+        state,
+        ClusterTasks {
+            name,
+            demo,
+            collector,
+            render,
+            influx,
+            elasticsearch,
+            notify,
+        },
+    ))
 }
 
 async fn wait_bounded<T>(what: &str, task: JoinHandle<T>) -> Option<T> {
@@ -283,26 +383,8 @@ impl RunningApp {
     pub async fn stop(self) -> Result<(), AppError> {
         self.shutdown.cancel();
         let served = wait_bounded("web server", self.web_task).await;
-        if let Some(task) = self.demo_task {
-            wait_bounded("demo traffic", task).await;
-        }
-        wait_bounded("collector", self.collector_task).await;
-        if let Some(task) = self.influx_task {
-            if let Some(Err(error)) = wait_bounded("InfluxDB sink", task).await {
-                tracing::error!("InfluxDB sink: {error}");
-            }
-        }
-        if let Some(task) = self.es_task {
-            if let Some(Err(error)) = wait_bounded("Elasticsearch sink", task).await {
-                tracing::error!("Elasticsearch sink: {error}");
-            }
-        }
-        if let Some(task) = self.notify_task {
-            if let Some(Err(error)) = wait_bounded("webhook notifier", task).await {
-                tracing::error!("webhook notifier: {error}");
-            }
-        }
-        wait_bounded("live renderer", self.render_task).await;
+        // Every cluster's parts stop at once; each part is bounded in time.
+        futures::future::join_all(self.cluster_tasks.into_iter().map(ClusterTasks::stop)).await;
         #[cfg(feature = "embedded-broker")]
         if let Some(task) = self.broker_task {
             if let Some(mut broker) = wait_bounded("broker supervisor", task).await {
@@ -313,6 +395,32 @@ impl RunningApp {
             Some(Err(error)) => Err(AppError::Serve(error)),
             _ => Ok(()),
         }
+    }
+}
+
+impl ClusterTasks {
+    async fn stop(self) {
+        let name = self.name;
+        if let Some(task) = self.demo {
+            wait_bounded(&format!("demo traffic ({name})"), task).await;
+        }
+        wait_bounded(&format!("collector ({name})"), self.collector).await;
+        if let Some(task) = self.influx {
+            if let Some(Err(error)) = wait_bounded("InfluxDB sink", task).await {
+                tracing::error!(cluster = %name, "InfluxDB sink: {error}");
+            }
+        }
+        if let Some(task) = self.elasticsearch {
+            if let Some(Err(error)) = wait_bounded("Elasticsearch sink", task).await {
+                tracing::error!(cluster = %name, "Elasticsearch sink: {error}");
+            }
+        }
+        if let Some(task) = self.notify {
+            if let Some(Err(error)) = wait_bounded("webhook notifier", task).await {
+                tracing::error!(cluster = %name, "webhook notifier: {error}");
+            }
+        }
+        wait_bounded(&format!("live renderer ({name})"), self.render).await;
     }
 }
 

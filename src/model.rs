@@ -9,6 +9,10 @@ use serde::Serialize;
 
 pub use compact::{BrokerIdLists, BrokerIds, Name, Names, OptionalOffset};
 
+/// The name of one unnamed cluster in URLs and labels while Kafka has not
+/// reported its cluster id.
+pub const DEFAULT_CLUSTER_NAME: &str = "default";
+
 /// What one collector tick read from Kafka, before any arithmetic.
 #[derive(Debug, Clone, Default)]
 pub struct Sample {
@@ -243,6 +247,16 @@ pub struct Snapshot {
 }
 
 impl Snapshot {
+    /// The cluster's name in every output (the `cluster` label, tag and
+    /// field): the configured name, else the id Kafka reports, else
+    /// `default`.
+    pub fn cluster_label<'a>(&'a self, configured: Option<&'a str>) -> &'a str {
+        configured
+            .or(self.cluster_id.as_deref())
+            .filter(|c| !c.is_empty())
+            .unwrap_or(DEFAULT_CLUSTER_NAME)
+    }
+
     pub fn topic(&self, name: &str) -> Option<&TopicView> {
         self.topics.iter().find(|t| t.name == name)
     }

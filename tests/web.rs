@@ -120,6 +120,8 @@ fn state() -> AppState {
         hosts: Default::default(),
         access: Arc::new(kafka_pulse::web::auth::AccessPolicy::open()),
         viewers: Arc::new(tokio::sync::Semaphore::new(2)),
+        place: Default::default(),
+        directory: Default::default(),
     }
 }
 

@@ -5,6 +5,7 @@ use axum::Json;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
+use super::clusters::Member;
 use super::error::ApiError;
 use super::AppState;
 use crate::model::Snapshot;
@@ -13,13 +14,20 @@ use crate::store::SinkCounters;
 const MAX_EVENTS: usize = 10_000;
 
 pub async fn health(State(state): State<AppState>) -> Json<Value> {
-    let snapshot = state.store.latest();
-    let fresh = is_fresh(&snapshot, &state);
-    let sinks = state.store.sinks();
+    Json(health_of(&state.member()))
+}
+
+/// One cluster's health: ok when Kafka answers, samples are fresh and no
+/// sink is failing.
+pub fn health_of(member: &Member) -> Value {
+    let snapshot = member.store.latest();
+    let fresh = sample_is_fresh(&snapshot, member.interval, member.request_timeout);
+    let sinks = member.store.sinks();
     let sinks_failing = sinks.iter().any(|(_, c)| c.is_failing());
     let ok = snapshot.kafka_up && fresh && !sinks_failing;
-    Json(json!({
+    json!({
         "status": if ok { "ok" } else { "degraded" },
+        "cluster": member.place.label(&snapshot),
         "kafka_up": snapshot.kafka_up,
         "last_sample_at": (snapshot.sequence > 0).then_some(snapshot.taken_at),
         "sequence": snapshot.sequence,
@@ -40,17 +48,25 @@ pub async fn health(State(state): State<AppState>) -> Json<Value> {
             "last_error": c.last_error(),
         })).collect::<Vec<_>>(),
         "version": env!("CARGO_PKG_VERSION"),
-    }))
+    })
 }
 
 /// A snapshot is stale when no sample arrived for three intervals (plus the
 /// request timeout a slow sample may legitimately take).
 pub fn is_fresh(snapshot: &Snapshot, state: &AppState) -> bool {
+    sample_is_fresh(snapshot, state.interval, state.request_timeout)
+}
+
+pub fn sample_is_fresh(
+    snapshot: &Snapshot,
+    interval: std::time::Duration,
+    request_timeout: std::time::Duration,
+) -> bool {
     snapshot.sequence > 0
         && sample_is_recent(
             snapshot.taken_at,
             chrono::Utc::now(),
-            state.interval * 3 + state.request_timeout,
+            interval * 3 + request_timeout,
         )
 }
 
@@ -132,7 +148,8 @@ pub async fn topic(
     let snapshot = state.store.latest();
     let topic = snapshot.topic(&name).ok_or_else(|| {
         ApiError::not_found(format!(
-            "topic '{name}' not found; GET /api/v1/topics lists the topics"
+            "topic '{name}' not found; GET {}/topics lists the topics",
+            state.place.api
         ))
     })?;
     let groups: Vec<Value> = snapshot
@@ -192,7 +209,8 @@ pub async fn group(
     let snapshot = state.store.latest();
     let group = snapshot.group(&name).ok_or_else(|| {
         ApiError::not_found(format!(
-            "group '{name}' not found; GET /api/v1/groups lists the groups"
+            "group '{name}' not found; GET {}/groups lists the groups",
+            state.place.api
         ))
     })?;
     Ok(Json(

@@ -91,7 +91,8 @@ async fn read(state: &AppState, topic: &str, browse: &Browse) -> Result<Vec<Reco
     match known {
         None if snapshot.sequence > 0 => {
             return Err(ApiError::not_found(format!(
-                "no topic {topic:?}; GET /api/v1/topics lists the topics"
+                "no topic {topic:?}; GET {}/topics lists the topics",
+                state.place.api
             )))
         }
         Some(t) if browse.partition as usize >= t.partitions.len() => {

@@ -4,6 +4,7 @@
 pub mod api;
 pub mod assets;
 pub mod auth;
+pub mod clusters;
 pub mod error;
 pub mod format;
 pub mod host;
@@ -52,6 +53,22 @@ pub struct AppState {
     pub access: Arc<auth::AccessPolicy>,
     /// Places for live viewers (SSE streams), [`sse::MAX_VIEWERS`] in all.
     pub viewers: Arc<tokio::sync::Semaphore>,
+    /// The cluster this state serves and where its pages and API live.
+    pub place: Arc<clusters::ClusterPlace>,
+    /// Every watched cluster (the home page, the switcher, /metrics).
+    pub directory: Arc<clusters::Directory>,
+}
+
+impl AppState {
+    /// This cluster as the all-clusters views see it.
+    pub fn member(&self) -> clusters::Member {
+        clusters::Member {
+            place: self.place.clone(),
+            store: self.store.clone(),
+            interval: self.interval,
+            request_timeout: self.request_timeout,
+        }
+    }
 }
 
 /// No inline script or style anywhere: everything comes from /static.
@@ -95,45 +112,126 @@ async fn method_not_allowed(method: axum::http::Method, uri: axum::http::Uri) ->
     }
 }
 
-/// The whole HTTP surface; tests drive it with `oneshot`.
+/// The whole HTTP surface of one cluster; tests drive it with `oneshot`.
 pub fn router(state: AppState) -> Router {
+    router_for(vec![state])
+}
+
+/// One cluster's pages, relative to where they are served (`/` or
+/// `/clusters/NAME`).
+fn cluster_pages() -> Router<AppState> {
     Router::new()
         .route("/", get(pages::overview))
         .route("/fragments/overview", get(pages::overview_fragment))
         .route("/live", get(pages::overview::live))
-        .route("/metrics", get(metrics::metrics))
-        .route("/api/v1/health", get(api::health))
-        .route("/api/v1/brokers", get(api::brokers))
-        .route("/api/v1/topics", get(api::topics))
-        .route("/api/v1/topics/{topic}", get(api::topic))
-        .route("/api/v1/groups", get(api::groups))
-        .route("/api/v1/groups/{group}", get(api::group))
-        .route("/api/v1/events", get(api::events))
-        .route("/api/v1/series", get(api::series))
-        .route("/api/v1/topics/{topic}/messages", get(messages::api))
-        .route(
-            "/api/v1/replays",
-            axum::routing::post(replays::start).get(replays::list),
-        )
-        .route(
-            "/api/v1/replays/{id}",
-            get(replays::get).delete(replays::cancel),
-        )
         .route("/messages", get(messages::page))
         .route("/replays", get(replays::page))
-        .route("/static/{file}", get(assets::serve))
         .merge(pages::routes())
+}
+
+/// One cluster's API, relative to `/api/v1` or `/api/v1/clusters/NAME`.
+fn cluster_api() -> Router<AppState> {
+    Router::new()
+        .route("/health", get(api::health))
+        .route("/brokers", get(api::brokers))
+        .route("/topics", get(api::topics))
+        .route("/topics/{topic}", get(api::topic))
+        .route("/groups", get(api::groups))
+        .route("/groups/{group}", get(api::group))
+        .route("/events", get(api::events))
+        .route("/series", get(api::series))
+        .route("/topics/{topic}/messages", get(messages::api))
+        .route(
+            "/replays",
+            axum::routing::post(replays::start).get(replays::list),
+        )
+        .route("/replays/{id}", get(replays::get).delete(replays::cancel))
+}
+
+/// The single-cluster URLs, answered with several clusters by a redirect
+/// to the home page (pages) or a 409 naming the clusters (API).
+const SINGLE_CLUSTER_PAGES: &[&str] = &[
+    "/fragments/overview",
+    "/live",
+    "/messages",
+    "/replays",
+    "/topics",
+    "/topics/{topic}",
+    "/groups",
+    "/groups/{group}",
+    "/brokers",
+    "/events",
+];
+const SINGLE_CLUSTER_API: &[&str] = &[
+    "/api/v1/brokers",
+    "/api/v1/topics",
+    "/api/v1/topics/{topic}",
+    "/api/v1/groups",
+    "/api/v1/groups/{group}",
+    "/api/v1/events",
+    "/api/v1/series",
+    "/api/v1/topics/{topic}/messages",
+    "/api/v1/replays",
+    "/api/v1/replays/{id}",
+];
+
+/// The whole HTTP surface for every watched cluster (one state each, in
+/// configuration order): each cluster's pages under `/clusters/NAME` and API
+/// under `/api/v1/clusters/NAME`, plus the single-cluster URLs (see
+/// `clusters.rs`), `/metrics` and `/static`.
+pub fn router_for(states: Vec<AppState>) -> Router {
+    let first = states.first().expect("at least one cluster").clone();
+    let directory = if first.directory.members.is_empty() {
+        Arc::new(clusters::Directory {
+            members: states.iter().map(AppState::member).collect(),
+        })
+    } else {
+        first.directory.clone()
+    };
+    let mut app = Router::new();
+    for state in &states {
+        let name = &state.place.name;
+        app = app
+            .nest(
+                &format!("/clusters/{name}"),
+                cluster_pages().with_state(state.clone()),
+            )
+            .nest(
+                &format!("/api/v1/clusters/{name}"),
+                cluster_api().with_state(state.clone()),
+            );
+    }
+    if states.len() == 1 {
+        app = app
+            .merge(cluster_pages().with_state(first.clone()))
+            .nest("/api/v1", cluster_api().with_state(first.clone()));
+    } else {
+        app = app
+            .route("/", get(pages::home::page))
+            .route("/fragments/home", get(pages::home::fragment))
+            .route("/api/v1/health", get(clusters::health));
+        for path in SINGLE_CLUSTER_PAGES {
+            app = app.route(path, get(clusters::to_home));
+        }
+        for path in SINGLE_CLUSTER_API {
+            app = app.route(path, axum::routing::any(clusters::ambiguous_api));
+        }
+    }
+    app.route("/clusters", get(pages::home::page))
+        .route("/api/v1/clusters", get(clusters::list))
+        .with_state(directory.clone())
+        .route("/metrics", get(metrics::metrics).with_state(first.clone()))
+        .route("/static/{file}", get(assets::serve))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn_with_state(
-            state.access.clone(),
+            first.access.clone(),
             auth::guard,
         ))
         .layer(middleware::from_fn_with_state(
-            state.hosts.clone(),
+            first.hosts.clone(),
             host::check_host,
         ))
         .layer(middleware::from_fn(limits::check_request_size))
         .layer(middleware::from_fn(security_headers))
-        .with_state(state)
 }

@@ -86,9 +86,10 @@ pub async fn list(State(state): State<AppState>) -> Result<Response, ApiError> {
     Ok(Json(serde_json::json!({ "replays": replays })).into_response())
 }
 
-fn unknown(id: &str) -> ApiError {
+fn unknown(state: &AppState, id: &str) -> ApiError {
     ApiError::not_found(format!(
-        "no replay {id:?}; GET /api/v1/replays lists the ones this process knows"
+        "no replay {id:?}; GET {}/replays lists the ones this process knows",
+        state.place.api
     ))
 }
 
@@ -96,7 +97,9 @@ pub async fn get(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    let view = service(&state)?.get(&id).ok_or_else(|| unknown(&id))?;
+    let view = service(&state)?
+        .get(&id)
+        .ok_or_else(|| unknown(&state, &id))?;
     Ok(Json(view).into_response())
 }
 
@@ -110,7 +113,7 @@ pub async fn cancel(
     writes_allowed(&state)?;
     let view = service(&state)?
         .cancel(&id, &who(asked_by))
-        .ok_or_else(|| unknown(&id))?;
+        .ok_or_else(|| unknown(&state, &id))?;
     Ok((StatusCode::ACCEPTED, Json(view)).into_response())
 }
 

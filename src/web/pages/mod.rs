@@ -6,6 +6,7 @@
 pub mod brokers;
 pub mod events;
 pub mod groups;
+pub mod home;
 pub mod live;
 pub mod overview;
 pub mod topics;

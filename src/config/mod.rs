@@ -20,6 +20,9 @@ use crate::sinks::influxdb::encoder::Precision;
 use crate::sinks::webhook::config::WebhookConfig;
 use url::Url;
 
+pub mod cluster;
+pub use cluster::{ClusterConfig, DEFAULT_CLUSTER_NAME};
+
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 /// The embedded broker's address; the replay commands default to it.
 pub const DEFAULT_KAFKA_LISTEN: &str = crate::replay::cli::DEFAULT_BROKERS;
@@ -224,10 +227,21 @@ pub struct Cli {
     #[arg(long, env = "KAFKA_PULSE_METRICS_COMPAT", value_name = "EXPORTER")]
     pub metrics_compat: Option<String>,
 
-    /// Name for the `cluster` tag/field the sinks write [default: the cluster id
-    /// Kafka reports]
+    /// Name of the one watched cluster: the `cluster` label, tag and field of
+    /// every output [default: the cluster id Kafka reports]
     #[arg(long, env = "KAFKA_PULSE_CLUSTER_NAME", value_name = "NAME")]
     pub cluster_name: Option<String>,
+
+    /// Watch several clusters: NAME=HOST:PORT,... once per cluster (in
+    /// KAFKA_PULSE_CLUSTERS separated by ';'); each inherits the other
+    /// options. The config file's [[cluster]] entries can set more per cluster
+    #[arg(
+        long = "cluster",
+        env = "KAFKA_PULSE_CLUSTERS",
+        value_delimiter = ';',
+        value_name = "NAME=HOST:PORT,..."
+    )]
+    pub clusters: Vec<String>,
 
     /// Ship every sample to InfluxDB at this URL (with --influx-org/-bucket/-token
     /// for InfluxDB 2, or --influx-db for InfluxDB 1.x and VictoriaMetrics)
@@ -498,10 +512,13 @@ pub struct FileConfig {
     pub kafka: Option<BTreeMap<String, toml::Value>>,
     /// A Java client.properties file (`--kafka-properties`).
     pub kafka_properties: Option<PathBuf>,
+    /// `[[cluster]]`: several clusters (src/config/cluster.rs).
+    #[serde(default, rename = "cluster")]
+    pub clusters: Vec<cluster::ClusterEntry>,
 }
 
 /// `[group_thresholds."billing"]` in the TOML file.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct GroupThreshold {
     pub messages: Option<i64>,
@@ -579,6 +596,8 @@ pub enum ConfigError {
     BadDataDir { path: String, reason: String },
     #[error("{0}")]
     KafkaSecurity(String),
+    #[error("{0}")]
+    Cluster(String),
 }
 
 /// Validated configuration.
@@ -627,6 +646,9 @@ pub struct Config {
     pub notify: Option<WebhookConfig>,
     /// TLS and SASL of every Kafka connection (plaintext by default).
     pub kafka_security: std::sync::Arc<crate::security::Security>,
+    /// Several clusters (`[[cluster]]`, `--cluster`); empty: the one cluster
+    /// the fields above describe (see [`Config::clusters`]).
+    pub clusters: Vec<ClusterConfig>,
 }
 
 /// What /metrics exports besides the kafka_pulse_* families.
@@ -678,11 +700,30 @@ impl Default for Config {
             elasticsearch: None,
             notify: None,
             kafka_security: Default::default(),
+            clusters: Vec::new(),
         }
     }
 }
 
 impl Config {
+    /// Every watched cluster: the `[[cluster]]` entries, or the one cluster
+    /// of `--brokers` (or the embedded broker) and the top-level options.
+    pub fn clusters(&self) -> Vec<ClusterConfig> {
+        if !self.clusters.is_empty() {
+            return self.clusters.clone();
+        }
+        vec![ClusterConfig {
+            name: self.cluster_name.clone(),
+            brokers: self.brokers.clone(),
+            interval: self.interval,
+            demo: self.demo,
+            filters: self.filters.clone(),
+            lag_thresholds: self.lag_thresholds.clone(),
+            exact_lag_fetches: self.exact_lag_fetches,
+            kafka_security: self.kafka_security.clone(),
+        }]
+    }
+
     /// Reads the TOML file named by `--config`, if any, and merges it under
     /// the flags and environment.
     pub fn load(cli: Cli) -> Result<Config, ConfigError> {
@@ -780,31 +821,25 @@ impl Config {
                 });
             }
         }
+        let lag_threshold_messages = cli.lag_threshold_messages.or(file.lag_threshold_messages);
+        let lag_threshold_seconds = cli.lag_threshold_seconds.or(file.lag_threshold_seconds);
         let lag_thresholds = thresholds(
-            cli.lag_threshold_messages.or(file.lag_threshold_messages),
-            cli.lag_threshold_seconds.or(file.lag_threshold_seconds),
-            file.group_thresholds,
+            lag_threshold_messages,
+            lag_threshold_seconds.clone(),
+            file.group_thresholds.clone(),
         )?;
+        let include_topics = cli.include_topics.or(file.include_topics);
+        let exclude_topics = cli.exclude_topics.or(file.exclude_topics);
+        let include_groups = cli.include_groups.or(file.include_groups);
+        let exclude_groups = cli.exclude_groups.or(file.exclude_groups);
         let filters = Filters {
             topics: NameFilter::new(
-                cli.include_topics
-                    .or(file.include_topics)
-                    .as_deref()
-                    .map(|p| ("--include-topics", p)),
-                cli.exclude_topics
-                    .or(file.exclude_topics)
-                    .as_deref()
-                    .map(|p| ("--exclude-topics", p)),
+                include_topics.as_deref().map(|p| ("--include-topics", p)),
+                exclude_topics.as_deref().map(|p| ("--exclude-topics", p)),
             )?,
             groups: NameFilter::new(
-                cli.include_groups
-                    .or(file.include_groups)
-                    .as_deref()
-                    .map(|p| ("--include-groups", p)),
-                cli.exclude_groups
-                    .or(file.exclude_groups)
-                    .as_deref()
-                    .map(|p| ("--exclude-groups", p)),
+                include_groups.as_deref().map(|p| ("--include-groups", p)),
+                exclude_groups.as_deref().map(|p| ("--exclude-groups", p)),
             )?,
         };
         let kafka_exporter_compat = match cli.metrics_compat.or(file.metrics_compat) {
@@ -862,7 +897,34 @@ impl Config {
         let cluster_name = cli
             .cluster_name
             .or(file.cluster_name)
-            .filter(|n| !n.trim().is_empty());
+            .map(|n| n.trim().to_string())
+            .filter(|n| !n.is_empty());
+        if let Some(name) = &cluster_name {
+            cluster::check_name(name).map_err(ConfigError::Cluster)?;
+        }
+        // `--cluster` flags (or KAFKA_PULSE_CLUSTERS) replace the file's
+        // [[cluster]] entries, as flags replace any option of the file.
+        let cluster_entries = if cli.clusters.is_empty() {
+            file.clusters
+        } else {
+            cli.clusters
+                .iter()
+                .filter(|text| !text.trim().is_empty())
+                .map(|text| cluster::entry_from_flag(text))
+                .collect::<Result<Vec<_>, _>>()?
+        };
+        if !cluster_entries.is_empty() {
+            if brokers.is_some() {
+                return Err(ConfigError::Cluster(
+                    "--brokers (or brokers = in the file) names one cluster, but clusters are configured with --cluster or [[cluster]]: move the brokers into a cluster entry".into(),
+                ));
+            }
+            if cluster_name.is_some() {
+                return Err(ConfigError::Cluster(
+                    "--cluster-name names the one cluster of --brokers; with --cluster or [[cluster]] each entry has its own name".into(),
+                ));
+            }
+        }
         // Flags and environment win over the file as a whole: `--demo` beats
         // `no_demo = true` in the file, but both on the same level is a mistake.
         let demo = demo_choice(
@@ -915,16 +977,49 @@ impl Config {
         if let Some(host) = public_url.as_ref().and_then(|url| url.host_str()) {
             allowed_hosts.push(host.to_string());
         }
-        let kafka_security = crate::security::Security::for_dashboard(
-            &cli.kafka,
-            crate::security::FileSettings {
-                table: file.kafka.as_ref(),
-                properties_file: file.kafka_properties.as_deref(),
+        if !cluster_entries.is_empty() && cli.demo.or(file.demo) == Some(true) {
+            return Err(ConfigError::Cluster(
+                "--demo with several clusters: set demo = true in the [[cluster]] entry that should get demo traffic".into(),
+            ));
+        }
+        let no_demo = cli.no_demo.or(file.no_demo).unwrap_or(false);
+        let env = |name: &str| std::env::var(name).ok();
+        let clusters = cluster::resolve(
+            cluster_entries,
+            &cluster::Inherited {
+                interval,
+                include_topics: include_topics.as_deref(),
+                exclude_topics: exclude_topics.as_deref(),
+                include_groups: include_groups.as_deref(),
+                exclude_groups: exclude_groups.as_deref(),
+                lag_threshold_messages,
+                lag_threshold_seconds: lag_threshold_seconds.as_deref(),
+                group_thresholds: &file.group_thresholds,
+                exact_lag_fetches,
+                no_demo,
+                kafka_args: &cli.kafka,
+                kafka_table: file.kafka.as_ref(),
+                kafka_properties: file.kafka_properties.as_deref(),
+                env: &env,
             },
-            &|name| std::env::var(name).ok(),
-            brokers.as_ref().map(|list| list.join(",")).as_deref(),
-        )
-        .map_err(ConfigError::KafkaSecurity)?;
+        )?;
+        let kafka_security = match clusters.first() {
+            // The top-level security is what the clusters inherited.
+            Some(first) if first.brokers.is_some() => first.kafka_security.clone(),
+            Some(_) => Default::default(),
+            None => std::sync::Arc::new(
+                crate::security::Security::for_dashboard(
+                    &cli.kafka,
+                    crate::security::FileSettings {
+                        table: file.kafka.as_ref(),
+                        properties_file: file.kafka_properties.as_deref(),
+                    },
+                    &env,
+                    brokers.as_ref().map(|list| list.join(",")).as_deref(),
+                )
+                .map_err(ConfigError::KafkaSecurity)?,
+            ),
+        };
         Ok(Config {
             demo,
             enable_writes,
@@ -950,7 +1045,8 @@ impl Config {
             influx,
             elasticsearch: es,
             notify,
-            kafka_security: std::sync::Arc::new(kafka_security),
+            kafka_security,
+            clusters,
         })
     }
 }

@@ -1,0 +1,177 @@
+//! Which cluster a request is about. Every cluster's pages live under
+//! `/clusters/NAME` and its API under `/api/v1/clusters/NAME`; with one
+//! cluster the pages and API are also served at `/` and `/api/v1` (the URLs
+//! of a single-cluster kafka-pulse). With several, those old URLs redirect
+//! to the all-clusters home (pages) or answer 409 with the list of clusters
+//! (API): never a silent pick.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::State;
+use axum::http::{StatusCode, Uri};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::Json;
+use serde_json::{json, Value};
+
+use super::error::ApiError;
+use crate::store::Store;
+
+/// Where one cluster's pages and API are served.
+#[derive(Debug, Clone)]
+pub struct ClusterPlace {
+    /// The name in URLs (`default` for one unnamed cluster).
+    pub name: String,
+    /// The configured name; `None`: labelled by Kafka's cluster id.
+    pub configured: Option<String>,
+    /// Prefix of its page links: empty when the one cluster is served at
+    /// the root, else `/clusters/NAME`.
+    pub base: String,
+    /// Prefix of its API: `/api/v1`, or `/api/v1/clusters/NAME`.
+    pub api: String,
+}
+
+impl Default for ClusterPlace {
+    fn default() -> Self {
+        ClusterPlace::single(None)
+    }
+}
+
+impl ClusterPlace {
+    /// The one cluster of a single-cluster kafka-pulse: links as before.
+    pub fn single(configured: Option<String>) -> Self {
+        ClusterPlace {
+            name: configured
+                .clone()
+                .unwrap_or_else(|| crate::model::DEFAULT_CLUSTER_NAME.to_string()),
+            configured,
+            base: String::new(),
+            api: "/api/v1".to_string(),
+        }
+    }
+
+    /// One of several clusters.
+    pub fn among_several(name: &str) -> Self {
+        ClusterPlace {
+            name: name.to_string(),
+            configured: Some(name.to_string()),
+            base: format!("/clusters/{name}"),
+            api: format!("/api/v1/clusters/{name}"),
+        }
+    }
+
+    /// The `cluster` label of its outputs.
+    pub fn label<'a>(&'a self, snapshot: &'a crate::model::Snapshot) -> &'a str {
+        snapshot.cluster_label(self.configured.as_deref())
+    }
+}
+
+/// One watched cluster as the all-clusters views see it.
+#[derive(Clone)]
+pub struct Member {
+    pub place: Arc<ClusterPlace>,
+    pub store: Arc<Store>,
+    pub interval: Duration,
+    pub request_timeout: Duration,
+}
+
+/// Every watched cluster, in configuration order; empty in tests that
+/// build one cluster's state by hand (then that one is all there is).
+#[derive(Clone, Default)]
+pub struct Directory {
+    pub members: Vec<Member>,
+}
+
+impl Directory {
+    pub fn is_several(&self) -> bool {
+        self.members.len() > 1
+    }
+
+    pub fn names(&self) -> Vec<&str> {
+        self.members.iter().map(|m| m.place.name.as_str()).collect()
+    }
+}
+
+/// `GET /api/v1/clusters`: every cluster with its summary and URLs.
+pub async fn list(State(directory): State<Arc<Directory>>) -> Json<Value> {
+    Json(json!({
+        "clusters": directory.members.iter().map(summary).collect::<Vec<_>>(),
+    }))
+}
+
+/// One cluster's line in `/api/v1/clusters` (and on the home page).
+pub fn summary(member: &Member) -> Value {
+    let snapshot = member.store.latest();
+    let fresh = super::api::sample_is_fresh(&snapshot, member.interval, member.request_timeout);
+    let worst = snapshot
+        .groups
+        .iter()
+        .max_by_key(|g| (g.status.severity(), g.lag));
+    json!({
+        "name": member.place.name,
+        "label": member.place.label(&snapshot),
+        "cluster_id": snapshot.cluster_id,
+        "kafka_up": snapshot.kafka_up,
+        "stale": !fresh,
+        "last_sample_at": (snapshot.sequence > 0).then_some(snapshot.taken_at),
+        "brokers": snapshot.brokers.len(),
+        "topics": snapshot.topics.len(),
+        "groups": snapshot.groups.len(),
+        "total_lag": snapshot.groups.iter().map(|g| g.lag).sum::<i64>(),
+        "messages_in_per_sec": snapshot.total_in_per_sec(),
+        "messages_out_per_sec": snapshot.topics.iter().map(|t| t.messages_out_per_sec).sum::<f64>(),
+        "worst_group": worst.map(|g| json!({
+            "group": g.group.as_str(),
+            "status": g.status,
+            "reason": g.reason,
+        })),
+        "pages": if member.place.base.is_empty() { "/".to_string() } else { member.place.base.clone() },
+        "api": member.place.api,
+    })
+}
+
+/// `GET /api/v1/health` with several clusters: ok when every cluster is.
+pub async fn health(State(directory): State<Arc<Directory>>) -> Json<Value> {
+    let clusters: Vec<Value> = directory
+        .members
+        .iter()
+        .map(super::api::health_of)
+        .collect();
+    let ok = clusters.iter().all(|c| c["status"] == "ok");
+    Json(json!({
+        "status": if ok { "ok" } else { "degraded" },
+        "clusters": clusters,
+        "version": env!("CARGO_PKG_VERSION"),
+    }))
+}
+
+/// A single-cluster API URL asked while several clusters are watched.
+pub async fn ambiguous_api(State(directory): State<Arc<Directory>>, uri: Uri) -> Response {
+    let rest = uri.path().strip_prefix("/api/v1").unwrap_or(uri.path());
+    let names = directory.names();
+    let example = names
+        .first()
+        .map(|name| format!("/api/v1/clusters/{name}{rest}"))
+        .unwrap_or_default();
+    let mut body = ApiError {
+        status: StatusCode::CONFLICT,
+        message: format!(
+            "kafka-pulse watches {} clusters ({}); ask one of them, e.g. {example}",
+            names.len(),
+            names.join(", ")
+        ),
+    }
+    .into_response();
+    // The list in machine-readable form too.
+    body.headers_mut().insert(
+        "x-kafka-pulse-clusters",
+        axum::http::HeaderValue::from_str(&names.join(","))
+            .unwrap_or_else(|_| axum::http::HeaderValue::from_static("")),
+    );
+    body
+}
+
+/// A single-cluster page URL asked while several clusters are watched.
+pub async fn to_home() -> Redirect {
+    Redirect::to("/")
+}

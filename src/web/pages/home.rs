@@ -1,0 +1,100 @@
+//! The all-clusters home (`/` with several clusters, `/clusters` always):
+//! per cluster whether Kafka answers, its size, its worst group with the
+//! reason, its total lag and flow, and the link to its pages.
+
+use std::sync::Arc;
+
+use askama::Template;
+use axum::extract::State;
+use axum::response::Response;
+
+use super::{html_fragment, html_page, status_class};
+use crate::web::clusters::{Directory, Member};
+use crate::web::{api, format};
+
+pub struct ClusterRow {
+    pub name: String,
+    pub href: String,
+    pub up: bool,
+    pub waiting: bool,
+    pub stale: bool,
+    pub first_error: String,
+    pub brokers: usize,
+    pub topics: usize,
+    pub groups: usize,
+    pub worst_group: String,
+    pub worst_href: String,
+    pub worst_status: String,
+    pub worst_class: &'static str,
+    pub worst_reason: String,
+    pub total_lag: String,
+    pub in_per_sec: String,
+    pub out_per_sec: String,
+}
+
+impl ClusterRow {
+    fn build(member: &Member) -> Self {
+        let snapshot = member.store.latest();
+        let base = &member.place.base;
+        let worst = snapshot
+            .groups
+            .iter()
+            .max_by_key(|g| (g.status.severity(), g.lag));
+        ClusterRow {
+            name: member.place.name.clone(),
+            href: if base.is_empty() {
+                "/".into()
+            } else {
+                base.clone()
+            },
+            up: snapshot.kafka_up,
+            waiting: snapshot.sequence == 0,
+            stale: !api::sample_is_fresh(&snapshot, member.interval, member.request_timeout),
+            first_error: snapshot.errors.first().cloned().unwrap_or_default(),
+            brokers: snapshot.brokers.len(),
+            topics: snapshot.topics.len(),
+            groups: snapshot.groups.len(),
+            worst_group: worst.map(|g| g.group.to_string()).unwrap_or_default(),
+            worst_href: worst
+                .map(|g| format!("{base}/groups/{}", format::path_segment(&g.group)))
+                .unwrap_or_default(),
+            worst_status: worst
+                .map(|g| g.status.as_str().to_string())
+                .unwrap_or_default(),
+            worst_class: worst.map(|g| status_class(g.status)).unwrap_or("ok"),
+            worst_reason: worst.map(|g| g.reason.clone()).unwrap_or_default(),
+            total_lag: format::int(snapshot.groups.iter().map(|g| g.lag).sum()),
+            in_per_sec: format::rate(snapshot.total_in_per_sec()),
+            out_per_sec: format::rate(snapshot.topics.iter().map(|t| t.messages_out_per_sec).sum()),
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "home_live.html")]
+struct HomeLive<'a> {
+    rows: &'a [ClusterRow],
+}
+
+#[derive(Template)]
+#[template(path = "home.html")]
+struct HomePage<'a> {
+    rows: &'a [ClusterRow],
+}
+
+fn rows(directory: &Directory) -> Vec<ClusterRow> {
+    directory.members.iter().map(ClusterRow::build).collect()
+}
+
+pub async fn page(State(directory): State<Arc<Directory>>) -> Response {
+    let rows = rows(&directory);
+    html_page("the clusters page", HomePage { rows: &rows }.render())
+}
+
+pub async fn fragment(State(directory): State<Arc<Directory>>) -> Response {
+    let rows = rows(&directory);
+    match (HomeLive { rows: &rows }).render() {
+        Ok(html) => html_fragment(&html),
+        Err(error) => super::render_failed("the clusters fragment", error),
+    }
+}

@@ -190,9 +190,11 @@ fn resolve_one(
                 "cluster '{name}' has both brokers and embedded = true: keep one"
             )))
         }
-        (None, false) => return Err(ConfigError::Cluster(format!(
+        (None, false) => {
+            return Err(ConfigError::Cluster(format!(
             "cluster '{name}' has no brokers: give brokers = \"HOST:PORT,...\" or embedded = true"
-        ))),
+        )))
+        }
         (Some(list), false) => {
             if list.is_empty() {
                 return Err(ConfigError::NoBrokers);
@@ -299,6 +301,200 @@ fn resolve_one(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::{Cli, Config, FileConfig};
+    use clap::Parser;
+
+    fn merge(args: &[&str], toml_text: &str) -> Result<Config, ConfigError> {
+        let mut all = vec!["kafka-pulse"];
+        all.extend_from_slice(args);
+        let cli = Cli::try_parse_from(all).expect("flags parse");
+        let file: FileConfig = toml::from_str(toml_text).expect("valid TOML");
+        Config::merge(cli, file)
+    }
+
+    fn error(args: &[&str], toml_text: &str) -> String {
+        merge(args, toml_text).unwrap_err().to_string()
+    }
+
+    const THREE: &str = r#"
+        interval = "2s"
+        include_topics = "orders.*"
+        lag_threshold_messages = 500
+        [kafka]
+        "client.id" = "pulse"
+        [group_thresholds.billing]
+        messages = 10
+
+        [[cluster]]
+        name = "prod"
+        brokers = ["p1:9092", "p2:9092"]
+        interval = "5s"
+        [cluster.kafka]
+        "security.protocol" = "SASL_SSL"
+        "sasl.mechanism" = "SCRAM-SHA-512"
+        "sasl.username" = "pulse"
+        "sasl.password" = "secret"
+        [cluster.group_thresholds.billing]
+        seconds = "30s"
+
+        [[cluster]]
+        name = "staging"
+        brokers = "s1:9092"
+        include_topics = ".*"
+        lag_threshold_messages = 5000
+
+        [[cluster]]
+        name = "local"
+        embedded = true
+    "#;
+
+    #[test]
+    fn clusters_inherit_the_top_level_and_override_it() {
+        let config = merge(&[], THREE).unwrap();
+        let clusters = config.clusters();
+        let names: Vec<_> = clusters.iter().map(|c| c.url_name()).collect();
+        assert_eq!(names, ["prod", "staging", "local"]);
+        let (prod, staging, local) = (&clusters[0], &clusters[1], &clusters[2]);
+        assert_eq!(
+            prod.brokers.as_deref(),
+            Some(&["p1:9092".to_string(), "p2:9092".to_string()][..])
+        );
+        assert_eq!(prod.interval, Duration::from_secs(5));
+        assert_eq!(staging.interval, Duration::from_secs(2), "inherited");
+        // Filters: staging's own include, prod's inherited one.
+        assert!(!prod.filters.topics.allows("payments"));
+        assert!(prod.filters.topics.allows("orders-eu"));
+        assert!(staging.filters.topics.allows("payments"));
+        // Thresholds: inherited, overridden, and per group merged.
+        assert_eq!(prod.lag_thresholds.messages, Some(500));
+        assert_eq!(staging.lag_thresholds.messages, Some(5000));
+        assert_eq!(
+            prod.lag_thresholds.per_group.get("billing"),
+            Some(&(None, Some(30.0))),
+            "the entry's table replaces the top level's for that group"
+        );
+        assert_eq!(
+            staging.lag_thresholds.per_group.get("billing"),
+            Some(&(Some(10), None))
+        );
+        // Security: prod's own SASL_SSL over the inherited [kafka].
+        assert_eq!(prod.kafka_security.protocol().name(), "SASL_SSL");
+        assert!(staging.kafka_security.is_plaintext());
+        // The embedded cluster: no brokers, demo traffic by default, and the
+        // other clusters' security is not forced on it.
+        assert!(local.brokers.is_none() && local.demo && local.kafka_security.is_plaintext());
+        assert!(!prod.demo && !staging.demo);
+        // The secret never shows in the configuration's debug form.
+        assert!(!format!("{config:?}").contains("secret"));
+    }
+
+    #[test]
+    fn one_cluster_keeps_its_single_cluster_form() {
+        let config = merge(&["--brokers", "k:9092", "--cluster-name", "prod"], "").unwrap();
+        let clusters = config.clusters();
+        assert_eq!(clusters.len(), 1);
+        assert_eq!(clusters[0].name.as_deref(), Some("prod"));
+        let unnamed = merge(&["--brokers", "k:9092"], "").unwrap().clusters();
+        assert_eq!(unnamed[0].name, None);
+        assert_eq!(unnamed[0].url_name(), DEFAULT_CLUSTER_NAME);
+    }
+
+    #[test]
+    fn the_flag_form_replaces_the_files_entries_and_inherits() {
+        let config = merge(
+            &["--cluster", "a=a1:9092,a2:9092", "--cluster", "b=b1:9092"],
+            THREE,
+        )
+        .unwrap();
+        let clusters = config.clusters();
+        assert_eq!(clusters.len(), 2);
+        assert_eq!(clusters[0].brokers.as_ref().unwrap().len(), 2);
+        assert_eq!(clusters[1].interval, Duration::from_secs(2));
+    }
+
+    #[test]
+    fn mistakes_get_errors_naming_the_cluster_and_the_fix() {
+        let two = |a: &str, b: &str| format!("[[cluster]]\n{a}\n[[cluster]]\n{b}\n");
+        let cases = [
+            (
+                two("brokers = \"a:1\"", "name = \"b\"\nbrokers = \"b:1\""),
+                "has no name",
+            ),
+            (
+                two(
+                    "name = \"a\"\nbrokers = \"a:1\"",
+                    "name = \"a\"\nbrokers = \"b:1\"",
+                ),
+                "unique",
+            ),
+            (
+                two(
+                    "name = \"a b\"\nbrokers = \"a:1\"",
+                    "name = \"b\"\nbrokers = \"b:1\"",
+                ),
+                "URL-safe",
+            ),
+            (
+                two("name = \"a\"", "name = \"b\"\nbrokers = \"b:1\""),
+                "cluster 'a' has no brokers",
+            ),
+            (
+                two(
+                    "name = \"a\"\nembedded = true",
+                    "name = \"b\"\nembedded = true",
+                ),
+                "one embedded broker",
+            ),
+            (
+                two(
+                    "name = \"a\"\nembedded = true\nbrokers = \"a:1\"",
+                    "name = \"b\"\nbrokers = \"b:1\"",
+                ),
+                "keep one",
+            ),
+            (
+                two(
+                    "name = \"a\"\nbrokers = \"nope\"",
+                    "name = \"b\"\nbrokers = \"b:1\"",
+                ),
+                "cluster 'a': brokers must be HOST:PORT",
+            ),
+            (
+                two(
+                    "name = \"a\"\nbrokers = \"a:1\"\ninterval = \"10ms\"",
+                    "name = \"b\"\nbrokers = \"b:1\"",
+                ),
+                "cluster 'a': --interval must be at least",
+            ),
+            (
+                two(
+                    "name = \"a\"\nbrokers = \"a:1\"\ninclude_topics = \"(\"",
+                    "name = \"b\"\nbrokers = \"b:1\"",
+                ),
+                "cluster 'a'",
+            ),
+        ];
+        for (text, expected) in cases {
+            let message = error(&[], &text);
+            assert!(message.contains(expected), "{text}\n→ {message}");
+        }
+        let both = error(&["--brokers", "x:9092"], THREE);
+        assert!(
+            both.contains("move the brokers into a cluster entry"),
+            "{both}"
+        );
+        let named = error(&["--cluster-name", "x"], THREE);
+        assert!(named.contains("each entry has its own name"), "{named}");
+        let demo = error(&["--demo"], THREE);
+        assert!(
+            demo.contains("demo = true in the [[cluster]] entry"),
+            "{demo}"
+        );
+        let typo = toml::from_str::<FileConfig>("[[cluster]]\nname = \"a\"\nbrokrs = \"a:1\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(typo.contains("brokrs"), "{typo}");
+    }
 
     #[test]
     fn names_must_be_url_safe() {

@@ -9,6 +9,7 @@ pub mod analysis;
 pub mod app;
 #[cfg(feature = "embedded-broker")]
 pub mod broker;
+pub mod cli;
 pub mod collector;
 pub mod config;
 pub mod demo;

@@ -4,7 +4,8 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use kafka_pulse::config::{Cli, Config};
+use kafka_pulse::cli::Cli;
+use kafka_pulse::config::Config;
 
 /// jemalloc instead of the system malloc: each tick frees a sample and a
 /// snapshot of tens of MiB in many small pieces, and glibc kept 50-60 MiB of
@@ -41,7 +42,7 @@ fn main() -> ExitCode {
     if let Some(command) = cli.command.take() {
         return run_tool(command);
     }
-    let config = match Config::load(cli) {
+    let config = match Config::load(cli.options) {
         Ok(config) => config,
         Err(error) => {
             eprintln!("kafka-pulse: {error}");

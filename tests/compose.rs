@@ -9,7 +9,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use clap::{CommandFactory, Parser};
-use kafka_pulse::config::{Cli, Config, FileConfig};
+use kafka_pulse::cli::Cli;
+use kafka_pulse::config::{Config, FileConfig};
 use serde_yaml::Value;
 
 fn repo() -> &'static Path {
@@ -302,7 +303,7 @@ fn config_of(service: &Value) -> (Config, BTreeMap<String, String>) {
         args.push(format!("--{long}={}", interpolate(value, &example)));
     }
     let cli = Cli::try_parse_from(&args).unwrap_or_else(|e| panic!("{args:?}: {e}"));
-    let config = Config::merge(cli, FileConfig::default())
+    let config = Config::merge(cli.options, FileConfig::default())
         .unwrap_or_else(|e| panic!("kafka-pulse would refuse {args:?}: {e}"));
     (config, vars)
 }

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use super::{
     check_host_port, parse_duration, split_brokers, thresholds, BrokerList, ConfigError,
@@ -24,7 +24,7 @@ pub use crate::model::DEFAULT_CLUSTER_NAME;
 pub const MAX_NAME_LENGTH: usize = 64;
 
 /// One `[[cluster]]` entry as written; unknown keys are an error.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ClusterEntry {
     pub name: Option<String>,
@@ -39,7 +39,7 @@ pub struct ClusterEntry {
     pub exclude_groups: Option<String>,
     pub lag_threshold_messages: Option<i64>,
     pub lag_threshold_seconds: Option<String>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub group_thresholds: BTreeMap<String, GroupThreshold>,
     pub exact_lag_fetches: Option<usize>,
     /// Kafka properties of this cluster, over the top-level `[kafka]`.
@@ -301,13 +301,19 @@ fn resolve_one(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::{Cli, Config, FileConfig};
+    use crate::config::{Config, FileConfig, Options};
     use clap::Parser;
+
+    #[derive(Parser)]
+    struct Flags {
+        #[command(flatten)]
+        options: Options,
+    }
 
     fn merge(args: &[&str], toml_text: &str) -> Result<Config, ConfigError> {
         let mut all = vec!["kafka-pulse"];
         all.extend_from_slice(args);
-        let cli = Cli::try_parse_from(all).expect("flags parse");
+        let cli = Flags::try_parse_from(all).expect("flags parse").options;
         let file: FileConfig = toml::from_str(toml_text).expect("valid TOML");
         Config::merge(cli, file)
     }

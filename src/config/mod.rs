@@ -7,518 +7,35 @@ use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use clap::Parser;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use crate::analysis::events::LagThresholds;
 use crate::filter::{FilterError, Filters, NameFilter};
-use crate::sinks::elasticsearch::config::{
-    EsAuth, EsConfig, DEFAULT_METRICS_INTERVAL, DEFAULT_QUEUE_DOCS,
-};
-use crate::sinks::influxdb::config::{InfluxApi, InfluxConfig, DEFAULT_QUEUE_LINES};
-use crate::sinks::influxdb::encoder::Precision;
+use crate::sinks::elasticsearch::config::EsConfig;
+use crate::sinks::influxdb::config::InfluxConfig;
 use crate::sinks::webhook::config::WebhookConfig;
+use sinks::{es_config, influx_config, notify_config, InfluxOptions};
 use url::Url;
 
 pub mod cluster;
+pub mod options;
+mod sinks;
 pub use cluster::{ClusterConfig, DEFAULT_CLUSTER_NAME};
+pub use options::{layer, Options};
+
+/// What the TOML file holds: the same options (src/config/options.rs).
+pub type FileConfig = Options;
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 /// The embedded broker's address; the replay commands default to it.
-pub const DEFAULT_KAFKA_LISTEN: &str = crate::replay::cli::DEFAULT_BROKERS;
+pub const DEFAULT_KAFKA_LISTEN: &str = "127.0.0.1:9092";
 pub const MIN_INTERVAL: Duration = Duration::from_millis(100);
 /// More exact-lag fetches per sample than this would turn the option into a
 /// second consumer of the whole cluster.
 pub const MAX_EXACT_LAG_FETCHES: usize = 10_000;
 
-#[derive(Debug, Parser)]
-#[command(
-    name = "kafka-pulse",
-    version,
-    about = "See your Kafka queues: live dashboard, lag in messages and seconds, Prometheus metrics.",
-    long_about = "See your Kafka queues: live dashboard, lag in messages and seconds, Prometheus metrics.\n\n\
-        Without --brokers it starts an embedded Kafka-compatible broker (tansu) with demo traffic, \
-        so the dashboard at http://127.0.0.1:8080 shows something at once.\n\n\
-        Every option can also be set by its KAFKA_PULSE_* environment variable or as a key \
-        (the option name with underscores) in the TOML file given by --config. \
-        Flags win over environment variables, which win over the file.\n\n\
-        `kafka-pulse replay|export|import --help` describes the replay and capture commands.",
-    args_conflicts_with_subcommands = true
-)]
-pub struct Cli {
-    /// Replay or capture topic data instead of running the dashboard.
-    #[command(subcommand)]
-    pub command: Option<crate::replay::cli::Command>,
-
-    /// Kafka bootstrap servers to watch (HOST:PORT,...). Without it kafka-pulse
-    /// runs its own embedded broker.
-    #[arg(long, env = "KAFKA_PULSE_BROKERS", value_name = "HOST:PORT,...")]
-    pub brokers: Option<String>,
-
-    /// Address of the web dashboard, JSON API and /metrics [default: 127.0.0.1:8080]
-    #[arg(long, env = "KAFKA_PULSE_LISTEN", value_name = "ADDR")]
-    pub listen: Option<String>,
-
-    /// Address the embedded broker listens on [default: 127.0.0.1:9092]
-    #[arg(long, env = "KAFKA_PULSE_KAFKA_LISTEN", value_name = "ADDR")]
-    pub kafka_listen: Option<String>,
-
-    /// Keep the embedded broker's data here across restarts [default: a temporary
-    /// directory removed at exit]
-    #[arg(long, env = "KAFKA_PULSE_DATA_DIR", value_name = "DIR")]
-    pub data_dir: Option<PathBuf>,
-
-    /// Time between samples, e.g. 1s, 500ms (at least 100ms) [default: 1s]
-    #[arg(long, env = "KAFKA_PULSE_INTERVAL", value_name = "DURATION")]
-    pub interval: Option<String>,
-
-    /// Start no demo traffic on the embedded broker
-    #[arg(
-        long,
-        env = "KAFKA_PULSE_NO_DEMO",
-        num_args = 0..=1,
-        default_missing_value = "true",
-        value_parser = clap::builder::BoolishValueParser::new(),
-        value_name = "BOOL"
-    )]
-    pub no_demo: Option<bool>,
-
-    /// Produce the demo traffic (topics orders, payments, page-views and their
-    /// consumer groups) into the --brokers cluster too; for test clusters only
-    #[arg(
-        long,
-        env = "KAFKA_PULSE_DEMO",
-        num_args = 0..=1,
-        default_missing_value = "true",
-        value_parser = clap::builder::BoolishValueParser::new(),
-        value_name = "BOOL"
-    )]
-    pub demo: Option<bool>,
-
-    /// Allow writes from the web: starting and cancelling replays through the
-    /// API and the Replays page (they write into topics). Off by default; on a
-    /// --listen address other than loopback it needs --auth-token-file
-    #[arg(
-        long,
-        env = "KAFKA_PULSE_ENABLE_WRITES",
-        num_args = 0..=1,
-        default_missing_value = "true",
-        value_parser = clap::builder::BoolishValueParser::new(),
-        value_name = "BOOL"
-    )]
-    pub enable_writes: Option<bool>,
-
-    /// Host names kafka-pulse is reached by besides IP addresses and
-    /// localhost, comma-separated (e.g. pulse.example.com); other Host
-    /// headers get 421 (DNS rebinding protection; /metrics and
-    /// /api/v1/health answer any). `*` allows every name
-    #[arg(long, env = "KAFKA_PULSE_ALLOWED_HOSTS", value_name = "HOST,...")]
-    pub allowed_hosts: Option<String>,
-
-    /// The URL users reach kafka-pulse by, e.g. https://pulse.example.com
-    /// behind a reverse proxy: its host is answered (see --allowed-hosts) and
-    /// the pages' writes from that origin are accepted
-    #[arg(long, env = "KAFKA_PULSE_PUBLIC_URL", value_name = "URL")]
-    pub public_url: Option<String>,
-
-    /// File of credentials, one NAME:SECRET a line (secrets of at least 16
-    /// characters): writes from the web need one of them, sent as
-    /// `Authorization: Bearer SECRET` or as Basic NAME and SECRET; the name is
-    /// recorded with each write
-    #[arg(long, env = "KAFKA_PULSE_AUTH_TOKEN_FILE", value_name = "FILE")]
-    pub auth_token_file: Option<PathBuf>,
-
-    /// Pages and API need credentials of --auth-token-file too, not only
-    /// writes (/api/v1/health and /static stay open)
-    #[arg(
-        long,
-        env = "KAFKA_PULSE_AUTH_READ",
-        num_args = 0..=1,
-        default_missing_value = "true",
-        value_parser = clap::builder::BoolishValueParser::new(),
-        value_name = "BOOL"
-    )]
-    pub auth_read: Option<bool>,
-
-    /// With --auth-read, /metrics still answers without credentials, for
-    /// scrapers that cannot send any
-    #[arg(
-        long,
-        env = "KAFKA_PULSE_PUBLIC_METRICS",
-        num_args = 0..=1,
-        default_missing_value = "true",
-        value_parser = clap::builder::BoolishValueParser::new(),
-        value_name = "BOOL"
-    )]
-    pub public_metrics: Option<bool>,
-
-    /// Timeout of each Kafka request [default: 5s]
-    #[arg(long, env = "KAFKA_PULSE_REQUEST_TIMEOUT", value_name = "DURATION")]
-    pub request_timeout: Option<String>,
-
-    /// Samples in the sliding window that decides a group's status [default: 10]
-    #[arg(long, env = "KAFKA_PULSE_STATUS_WINDOW", value_name = "SAMPLES")]
-    pub status_window: Option<usize>,
-
-    /// Read the real timestamp of the message at the committed offset for up
-    /// to N lagging partitions per sample (cached per offset), so lag_seconds
-    /// is exact there instead of interpolated; 0 turns it off [default: 0]
-    #[arg(long, env = "KAFKA_PULSE_EXACT_LAG_FETCHES", value_name = "N")]
-    pub exact_lag_fetches: Option<usize>,
-
-    /// Leave out groups that have no members and whose commits have not moved
-    /// for this long, e.g. 7d (like Burrow's expire-group) [default: keep all]
-    #[arg(long, env = "KAFKA_PULSE_FORGET_GROUPS_AFTER", value_name = "DURATION")]
-    pub forget_groups_after: Option<String>,
-
-    /// Raise an event when a group's lag goes above this many messages
-    #[arg(
-        long,
-        env = "KAFKA_PULSE_LAG_THRESHOLD_MESSAGES",
-        value_name = "MESSAGES"
-    )]
-    pub lag_threshold_messages: Option<i64>,
-
-    /// Raise an event when a group falls further behind than this, e.g. 5m
-    #[arg(
-        long,
-        env = "KAFKA_PULSE_LAG_THRESHOLD_SECONDS",
-        value_name = "DURATION"
-    )]
-    pub lag_threshold_seconds: Option<String>,
-
-    /// Only watch topics whose whole name matches this regular expression
-    #[arg(long, env = "KAFKA_PULSE_INCLUDE_TOPICS", value_name = "REGEX")]
-    pub include_topics: Option<String>,
-
-    /// Do not watch topics whose whole name matches this regular expression
-    #[arg(long, env = "KAFKA_PULSE_EXCLUDE_TOPICS", value_name = "REGEX")]
-    pub exclude_topics: Option<String>,
-
-    /// Only watch consumer groups whose whole name matches this regular expression
-    #[arg(long, env = "KAFKA_PULSE_INCLUDE_GROUPS", value_name = "REGEX")]
-    pub include_groups: Option<String>,
-
-    /// Do not watch consumer groups whose whole name matches this regular expression
-    #[arg(long, env = "KAFKA_PULSE_EXCLUDE_GROUPS", value_name = "REGEX")]
-    pub exclude_groups: Option<String>,
-
-    /// Export per-partition series on /metrics (turn off on big clusters) [default: true]
-    #[arg(
-        long,
-        env = "KAFKA_PULSE_PARTITION_METRICS",
-        value_parser = clap::builder::BoolishValueParser::new(),
-        value_name = "BOOL"
-    )]
-    pub partition_metrics: Option<bool>,
-
-    /// Export kafka_pulse_group_status as one-hot series, 9 per group (turn off
-    /// on big clusters; kafka_pulse_group_status_code stays) [default: true]
-    #[arg(
-        long,
-        env = "KAFKA_PULSE_GROUP_STATUS_ONE_HOT",
-        value_parser = clap::builder::BoolishValueParser::new(),
-        value_name = "BOOL"
-    )]
-    pub group_status_one_hot: Option<bool>,
-
-    /// Also export series under another exporter's names so existing dashboards
-    /// work unchanged; supported: kafka_exporter
-    #[arg(long, env = "KAFKA_PULSE_METRICS_COMPAT", value_name = "EXPORTER")]
-    pub metrics_compat: Option<String>,
-
-    /// Name of the one watched cluster: the `cluster` label, tag and field of
-    /// every output [default: the cluster id Kafka reports]
-    #[arg(long, env = "KAFKA_PULSE_CLUSTER_NAME", value_name = "NAME")]
-    pub cluster_name: Option<String>,
-
-    /// Watch several clusters: NAME=HOST:PORT,... once per cluster (in
-    /// KAFKA_PULSE_CLUSTERS separated by ';'); each inherits the other
-    /// options. The config file's [[cluster]] entries can set more per cluster
-    #[arg(
-        long = "cluster",
-        env = "KAFKA_PULSE_CLUSTERS",
-        value_delimiter = ';',
-        value_name = "NAME=HOST:PORT,..."
-    )]
-    pub clusters: Vec<String>,
-
-    /// Ship every sample to InfluxDB at this URL (with --influx-org/-bucket/-token
-    /// for InfluxDB 2, or --influx-db for InfluxDB 1.x and VictoriaMetrics)
-    #[arg(
-        long,
-        env = "KAFKA_PULSE_INFLUX_URL",
-        value_name = "URL",
-        help_heading = "InfluxDB sink"
-    )]
-    pub influx_url: Option<String>,
-
-    /// InfluxDB 2 organization
-    #[arg(
-        long,
-        env = "KAFKA_PULSE_INFLUX_ORG",
-        value_name = "ORG",
-        help_heading = "InfluxDB sink"
-    )]
-    pub influx_org: Option<String>,
-
-    /// InfluxDB 2 bucket
-    #[arg(
-        long,
-        env = "KAFKA_PULSE_INFLUX_BUCKET",
-        value_name = "BUCKET",
-        help_heading = "InfluxDB sink"
-    )]
-    pub influx_bucket: Option<String>,
-
-    /// InfluxDB 2 API token (never logged)
-    #[arg(
-        long,
-        env = "KAFKA_PULSE_INFLUX_TOKEN",
-        value_name = "TOKEN",
-        hide_env_values = true,
-        help_heading = "InfluxDB sink"
-    )]
-    pub influx_token: Option<String>,
-
-    /// InfluxDB 1.x database
-    #[arg(
-        long,
-        env = "KAFKA_PULSE_INFLUX_DB",
-        value_name = "DATABASE",
-        help_heading = "InfluxDB sink"
-    )]
-    pub influx_db: Option<String>,
-
-    /// InfluxDB 1.x retention policy [default: the database's default]
-    #[arg(
-        long,
-        env = "KAFKA_PULSE_INFLUX_RP",
-        value_name = "POLICY",
-        help_heading = "InfluxDB sink"
-    )]
-    pub influx_rp: Option<String>,
-
-    /// InfluxDB 1.x user
-    #[arg(
-        long,
-        env = "KAFKA_PULSE_INFLUX_USERNAME",
-        value_name = "USER",
-        help_heading = "InfluxDB sink"
-    )]
-    pub influx_username: Option<String>,
-
-    /// InfluxDB 1.x password (never logged)
-    #[arg(
-        long,
-        env = "KAFKA_PULSE_INFLUX_PASSWORD",
-        value_name = "PASSWORD",
-        hide_env_values = true,
-        help_heading = "InfluxDB sink"
-    )]
-    pub influx_password: Option<String>,
-
-    /// Timestamp precision: ns, us, ms or s [default: ms]
-    #[arg(
-        long,
-        env = "KAFKA_PULSE_INFLUX_PRECISION",
-        value_name = "PRECISION",
-        help_heading = "InfluxDB sink"
-    )]
-    pub influx_precision: Option<String>,
-
-    /// Compress write requests with gzip [default: true]
-    #[arg(long, env = "KAFKA_PULSE_INFLUX_GZIP", value_parser = clap::builder::BoolishValueParser::new(), value_name = "BOOL", help_heading = "InfluxDB sink")]
-    pub influx_gzip: Option<bool>,
-
-    /// Points kept while InfluxDB is unreachable; the oldest are dropped (and
-    /// counted) beyond this [default: 500000]
-    #[arg(
-        long,
-        env = "KAFKA_PULSE_INFLUX_QUEUE_POINTS",
-        value_name = "POINTS",
-        help_heading = "InfluxDB sink"
-    )]
-    pub influx_queue_points: Option<usize>,
-
-    /// Ship events and periodic metric documents to Elasticsearch at this URL
-    #[arg(
-        long,
-        env = "KAFKA_PULSE_ES_URL",
-        value_name = "URL",
-        help_heading = "Elasticsearch sink"
-    )]
-    pub es_url: Option<String>,
-
-    /// Elasticsearch API key: base64 as Kibana shows it, or ID:KEY (never logged)
-    #[arg(
-        long,
-        env = "KAFKA_PULSE_ES_API_KEY",
-        value_name = "KEY",
-        hide_env_values = true,
-        help_heading = "Elasticsearch sink"
-    )]
-    pub es_api_key: Option<String>,
-
-    /// Elasticsearch user for basic authentication
-    #[arg(
-        long,
-        env = "KAFKA_PULSE_ES_USERNAME",
-        value_name = "USER",
-        help_heading = "Elasticsearch sink"
-    )]
-    pub es_username: Option<String>,
-
-    /// Elasticsearch password (never logged)
-    #[arg(
-        long,
-        env = "KAFKA_PULSE_ES_PASSWORD",
-        value_name = "PASSWORD",
-        hide_env_values = true,
-        help_heading = "Elasticsearch sink"
-    )]
-    pub es_password: Option<String>,
-
-    /// PEM file of the CA that signed Elasticsearch's certificate
-    #[arg(
-        long,
-        env = "KAFKA_PULSE_ES_CA_CERT",
-        value_name = "FILE",
-        help_heading = "Elasticsearch sink"
-    )]
-    pub es_ca_cert: Option<PathBuf>,
-
-    /// Period of the metric documents (one per topic and group) [default: 10s]
-    #[arg(
-        long,
-        env = "KAFKA_PULSE_ES_METRICS_INTERVAL",
-        value_name = "DURATION",
-        help_heading = "Elasticsearch sink"
-    )]
-    pub es_metrics_interval: Option<String>,
-
-    /// Documents kept while Elasticsearch is unreachable; the oldest are
-    /// dropped (and counted) beyond this [default: 100000]
-    #[arg(
-        long,
-        env = "KAFKA_PULSE_ES_QUEUE_DOCS",
-        value_name = "DOCS",
-        help_heading = "Elasticsearch sink"
-    )]
-    pub es_queue_docs: Option<usize>,
-
-    /// POST a JSON document for each status change, lag threshold crossing and
-    /// Kafka/broker up or down to this http(s) URL (Slack/Mattermost
-    /// incoming webhooks show its `text`); the URL is never logged
-    #[arg(
-        long,
-        env = "KAFKA_PULSE_NOTIFY_WEBHOOK",
-        value_name = "URL",
-        hide_env_values = true,
-        help_heading = "Notifications"
-    )]
-    pub notify_webhook: Option<String>,
-
-    /// Event kinds to post, comma-separated [default: group_status_changed,
-    /// lag_threshold_crossed, lag_recovered, lag_seconds_threshold_crossed,
-    /// lag_seconds_recovered, kafka_down, kafka_up, broker_down, broker_up]
-    #[arg(
-        long,
-        env = "KAFKA_PULSE_NOTIFY_KINDS",
-        value_name = "KIND,...",
-        help_heading = "Notifications"
-    )]
-    pub notify_kinds: Option<String>,
-
-    /// Extra header on every POST, e.g. "Authorization: Bearer TOKEN";
-    /// repeatable (the environment variable holds one); never logged
-    #[arg(
-        long,
-        env = "KAFKA_PULSE_NOTIFY_HEADER",
-        value_name = "NAME: VALUE",
-        hide_env_values = true,
-        help_heading = "Notifications"
-    )]
-    pub notify_header: Vec<String>,
-
-    /// Kafka client security by Kafka's own property names (src/security/).
-    #[command(flatten)]
-    pub kafka: crate::security::KafkaPropertyArgs,
-
-    /// TOML file with any of the options above (keys with underscores), plus
-    /// per-group thresholds in tables like [group_thresholds.billing] with
-    /// keys messages and seconds
-    #[arg(long, env = "KAFKA_PULSE_CONFIG", value_name = "FILE")]
-    pub config: Option<PathBuf>,
-}
-
-/// The TOML file; unknown keys are an error so typos don't pass silently.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct FileConfig {
-    pub brokers: Option<BrokerList>,
-    pub listen: Option<String>,
-    pub kafka_listen: Option<String>,
-    pub data_dir: Option<PathBuf>,
-    pub interval: Option<String>,
-    pub no_demo: Option<bool>,
-    pub demo: Option<bool>,
-    pub enable_writes: Option<bool>,
-    pub allowed_hosts: Option<BrokerList>,
-    pub public_url: Option<String>,
-    pub auth_token_file: Option<PathBuf>,
-    pub auth_read: Option<bool>,
-    pub public_metrics: Option<bool>,
-    pub request_timeout: Option<String>,
-    pub status_window: Option<usize>,
-    pub exact_lag_fetches: Option<usize>,
-    pub forget_groups_after: Option<String>,
-    pub lag_threshold_messages: Option<i64>,
-    pub lag_threshold_seconds: Option<String>,
-    pub include_topics: Option<String>,
-    pub exclude_topics: Option<String>,
-    pub include_groups: Option<String>,
-    pub exclude_groups: Option<String>,
-    pub partition_metrics: Option<bool>,
-    pub group_status_one_hot: Option<bool>,
-    pub metrics_compat: Option<String>,
-    pub cluster_name: Option<String>,
-    pub influx_url: Option<String>,
-    pub influx_org: Option<String>,
-    pub influx_bucket: Option<String>,
-    pub influx_token: Option<String>,
-    pub influx_db: Option<String>,
-    pub influx_rp: Option<String>,
-    pub influx_username: Option<String>,
-    pub influx_password: Option<String>,
-    pub influx_precision: Option<String>,
-    pub influx_gzip: Option<bool>,
-    pub influx_queue_points: Option<usize>,
-    pub es_url: Option<String>,
-    pub es_api_key: Option<String>,
-    pub es_username: Option<String>,
-    pub es_password: Option<String>,
-    pub es_ca_cert: Option<PathBuf>,
-    pub es_metrics_interval: Option<String>,
-    pub es_queue_docs: Option<usize>,
-    pub notify_webhook: Option<String>,
-    /// A comma-separated string or an array of kinds.
-    pub notify_kinds: Option<BrokerList>,
-    /// One header or an array of them.
-    pub notify_header: Option<BrokerList>,
-    #[serde(default)]
-    pub group_thresholds: BTreeMap<String, GroupThreshold>,
-    /// `[kafka]`: Kafka client properties by their Kafka names.
-    pub kafka: Option<BTreeMap<String, toml::Value>>,
-    /// A Java client.properties file (`--kafka-properties`).
-    pub kafka_properties: Option<PathBuf>,
-    /// `[[cluster]]`: several clusters (src/config/cluster.rs).
-    #[serde(default, rename = "cluster")]
-    pub clusters: Vec<cluster::ClusterEntry>,
-}
-
 /// `[group_thresholds."billing"]` in the TOML file.
-#[derive(Debug, Default, Clone, Deserialize)]
+#[derive(Debug, Default, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct GroupThreshold {
     pub messages: Option<i64>,
@@ -527,7 +44,7 @@ pub struct GroupThreshold {
 
 /// `brokers = "a:9092,b:9092"` or `brokers = ["a:9092", "b:9092"]`; also
 /// the shape of other list keys (`notify_kinds`, `notify_header`).
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Serialize, Deserialize)]
 #[serde(untagged)]
 pub enum BrokerList {
     Text(String),
@@ -726,29 +243,19 @@ impl Config {
 
     /// Reads the TOML file named by `--config`, if any, and merges it under
     /// the flags and environment.
-    pub fn load(cli: Cli) -> Result<Config, ConfigError> {
-        let file = match &cli.config {
+    pub fn load(options: Options) -> Result<Config, ConfigError> {
+        let file = match &options.config {
             Some(path) => read_file(path)?,
             None => FileConfig::default(),
         };
-        Config::merge(cli, file)
+        Config::merge(options, file)
     }
 
-    pub fn merge(cli: Cli, file: FileConfig) -> Result<Config, ConfigError> {
+    /// Validates `options` (flags and environment) layered over `file`.
+    pub fn merge(options: Options, file: FileConfig) -> Result<Config, ConfigError> {
+        let o = layer(options, file)?;
         let defaults = Config::default();
-        let brokers = match cli.brokers {
-            Some(text) => Some(split_brokers(&text)),
-            None => match file.brokers {
-                Some(BrokerList::Text(text)) => Some(split_brokers(&text)),
-                Some(BrokerList::List(list)) => Some(
-                    list.iter()
-                        .map(|s| s.trim().to_string())
-                        .filter(|s| !s.is_empty())
-                        .collect(),
-                ),
-                None => None,
-            },
-        };
+        let brokers = o.brokers.as_deref().map(split_brokers);
         if let Some(list) = &brokers {
             if list.is_empty() {
                 return Err(ConfigError::NoBrokers);
@@ -757,15 +264,15 @@ impl Config {
                 check_host_port("--brokers", "kafka-1:9092", broker)?;
             }
         }
-        let listen = match cli.listen.or(file.listen) {
+        let listen = match o.listen {
             Some(value) => parse_address("--listen", DEFAULT_LISTEN, &value)?,
             None => defaults.listen,
         };
-        let kafka_listen = match cli.kafka_listen.or(file.kafka_listen) {
+        let kafka_listen = match o.kafka_listen {
             Some(value) => parse_address("--kafka-listen", DEFAULT_KAFKA_LISTEN, &value)?,
             None => defaults.kafka_listen,
         };
-        let interval = match cli.interval.or(file.interval) {
+        let interval = match o.interval {
             Some(value) => parse_duration("--interval", &value)?,
             None => defaults.interval,
         };
@@ -774,7 +281,7 @@ impl Config {
                 humantime::format_duration(interval).to_string(),
             ));
         }
-        let request_timeout = match cli.request_timeout.or(file.request_timeout) {
+        let request_timeout = match o.request_timeout {
             Some(value) => parse_duration("--request-timeout", &value)?,
             None => defaults.request_timeout,
         };
@@ -785,23 +292,16 @@ impl Config {
                 humantime::format_duration(request_timeout).to_string(),
             ));
         }
-        let status_window = cli
-            .status_window
-            .or(file.status_window)
-            .unwrap_or(defaults.status_window);
+        let status_window = o.status_window.unwrap_or(defaults.status_window);
         if !(2..=1000).contains(&status_window) {
             return Err(ConfigError::BadStatusWindow(status_window));
         }
-        let exact_lag_fetches = cli
-            .exact_lag_fetches
-            .or(file.exact_lag_fetches)
-            .unwrap_or(defaults.exact_lag_fetches);
+        let exact_lag_fetches = o.exact_lag_fetches.unwrap_or(defaults.exact_lag_fetches);
         if exact_lag_fetches > MAX_EXACT_LAG_FETCHES {
             return Err(ConfigError::BadExactLagFetches(exact_lag_fetches));
         }
-        let forget_groups_after = cli
+        let forget_groups_after = o
             .forget_groups_after
-            .or(file.forget_groups_after)
             .map(|text| parse_duration("--forget-groups-after", &text))
             .transpose()?;
         if let Some(after) = forget_groups_after {
@@ -812,7 +312,7 @@ impl Config {
                 });
             }
         }
-        let data_dir = cli.data_dir.or(file.data_dir);
+        let data_dir = o.data_dir;
         if let Some(dir) = &data_dir {
             if dir.exists() && !dir.is_dir() {
                 return Err(ConfigError::BadDataDir {
@@ -821,17 +321,17 @@ impl Config {
                 });
             }
         }
-        let lag_threshold_messages = cli.lag_threshold_messages.or(file.lag_threshold_messages);
-        let lag_threshold_seconds = cli.lag_threshold_seconds.or(file.lag_threshold_seconds);
+        let lag_threshold_messages = o.lag_threshold_messages;
+        let lag_threshold_seconds = o.lag_threshold_seconds;
         let lag_thresholds = thresholds(
             lag_threshold_messages,
             lag_threshold_seconds.clone(),
-            file.group_thresholds.clone(),
+            o.group_thresholds.clone(),
         )?;
-        let include_topics = cli.include_topics.or(file.include_topics);
-        let exclude_topics = cli.exclude_topics.or(file.exclude_topics);
-        let include_groups = cli.include_groups.or(file.include_groups);
-        let exclude_groups = cli.exclude_groups.or(file.exclude_groups);
+        let include_topics = o.include_topics;
+        let exclude_topics = o.exclude_topics;
+        let include_groups = o.include_groups;
+        let exclude_groups = o.exclude_groups;
         let filters = Filters {
             topics: NameFilter::new(
                 include_topics.as_deref().map(|p| ("--include-topics", p)),
@@ -842,61 +342,50 @@ impl Config {
                 exclude_groups.as_deref().map(|p| ("--exclude-groups", p)),
             )?,
         };
-        let kafka_exporter_compat = match cli.metrics_compat.or(file.metrics_compat) {
+        let kafka_exporter_compat = match o.metrics_compat {
             None => false,
             Some(name) if name == "kafka_exporter" => true,
             Some(other) => return Err(ConfigError::BadMetricsCompat(other)),
         };
         let metrics = MetricsOptions {
-            per_partition: cli
-                .partition_metrics
-                .or(file.partition_metrics)
-                .unwrap_or(true),
-            group_status_one_hot: cli
-                .group_status_one_hot
-                .or(file.group_status_one_hot)
-                .unwrap_or(true),
+            per_partition: o.partition_metrics.unwrap_or(true),
+            group_status_one_hot: o.group_status_one_hot.unwrap_or(true),
             kafka_exporter_compat,
         };
         let influx = influx_config(
             InfluxOptions {
-                url: cli.influx_url.or(file.influx_url),
-                org: cli.influx_org.or(file.influx_org),
-                bucket: cli.influx_bucket.or(file.influx_bucket),
-                token: cli.influx_token.or(file.influx_token),
-                db: cli.influx_db.or(file.influx_db),
-                rp: cli.influx_rp.or(file.influx_rp),
-                username: cli.influx_username.or(file.influx_username),
-                password: cli.influx_password.or(file.influx_password),
-                precision: cli.influx_precision.or(file.influx_precision),
-                gzip: cli.influx_gzip.or(file.influx_gzip),
-                queue_points: cli.influx_queue_points.or(file.influx_queue_points),
+                url: o.influx_url,
+                org: o.influx_org,
+                bucket: o.influx_bucket,
+                token: o.influx_token,
+                db: o.influx_db,
+                rp: o.influx_rp,
+                username: o.influx_username,
+                password: o.influx_password,
+                precision: o.influx_precision,
+                gzip: o.influx_gzip,
+                queue_points: o.influx_queue_points,
             },
             metrics.per_partition,
         )?;
         let es = es_config(
-            cli.es_url.or(file.es_url),
-            cli.es_api_key.or(file.es_api_key),
-            cli.es_username.or(file.es_username),
-            cli.es_password.or(file.es_password),
-            cli.es_ca_cert.or(file.es_ca_cert),
-            cli.es_metrics_interval.or(file.es_metrics_interval),
-            cli.es_queue_docs.or(file.es_queue_docs),
+            o.es_url,
+            o.es_api_key,
+            o.es_username,
+            o.es_password,
+            o.es_ca_cert,
+            o.es_metrics_interval,
+            o.es_queue_docs,
         )?;
         let notify = notify_config(
-            cli.notify_webhook.or(file.notify_webhook),
-            cli.notify_kinds.map(BrokerList::Text).or(file.notify_kinds),
+            o.notify_webhook,
+            o.notify_kinds.map(BrokerList::Text),
             // Headers from flags/environment replace the file's, like any option.
-            if cli.notify_header.is_empty() {
-                file.notify_header
-            } else {
-                Some(BrokerList::List(cli.notify_header))
-            },
+            (!o.notify_header.is_empty()).then_some(BrokerList::List(o.notify_header)),
             request_timeout,
         )?;
-        let cluster_name = cli
+        let cluster_name = o
             .cluster_name
-            .or(file.cluster_name)
             .map(|n| n.trim().to_string())
             .filter(|n| !n.is_empty());
         if let Some(name) = &cluster_name {
@@ -904,10 +393,10 @@ impl Config {
         }
         // `--cluster` flags (or KAFKA_PULSE_CLUSTERS) replace the file's
         // [[cluster]] entries, as flags replace any option of the file.
-        let cluster_entries = if cli.clusters.is_empty() {
-            file.clusters
+        let cluster_entries = if o.cluster_flags.is_empty() {
+            o.clusters
         } else {
-            cli.clusters
+            o.cluster_flags
                 .iter()
                 .filter(|text| !text.trim().is_empty())
                 .map(|text| cluster::entry_from_flag(text))
@@ -925,38 +414,32 @@ impl Config {
                 ));
             }
         }
-        // Flags and environment win over the file as a whole: `--demo` beats
-        // `no_demo = true` in the file, but both on the same level is a mistake.
+        // Flags and environment win over the file as a whole (`layer`):
+        // `--demo` beats `no_demo = true` in the file, but both on the same
+        // level is a mistake.
         let demo = demo_choice(
-            cli.demo,
-            cli.no_demo,
-            "--demo and --no-demo are both on (flags or KAFKA_PULSE_DEMO / KAFKA_PULSE_NO_DEMO)",
+            o.demo,
+            o.no_demo,
+            "--demo and --no-demo are both on (flags, KAFKA_PULSE_DEMO / KAFKA_PULSE_NO_DEMO, or demo = true and no_demo = true in the file)",
         )?
-        .or(demo_choice(
-            file.demo,
-            file.no_demo,
-            "the config file sets both demo = true and no_demo = true",
-        )?)
         // By default only the embedded broker gets demo traffic.
         .unwrap_or(brokers.is_none());
-        let auth = cli
+        let auth = o
             .auth_token_file
-            .or(file.auth_token_file)
             .map(|path| crate::web::auth::Credentials::load(&path).map(std::sync::Arc::new))
             .transpose()
             .map_err(ConfigError::AuthFile)?;
-        let auth_read = cli.auth_read.or(file.auth_read).unwrap_or(false);
+        let auth_read = o.auth_read.unwrap_or(false);
         if auth_read && auth.is_none() {
             return Err(ConfigError::AuthReadWithoutFile);
         }
-        let public_metrics = cli.public_metrics.or(file.public_metrics).unwrap_or(false);
-        let enable_writes = cli.enable_writes.or(file.enable_writes).unwrap_or(false);
+        let public_metrics = o.public_metrics.unwrap_or(false);
+        let enable_writes = o.enable_writes.unwrap_or(false);
         if enable_writes && !listen.ip().is_loopback() && auth.is_none() {
             return Err(ConfigError::WritesNeedLoopback(listen));
         }
-        let public_url = cli
+        let public_url = o
             .public_url
-            .or(file.public_url)
             .filter(|u| !u.trim().is_empty())
             .map(|text| match Url::parse(text.trim()) {
                 Ok(url) if matches!(url.scheme(), "http" | "https") && url.host().is_some() => {
@@ -965,24 +448,20 @@ impl Config {
                 _ => Err(ConfigError::BadPublicUrl(text)),
             })
             .transpose()?;
-        let mut allowed_hosts = match cli
+        let mut allowed_hosts = o
             .allowed_hosts
-            .map(BrokerList::Text)
-            .or(file.allowed_hosts)
-        {
-            Some(BrokerList::Text(text)) => split_brokers(&text),
-            Some(BrokerList::List(list)) => list.iter().map(|h| h.trim().to_string()).collect(),
-            None => Vec::new(),
-        };
+            .as_deref()
+            .map(split_brokers)
+            .unwrap_or_default();
         if let Some(host) = public_url.as_ref().and_then(|url| url.host_str()) {
             allowed_hosts.push(host.to_string());
         }
-        if !cluster_entries.is_empty() && cli.demo.or(file.demo) == Some(true) {
+        if !cluster_entries.is_empty() && o.demo == Some(true) {
             return Err(ConfigError::Cluster(
                 "--demo with several clusters: set demo = true in the [[cluster]] entry that should get demo traffic".into(),
             ));
         }
-        let no_demo = cli.no_demo.or(file.no_demo).unwrap_or(false);
+        let no_demo = o.no_demo.unwrap_or(false);
         let env = |name: &str| std::env::var(name).ok();
         let clusters = cluster::resolve(
             cluster_entries,
@@ -994,12 +473,12 @@ impl Config {
                 exclude_groups: exclude_groups.as_deref(),
                 lag_threshold_messages,
                 lag_threshold_seconds: lag_threshold_seconds.as_deref(),
-                group_thresholds: &file.group_thresholds,
+                group_thresholds: &o.group_thresholds,
                 exact_lag_fetches,
                 no_demo,
-                kafka_args: &cli.kafka,
-                kafka_table: file.kafka.as_ref(),
-                kafka_properties: file.kafka_properties.as_deref(),
+                kafka_args: &o.kafka_args,
+                kafka_table: o.kafka.as_ref(),
+                kafka_properties: o.kafka_properties.as_deref(),
                 env: &env,
             },
         )?;
@@ -1009,10 +488,10 @@ impl Config {
             Some(_) => Default::default(),
             None => std::sync::Arc::new(
                 crate::security::Security::for_dashboard(
-                    &cli.kafka,
+                    &o.kafka_args,
                     crate::security::FileSettings {
-                        table: file.kafka.as_ref(),
-                        properties_file: file.kafka_properties.as_deref(),
+                        table: o.kafka.as_ref(),
+                        properties_file: o.kafka_properties.as_deref(),
                     },
                     &env,
                     brokers.as_ref().map(|list| list.join(",")).as_deref(),
@@ -1064,232 +543,6 @@ fn demo_choice(
         (None, Some(true)) => Ok(Some(false)),
         (None, _) => Ok(None),
     }
-}
-
-fn es_config(
-    url: Option<String>,
-    api_key: Option<String>,
-    username: Option<String>,
-    password: Option<String>,
-    ca_cert: Option<PathBuf>,
-    metrics_interval: Option<String>,
-    queue_docs: Option<usize>,
-) -> Result<Option<EsConfig>, ConfigError> {
-    let err = |text: String| Err(ConfigError::Elasticsearch(text));
-    let Some(url_text) = url else {
-        for (name, given) in [
-            ("--es-api-key", api_key.is_some()),
-            ("--es-username", username.is_some()),
-            ("--es-password", password.is_some()),
-            ("--es-ca-cert", ca_cert.is_some()),
-        ] {
-            if given {
-                return err(format!(
-                    "{name} needs --es-url (e.g. https://127.0.0.1:9200)"
-                ));
-            }
-        }
-        return Ok(None);
-    };
-    let url = match Url::parse(url_text.trim()) {
-        Ok(url) if url.scheme() == "http" || url.scheme() == "https" => url,
-        _ => {
-            return err(format!(
-                "--es-url must be an http:// or https:// URL such as https://127.0.0.1:9200, got '{url_text}'"
-            ))
-        }
-    };
-    let auth = match (api_key, username, password) {
-        (Some(key), None, None) => EsAuth::ApiKey(key),
-        (None, Some(username), Some(password)) => EsAuth::Basic { username, password },
-        (None, None, None) => EsAuth::None,
-        (Some(_), _, _) => {
-            return err(
-                "--es-api-key cannot be combined with --es-username/--es-password: pick one".into(),
-            )
-        }
-        (None, Some(_), None) => return err("--es-username needs --es-password".into()),
-        (None, None, Some(_)) => return err("--es-password needs --es-username".into()),
-    };
-    if let Some(path) = &ca_cert {
-        if !path.is_file() {
-            return err(format!(
-                "--es-ca-cert {} is not a readable file",
-                path.display()
-            ));
-        }
-    }
-    let metrics_interval = match metrics_interval {
-        Some(text) => parse_duration("--es-metrics-interval", &text)?,
-        None => DEFAULT_METRICS_INTERVAL,
-    };
-    if metrics_interval < Duration::from_secs(1) {
-        return err("--es-metrics-interval must be at least 1s".into());
-    }
-    let queue_docs = queue_docs.unwrap_or(DEFAULT_QUEUE_DOCS);
-    if queue_docs == 0 {
-        return err("--es-queue-docs must be at least 1".into());
-    }
-    Ok(Some(EsConfig {
-        url,
-        auth,
-        ca_certificate: ca_cert,
-        metrics_interval,
-        queue_docs,
-    }))
-}
-
-fn notify_config(
-    url: Option<String>,
-    kinds: Option<BrokerList>,
-    headers: Option<BrokerList>,
-    request_timeout: Duration,
-) -> Result<Option<WebhookConfig>, ConfigError> {
-    let err = |text: String| Err(ConfigError::Notify(text));
-    let Some(url_text) = url else {
-        if kinds.is_some() {
-            return err("--notify-kinds needs --notify-webhook (the URL to POST to)".into());
-        }
-        if headers.is_some() {
-            return err("--notify-header needs --notify-webhook (the URL to POST to)".into());
-        }
-        return Ok(None);
-    };
-    // The URL is a secret (incoming-webhook URLs carry their token), so
-    // messages say what is wrong with it without repeating it.
-    let url = match Url::parse(url_text.trim()) {
-        Ok(url) if (url.scheme() == "http" || url.scheme() == "https") && url.has_host() => url,
-        Ok(url) => {
-            return err(format!(
-                "--notify-webhook must be an http:// or https:// URL such as https://hooks.example.com/kafka, got a {}: URL",
-                url.scheme()
-            ))
-        }
-        Err(error) => {
-            return err(format!(
-                "--notify-webhook must be an http:// or https:// URL such as https://hooks.example.com/kafka; the value given is not a URL ({error})"
-            ))
-        }
-    };
-    let mut config = WebhookConfig::new(url, request_timeout);
-    if let Some(kinds) = kinds {
-        let list = match kinds {
-            BrokerList::Text(text) => split_brokers(&text),
-            BrokerList::List(list) => list.iter().map(|k| k.trim().to_string()).collect(),
-        };
-        if list.is_empty() || list.iter().any(String::is_empty) {
-            return err("--notify-kinds is empty: list event kinds such as lag_threshold_crossed,kafka_down, or leave it out for the defaults".into());
-        }
-        for kind in &list {
-            if !crate::analysis::events::KNOWN_KINDS.contains(&kind.as_str()) {
-                return err(format!(
-                    "--notify-kinds: unknown event kind '{kind}'; known kinds: {}",
-                    crate::analysis::events::KNOWN_KINDS.join(", ")
-                ));
-            }
-        }
-        config.kinds = list.into_iter().collect();
-    }
-    let headers = match headers {
-        None => Vec::new(),
-        Some(BrokerList::Text(one)) => vec![one],
-        Some(BrokerList::List(list)) => list,
-    };
-    for header in headers {
-        let Some((name, value)) = header.split_once(':') else {
-            return err("--notify-header must look like 'Name: value', e.g. 'Authorization: Bearer TOKEN' (the value given has no ':')".into());
-        };
-        if let Err(reason) = crate::sinks::webhook::sender::header_pair(name, value) {
-            return err(format!("--notify-header: {reason}"));
-        }
-        config
-            .headers
-            .push((name.trim().to_string(), value.trim().to_string()));
-    }
-    Ok(Some(config))
-}
-
-/// The InfluxDB options as given, before validation.
-struct InfluxOptions {
-    url: Option<String>,
-    org: Option<String>,
-    bucket: Option<String>,
-    token: Option<String>,
-    db: Option<String>,
-    rp: Option<String>,
-    username: Option<String>,
-    password: Option<String>,
-    precision: Option<String>,
-    gzip: Option<bool>,
-    queue_points: Option<usize>,
-}
-
-fn influx_config(
-    o: InfluxOptions,
-    per_partition: bool,
-) -> Result<Option<InfluxConfig>, ConfigError> {
-    let err = |text: &str| Err(ConfigError::Influx(text.to_string()));
-    let Some(url_text) = o.url else {
-        let given = [
-            ("--influx-org", o.org.is_some()),
-            ("--influx-bucket", o.bucket.is_some()),
-            ("--influx-token", o.token.is_some()),
-            ("--influx-db", o.db.is_some()),
-            ("--influx-rp", o.rp.is_some()),
-        ];
-        if let Some((name, _)) = given.iter().find(|(_, set)| *set) {
-            return err(&format!(
-                "{name} needs --influx-url (the InfluxDB address, e.g. http://127.0.0.1:8086)"
-            ));
-        }
-        return Ok(None);
-    };
-    let url = match Url::parse(url_text.trim()) {
-        Ok(url) if url.scheme() == "http" || url.scheme() == "https" => url,
-        _ => {
-            return err(&format!(
-                "--influx-url must be an http:// or https:// URL such as http://127.0.0.1:8086, got '{url_text}'"
-            ))
-        }
-    };
-    let api = match (o.org, o.bucket, o.token, o.db) {
-        (Some(org), Some(bucket), Some(token), None) => InfluxApi::V2 { org, bucket, token },
-        (None, None, None, Some(database)) => InfluxApi::V1 {
-            database,
-            retention_policy: o.rp,
-            username: o.username,
-            password: o.password,
-        },
-        (_, _, _, Some(_)) => {
-            return err("--influx-db (InfluxDB 1.x) cannot be combined with --influx-org/--influx-bucket/--influx-token (InfluxDB 2): pick one API")
-        }
-        _ => {
-            return err("--influx-url needs either --influx-org, --influx-bucket and --influx-token (InfluxDB 2) or --influx-db (InfluxDB 1.x, VictoriaMetrics)")
-        }
-    };
-    let precision = match o.precision.as_deref() {
-        None => Precision::default(),
-        Some(text) => match Precision::parse(text) {
-            Some(p) => p,
-            None => {
-                return err(&format!(
-                    "--influx-precision must be ns, us, ms or s, got '{text}'"
-                ))
-            }
-        },
-    };
-    let queue_lines = o.queue_points.unwrap_or(DEFAULT_QUEUE_LINES);
-    if queue_lines == 0 {
-        return err("--influx-queue-points must be at least 1");
-    }
-    Ok(Some(InfluxConfig {
-        url,
-        api,
-        precision,
-        gzip: o.gzip.unwrap_or(true),
-        queue_lines,
-        per_partition,
-    }))
 }
 
 fn thresholds(
@@ -1384,11 +637,22 @@ fn parse_duration(option: &'static str, value: &str) -> Result<Duration, ConfigE
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::sinks::elasticsearch::config::EsAuth;
+    use crate::sinks::influxdb::config::InfluxApi;
+    use crate::sinks::influxdb::encoder::Precision;
 
-    fn cli(args: &[&str]) -> Cli {
+    /// The dashboard's flags alone (src/cli.rs adds the subcommands).
+    #[derive(clap::Parser)]
+    struct Flags {
+        #[command(flatten)]
+        options: Options,
+    }
+
+    fn cli(args: &[&str]) -> Options {
+        use clap::Parser;
         let mut all = vec!["kafka-pulse"];
         all.extend_from_slice(args);
-        Cli::try_parse_from(all).expect("flags parse")
+        Flags::try_parse_from(all).expect("flags parse").options
     }
 
     #[test]
@@ -1755,7 +1019,8 @@ mod tests {
         let file: FileConfig = toml::from_str("group_status_one_hot = false").unwrap();
         let flag_wins = Config::merge(cli(&["--group-status-one-hot", "yes"]), file).unwrap();
         assert!(flag_wins.metrics.group_status_one_hot);
-        assert!(Cli::try_parse_from(["kafka-pulse", "--group-status-one-hot", "maybe"]).is_err());
+        use clap::Parser;
+        assert!(Flags::try_parse_from(["kafka-pulse", "--group-status-one-hot", "maybe"]).is_err());
     }
 
     #[test]
@@ -1946,8 +1211,8 @@ mod tests {
     #[test]
     fn help_lists_the_notify_options_with_their_environment_variables() {
         use clap::CommandFactory;
-        Cli::command().debug_assert();
-        let help = Cli::command().render_long_help().to_string();
+        Flags::command().debug_assert();
+        let help = Flags::command().render_long_help().to_string();
         for needle in [
             "Notifications:",
             "--notify-webhook <URL>",

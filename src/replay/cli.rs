@@ -20,7 +20,7 @@ use super::{Prepared, ReplayError};
 /// `kafka-pulse` started with its defaults (its --kafka-listen default is
 /// this same constant, see config.rs), so `cargo run --release` in one
 /// shell and `kafka-pulse replay` in another just work.
-pub const DEFAULT_BROKERS: &str = "127.0.0.1:9092";
+pub const DEFAULT_BROKERS: &str = crate::config::DEFAULT_KAFKA_LISTEN;
 
 #[derive(Debug, Subcommand)]
 pub enum Command {

@@ -312,6 +312,33 @@ impl Drop for Hung {
     }
 }
 
+/// A cluster's samples as its collector publishes them: sequence, when
+/// taken, whether Kafka answered, when published; until `stop`.
+async fn record(
+    mut samples: tokio::sync::watch::Receiver<std::sync::Arc<kafka_pulse::model::Snapshot>>,
+    stop: tokio_util::sync::CancellationToken,
+) -> Vec<(
+    u64,
+    chrono::DateTime<chrono::Utc>,
+    bool,
+    chrono::DateTime<chrono::Utc>,
+)> {
+    let mut stamps = Vec::new();
+    loop {
+        tokio::select! {
+            _ = stop.cancelled() => break,
+            changed = samples.changed() => {
+                if changed.is_err() {
+                    break;
+                }
+                let snapshot = samples.borrow_and_update().clone();
+                stamps.push((snapshot.sequence, snapshot.taken_at, snapshot.kafka_up, chrono::Utc::now()));
+            }
+        }
+    }
+    stamps
+}
+
 fn cluster_is_ok(entry: &Value) -> bool {
     entry["status"] == "ok" && entry["kafka_up"] == true && entry["stale"] == false
 }
@@ -330,26 +357,12 @@ async fn a_hung_cluster_leaves_the_other_clusters_sampled_on_time() {
     let (running, base) = start_three(pair, interval, |c| c.request_timeout = timeout).await;
     wait_for_json(&base, "/api/v1/health", WAIT, |h| h["status"] == "ok").await;
 
-    // West's samples, stamped by its collector, as they are published.
-    let mut samples = running.clusters[1].store.subscribe();
+    // West's and east's samples, as their collectors publish them.
+    assert_eq!(running.clusters[0].name, EAST);
     assert_eq!(running.clusters[1].name, WEST);
-    let (stop_tx, mut stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let recorder = tokio::spawn(async move {
-        let mut stamps = Vec::new();
-        loop {
-            tokio::select! {
-                _ = &mut stop_rx => break,
-                changed = samples.changed() => {
-                    if changed.is_err() {
-                        break;
-                    }
-                    let snapshot = samples.borrow_and_update().clone();
-                    stamps.push((snapshot.sequence, snapshot.taken_at, snapshot.kafka_up));
-                }
-            }
-        }
-        stamps
-    });
+    let stop = tokio_util::sync::CancellationToken::new();
+    let east_recorder = tokio::spawn(record(running.clusters[0].store.subscribe(), stop.clone()));
+    let recorder = tokio::spawn(record(running.clusters[1].store.subscribe(), stop.clone()));
 
     let stopped_at = chrono::Utc::now();
     let hung = Hung::stop(&pair.east);
@@ -372,11 +385,12 @@ async fn a_hung_cluster_leaves_the_other_clusters_sampled_on_time() {
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
-    // Hang on for several more of west's intervals; by then east is down
-    // *and* stale (no sample for 3 intervals + the request timeout).
+    // The list agrees: east down, the others up and fresh. (Not "east
+    // stale": a failed sample is stamped when it began, so a hung cluster's
+    // age swings between one and two request timeouts and crosses the
+    // stale limit only for part of each cycle.)
     let list = wait_for_json(&base, "/api/v1/clusters", WAIT, |list| {
-        let east = entry(&list["clusters"], "name", EAST);
-        east["kafka_up"] == false && east["stale"] == true
+        entry(&list["clusters"], "name", EAST)["kafka_up"] == false
     })
     .await;
     for name in [WEST, LOCAL] {
@@ -384,8 +398,8 @@ async fn a_hung_cluster_leaves_the_other_clusters_sampled_on_time() {
         assert_eq!(summary["kafka_up"], true, "{list}");
         assert_eq!(summary["stale"], false, "{list}");
     }
-    // And a few more of west's samples while east stays hung, so the
-    // spacing below covers the whole outage, not just its detection.
+    // Hang on for a few more of west's samples, so the spacing below
+    // covers the outage after its detection too.
     let (_, west) = get_json(&base, "/api/v1/clusters/west/health").await;
     let target = west["sequence"].as_u64().expect("west's sequence") + 3;
     wait_for_json(&base, "/api/v1/clusters/west/health", WAIT, |h| {
@@ -402,19 +416,20 @@ async fn a_hung_cluster_leaves_the_other_clusters_sampled_on_time() {
     let resumed = Instant::now();
     wait_for_json(&base, "/api/v1/health", WAIT, |h| h["status"] == "ok").await;
     let recovered_after = resumed.elapsed();
-    stop_tx.send(()).ok();
+    stop.cancel();
     let stamps = recorder.await.expect("recorder");
+    let east_stamps = east_recorder.await.expect("recorder");
 
     // West's spacing while east hung: consecutive samples, each a fresh
     // read (up), interval ±20 %.
     let during: Vec<_> = stamps
         .iter()
-        .filter(|(_, taken_at, _)| (stopped_at..=resumed_at).contains(taken_at))
+        .filter(|(_, taken_at, ..)| (stopped_at..=resumed_at).contains(taken_at))
         .collect();
     let (low, high) = (interval.mul_f64(0.8), interval.mul_f64(1.2));
     let mut gaps = Vec::new();
     for pair in during.windows(2) {
-        let ((s0, t0, _), (s1, t1, up)) = (pair[0], pair[1]);
+        let ((s0, t0, _, _), (s1, t1, up, _)) = (pair[0], pair[1]);
         assert!(*up, "west was down while east hung: {stamps:?}");
         assert_eq!(*s1, s0 + 1, "a west sample was skipped: {stamps:?}");
         let gap = (*t1 - *t0).to_std().expect("samples in order");
@@ -430,9 +445,17 @@ async fn a_hung_cluster_leaves_the_other_clusters_sampled_on_time() {
         gaps.iter().all(|g| (low..=high).contains(g)),
         "west's sample spacing left {low:?}..={high:?} while east hung: {gap_ms:?} ms"
     );
+    // East's failed samples while hung: how old each was when published
+    // (for the report: how "stale" behaves on a hung cluster).
+    let east_ages: Vec<i64> = east_stamps
+        .iter()
+        .filter(|(_, taken_at, up, _)| !up && (stopped_at..=resumed_at).contains(taken_at))
+        .map(|(_, taken_at, _, published)| (*published - *taken_at).num_milliseconds())
+        .collect();
     eprintln!(
         "east hung {hung_for:?}: reported after {reported:?}, recovered {recovered_after:?} \
-         after SIGCONT; west's {} gaps meanwhile (ms): {gap_ms:?}",
+         after SIGCONT; west's {} gaps meanwhile (ms): {gap_ms:?}; east's failed samples \
+         were {east_ages:?} ms old when published",
         gaps.len()
     );
     running.stop().await.expect("clean stop");

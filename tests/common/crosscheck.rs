@@ -24,15 +24,47 @@ pub fn confluent_kafka_available() -> Result<(), String> {
     }
 }
 
+/// What the script does: partitions of the topic it creates, messages it
+/// produces, messages its group consumes and commits.
+#[derive(Debug, Clone, Copy)]
+pub struct Traffic {
+    pub partitions: i32,
+    pub produce: i64,
+    pub consume: i64,
+}
+
+/// The script's defaults (tests/crosscheck.rs, tests/real_kafka.rs).
+pub const DEFAULT_TRAFFIC: Traffic = Traffic {
+    partitions: 4,
+    produce: 500,
+    consume: 170,
+};
+
 /// Runs the script against `bootstrap` (it creates `topic`) and compares
 /// its view with kafka-pulse's API at `base`.
 pub async fn confluent_kafka_agrees(base: &str, bootstrap: &str, topic: &str, group: &str) {
+    confluent_kafka_agrees_at(base, "/api/v1", bootstrap, topic, group, DEFAULT_TRAFFIC).await
+}
+
+/// [`confluent_kafka_agrees`] for one cluster's API under `api` (`/api/v1`
+/// or `/api/v1/clusters/NAME`) with `traffic` of its own.
+pub async fn confluent_kafka_agrees_at(
+    base: &str,
+    api: &str,
+    bootstrap: &str,
+    topic: &str,
+    group: &str,
+    traffic: Traffic,
+) {
     let (bootstrap, topic_arg, group_arg) =
         (bootstrap.to_string(), topic.to_string(), group.to_string());
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/python/crosscheck.py");
+    let counts =
+        [traffic.partitions as i64, traffic.produce, traffic.consume].map(|n| n.to_string());
     let output = tokio::task::spawn_blocking(move || {
         Command::new("python3")
             .args([script, &bootstrap, &topic_arg, &group_arg])
+            .args(&counts)
             .output()
             .expect("run python")
     })
@@ -49,7 +81,8 @@ pub async fn confluent_kafka_agrees(base: &str, bootstrap: &str, topic: &str, gr
         .iter()
         .map(|p| p["high"].as_i64().unwrap() - p["low"].as_i64().unwrap())
         .sum();
-    assert_eq!(produced, 500, "{theirs}");
+    assert_eq!(produced, traffic.produce, "{theirs}");
+    assert_eq!(partitions.len(), traffic.partitions as usize, "{theirs}");
     let expected_lag: i64 = partitions
         .iter()
         .map(|p| {
@@ -60,16 +93,16 @@ pub async fn confluent_kafka_agrees(base: &str, bootstrap: &str, topic: &str, gr
             }
         })
         .sum();
-    assert_eq!(expected_lag, 330, "{theirs}");
+    assert_eq!(expected_lag, traffic.produce - traffic.consume, "{theirs}");
 
     let ours = wait_for_json(
         base,
-        &format!("/api/v1/groups/{group}"),
+        &format!("{api}/groups/{group}"),
         Duration::from_secs(30),
         |b| b["lag"] == expected_lag,
     )
     .await;
-    let (_, topic) = get_json(base, &format!("/api/v1/topics/{topic}")).await;
+    let (_, topic) = get_json(base, &format!("{api}/topics/{topic}")).await;
     for p in partitions {
         let partition = p["partition"].as_i64().unwrap();
         let mine = topic["partitions"]

@@ -3,7 +3,9 @@
 Creates TOPIC (4 partitions), produces 500 keyed messages (the client's own
 partitioner decides the split), consumes 170 of them as GROUP and commits,
 then prints what confluent-kafka itself reports: watermarks and committed
-offsets per partition, as JSON on stdout.
+offsets per partition, as JSON on stdout. Optional arguments PARTITIONS
+PRODUCE CONSUME change those three numbers (tests/multi_cluster.rs gives
+each cluster its own, so numbers read from the wrong cluster cannot match).
 """
 import json
 import sys
@@ -13,7 +15,7 @@ from confluent_kafka import Consumer, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
 bootstrap, topic, group = sys.argv[1:4]
-PARTITIONS, PRODUCE, CONSUME = 4, 500, 170
+PARTITIONS, PRODUCE, CONSUME = (list(map(int, sys.argv[4:7])) + [4, 500, 170][len(sys.argv[4:7]):])
 
 admin = AdminClient({"bootstrap.servers": bootstrap})
 for future in admin.create_topics([NewTopic(topic, PARTITIONS, 1)]).values():

@@ -5,11 +5,11 @@ use axum::Json;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::clusters::Member;
+use super::clusters::health_of;
+pub use super::clusters::sample_is_fresh;
 use super::error::ApiError;
 use super::AppState;
 use crate::model::Snapshot;
-use crate::store::SinkCounters;
 
 const MAX_EVENTS: usize = 10_000;
 
@@ -17,68 +17,10 @@ pub async fn health(State(state): State<AppState>) -> Json<Value> {
     Json(health_of(&state.member()))
 }
 
-/// One cluster's health: ok when Kafka answers, samples are fresh and no
-/// sink is failing.
-pub fn health_of(member: &Member) -> Value {
-    let snapshot = member.store.latest();
-    let fresh = sample_is_fresh(&snapshot, member.interval, member.request_timeout);
-    let sinks = member.store.sinks();
-    let sinks_failing = sinks.iter().any(|(_, c)| c.is_failing());
-    let ok = snapshot.kafka_up && fresh && !sinks_failing;
-    json!({
-        "status": if ok { "ok" } else { "degraded" },
-        "cluster": member.place.label(&snapshot),
-        "kafka_up": snapshot.kafka_up,
-        "last_sample_at": (snapshot.sequence > 0).then_some(snapshot.taken_at),
-        "sequence": snapshot.sequence,
-        "stale": !fresh,
-        "sample_duration_seconds": snapshot.sample_duration_seconds,
-        "errors": snapshot.errors,
-        "topics": snapshot.topics.len(),
-        "groups": snapshot.groups.len(),
-        "sinks": sinks.iter().map(|(name, c)| json!({
-            "sink": name,
-            "failing": c.is_failing(),
-            "points_produced": SinkCounters::get(&c.produced),
-            "points_sent": SinkCounters::get(&c.sent),
-            "points_dropped": SinkCounters::get(&c.dropped),
-            "errors": SinkCounters::get(&c.errors),
-            "queued": SinkCounters::get(&c.queued),
-            "queued_bytes": SinkCounters::get(&c.queued_bytes),
-            "last_error": c.last_error(),
-        })).collect::<Vec<_>>(),
-        "version": env!("CARGO_PKG_VERSION"),
-    })
-}
-
-/// A snapshot is stale when no sample arrived for three intervals (plus the
-/// request timeout a slow sample may legitimately take).
+/// Whether this cluster's latest sample is fresh (see
+/// [`clusters::sample_is_fresh`]).
 pub fn is_fresh(snapshot: &Snapshot, state: &AppState) -> bool {
     sample_is_fresh(snapshot, state.interval, state.request_timeout)
-}
-
-pub fn sample_is_fresh(
-    snapshot: &Snapshot,
-    interval: std::time::Duration,
-    request_timeout: std::time::Duration,
-) -> bool {
-    snapshot.sequence > 0
-        && sample_is_recent(
-            snapshot.taken_at,
-            chrono::Utc::now(),
-            interval * 3 + request_timeout,
-        )
-}
-
-/// The clock-free core of [`is_fresh`], tested at its edges: a sample taken
-/// `limit` ago is still fresh; one "from the future" (the clock stepped
-/// back) counts as fresh rather than raising a false alarm.
-fn sample_is_recent(
-    taken_at: chrono::DateTime<chrono::Utc>,
-    now: chrono::DateTime<chrono::Utc>,
-    limit: std::time::Duration,
-) -> bool {
-    (now - taken_at).to_std().map_or(true, |age| age <= limit)
 }
 
 pub async fn brokers(State(state): State<AppState>) -> Json<Value> {
@@ -308,28 +250,5 @@ pub async fn series(
         _ => Err(ApiError::bad_request(
             "give exactly one of ?topic=NAME or ?group=NAME",
         )),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use chrono::{Duration as Age, TimeZone, Utc};
-    use std::time::Duration;
-
-    #[test]
-    fn a_sample_is_fresh_up_to_the_limit_and_stale_after_it() {
-        let taken = Utc.with_ymd_and_hms(2026, 11, 30, 12, 0, 0).unwrap();
-        let limit = Duration::from_secs(8);
-        assert!(sample_is_recent(taken, taken, limit));
-        assert!(sample_is_recent(taken, taken + Age::seconds(8), limit));
-        assert!(!sample_is_recent(
-            taken,
-            taken + Age::seconds(8) + Age::milliseconds(1),
-            limit
-        ));
-        assert!(!sample_is_recent(taken, taken + Age::hours(1), limit));
-        // The wall clock stepped back: not an alarm.
-        assert!(sample_is_recent(taken, taken - Age::seconds(30), limit));
     }
 }

@@ -21,7 +21,7 @@ use crate::sinks::webhook::config::WebhookConfig;
 use url::Url;
 
 pub mod cluster;
-pub use cluster::{ClusterConfig, DEFAULT_CLUSTER_NAME};
+pub use cluster::{replay_clusters, ClusterConfig, DEFAULT_CLUSTER_NAME};
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 /// The embedded broker's address; the replay commands default to it.

@@ -67,9 +67,10 @@ fn embedded_bootstrap(running: &RunningApp) -> String {
 
 /// A real Kafka of the current version, started off the async runtime.
 fn real_kafka() -> Option<KafkaCluster> {
-    let started = std::thread::spawn(|| KafkaCluster::start(&ClusterSpec::new(&versions().current, 1)))
-        .join()
-        .expect("cluster launcher thread");
+    let started =
+        std::thread::spawn(|| KafkaCluster::start(&ClusterSpec::new(&versions().current, 1)))
+            .join()
+            .expect("cluster launcher thread");
     require(started)
 }
 
@@ -154,7 +155,10 @@ async fn replays_between_the_embedded_broker_and_real_kafka_are_exact_both_ways(
         events.contains("xc-orders on cluster local → xc-orders on cluster real"),
         "{events}"
     );
-    assert!(events.contains("(cluster local → real) finished"), "{events}");
+    assert!(
+        events.contains("(cluster local → real) finished"),
+        "{events}"
+    );
 
     // real → local at the original pace: each partition's gaps reproduced
     // (send-time timestamps), contents per partition unchanged.
@@ -270,8 +274,18 @@ fn the_cli_refuses_unclear_clusters_with_the_fix() {
     let topics = ["--from", "orders", "--to", "orders"];
     let cases: Vec<(Vec<&str>, &[&str])> = vec![
         (
-            vec!["--config", &file, "--from-cluster", "prod", "--to-cluster", "tset"],
-            &["--to-cluster \"tset\" is not a configured cluster", "prod, test"],
+            vec![
+                "--config",
+                &file,
+                "--from-cluster",
+                "prod",
+                "--to-cluster",
+                "tset",
+            ],
+            &[
+                "--to-cluster \"tset\" is not a configured cluster",
+                "prod, test",
+            ],
         ),
         (
             vec!["--config", &file, "--from-cluster", "prdo"],
@@ -282,7 +296,14 @@ fn the_cli_refuses_unclear_clusters_with_the_fix() {
             &["has 2 clusters (prod, test)", "--from-cluster NAME"],
         ),
         (
-            vec!["--brokers", "127.0.0.1:1", "--config", &file, "--from-cluster", "prod"],
+            vec![
+                "--brokers",
+                "127.0.0.1:1",
+                "--config",
+                &file,
+                "--from-cluster",
+                "prod",
+            ],
             &["--brokers", "--config", "both say where to connect"],
         ),
         (
@@ -301,7 +322,12 @@ fn the_cli_refuses_unclear_clusters_with_the_fix() {
             &["--kafka-property", "[cluster.kafka]"],
         ),
         (
-            vec!["--config", "/nonexistent/pulse.toml", "--from-cluster", "prod"],
+            vec![
+                "--config",
+                "/nonexistent/pulse.toml",
+                "--from-cluster",
+                "prod",
+            ],
             &["/nonexistent/pulse.toml"],
         ),
     ];
@@ -349,7 +375,10 @@ async fn the_api_and_page_name_the_target_cluster_and_refuse_unknown_ones() {
     // The page calls its own cluster's API and offers every cluster as target.
     let (status, page) = get_text(&base, "/clusters/local/replays").await;
     assert_eq!(status, 200);
-    assert!(page.contains(r#"data-api="/api/v1/clusters/local""#), "{page}");
+    assert!(
+        page.contains(r#"data-api="/api/v1/clusters/local""#),
+        "{page}"
+    );
     assert!(page.contains(r#"<select name="to_cluster">"#), "{page}");
     assert!(page.contains(r#"<option value="local" selected>local</option>"#));
     assert!(page.contains(r#"<option value="real">real</option>"#));
@@ -370,6 +399,9 @@ async fn the_api_and_page_name_the_target_cluster_and_refuse_unknown_ones() {
     )
     .await;
     assert_eq!(status, 400, "{body}");
-    assert!(body.to_string().contains("the clusters are: default"), "{body}");
+    assert!(
+        body.to_string().contains("the clusters are: default"),
+        "{body}"
+    );
     single.stop().await.expect("clean stop");
 }

@@ -190,9 +190,11 @@ fn resolve_one(
                 "cluster '{name}' has both brokers and embedded = true: keep one"
             )))
         }
-        (None, false) => return Err(ConfigError::Cluster(format!(
+        (None, false) => {
+            return Err(ConfigError::Cluster(format!(
             "cluster '{name}' has no brokers: give brokers = \"HOST:PORT,...\" or embedded = true"
-        ))),
+        )))
+        }
         (Some(list), false) => {
             if list.is_empty() {
                 return Err(ConfigError::NoBrokers);
@@ -378,7 +380,10 @@ brokers = "kafka-1:9093,kafka-2:9093"
         let prod = clusters.get("--to-cluster", "prod").unwrap();
         assert_eq!(prod.bootstrap, "kafka-1:9093,kafka-2:9093");
         assert_eq!(prod.security.protocol().name(), "SSL");
-        assert!(local.security.is_plaintext(), "each cluster keeps its own security");
+        assert!(
+            local.security.is_plaintext(),
+            "each cluster keeps its own security"
+        );
         let missing = replay_clusters(&dir.path().join("nope.toml")).unwrap_err();
         assert!(missing.contains("nope.toml"), "{missing}");
     }

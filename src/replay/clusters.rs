@@ -21,7 +21,10 @@ impl KafkaClusters {
     }
 
     pub fn names(&self) -> Vec<&str> {
-        self.clusters.iter().map(|(name, _)| name.as_str()).collect()
+        self.clusters
+            .iter()
+            .map(|(name, _)| name.as_str())
+            .collect()
     }
 
     pub fn len(&self) -> usize {
@@ -76,7 +79,10 @@ mod tests {
             clusters.get("--to-cluster", "test").unwrap().bootstrap,
             "b:9092"
         );
-        let error = clusters.get("--to-cluster", "tset").unwrap_err().to_string();
+        let error = clusters
+            .get("--to-cluster", "tset")
+            .unwrap_err()
+            .to_string();
         assert!(error.contains("--to-cluster \"tset\""), "{error}");
         assert!(error.contains("prod, test"), "{error}");
         assert!(clusters.only().is_none());

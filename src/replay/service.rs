@@ -11,10 +11,10 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 
+use super::clusters::KafkaClusters;
 use super::record::Record;
 use super::run::{Progress, ProgressView, Report};
 use super::spec::{ReplayRequest, ReplaySpec, StartAt};
-use super::clusters::KafkaClusters;
 use super::ReplayError;
 use crate::store::Store;
 

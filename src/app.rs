@@ -128,9 +128,9 @@ pub async fn start(config: Config) -> Result<RunningApp, AppError> {
     };
     #[cfg(feature = "embedded-broker")]
     let mut broker_task = None;
-    let mut states = Vec::with_capacity(clusters.len());
-    let mut running = Vec::with_capacity(clusters.len());
-    let mut cluster_tasks = Vec::with_capacity(clusters.len());
+    // First every cluster's address (starting the embedded broker), so each
+    // cluster's replays can be handed every cluster to write to.
+    let mut reached = Vec::with_capacity(clusters.len());
     for cluster in &clusters {
         let store = Arc::new(Store::new(DEFAULT_HISTORY_POINTS, DEFAULT_EVENT_CAPACITY));
         let bootstrap: Vec<String> = match &cluster.brokers {
@@ -164,6 +164,28 @@ pub async fn start(config: Config) -> Result<RunningApp, AppError> {
                 }
             }
         };
+        reached.push((cluster, bootstrap, store));
+    }
+    // Every rdkafka user, replays included, connects with its cluster's own
+    // security (src/security/).
+    let kafka_clusters = Arc::new(crate::replay::clusters::KafkaClusters::new(
+        reached
+            .iter()
+            .map(|(cluster, bootstrap, _)| {
+                (
+                    cluster.url_name().to_string(),
+                    crate::security::KafkaAccess::new(
+                        bootstrap.join(","),
+                        cluster.kafka_security.clone(),
+                    ),
+                )
+            })
+            .collect(),
+    ));
+    let mut states = Vec::with_capacity(clusters.len());
+    let mut running = Vec::with_capacity(clusters.len());
+    let mut cluster_tasks = Vec::with_capacity(clusters.len());
+    for (cluster, bootstrap, store) in reached {
         let place = Arc::new(if several {
             web::clusters::ClusterPlace::among_several(cluster.url_name())
         } else {
@@ -176,6 +198,7 @@ pub async fn start(config: Config) -> Result<RunningApp, AppError> {
             store.clone(),
             place,
             &shared,
+            &kafka_clusters,
             &shutdown,
         )?;
         states.push(state);
@@ -219,7 +242,9 @@ pub async fn start(config: Config) -> Result<RunningApp, AppError> {
 }
 
 /// Starts one cluster's collector, live renderer, sinks and demo traffic;
-/// its web state (without the directory of all clusters yet).
+/// its web state (without the directory of all clusters yet). `clusters`:
+/// every cluster, for replays into another one.
+#[allow(clippy::too_many_arguments)]
 fn start_cluster(
     config: &Config,
     cluster: &ClusterConfig,
@@ -227,6 +252,7 @@ fn start_cluster(
     store: Arc<Store>,
     place: Arc<web::clusters::ClusterPlace>,
     shared: &Shared,
+    clusters: &Arc<crate::replay::clusters::KafkaClusters>,
     shutdown: &CancellationToken,
 ) -> Result<(AppState, ClusterTasks), AppError> {
     let name = cluster.url_name().to_string();
@@ -295,7 +321,9 @@ fn start_cluster(
         access: shared.access.clone(),
         viewers: shared.viewers.clone(),
         replays: Some(Arc::new(crate::replay::service::ReplayService::new(
+            name.clone(),
             kafka.clone(),
+            clusters.clone(),
             config.request_timeout,
             store.clone(),
             shutdown.clone(),

@@ -54,5 +54,5 @@ fn main() -> ExitCode {
 
 /// `replay`, `export` and `import` run to completion without the dashboard.
 fn run_tool(command: kafka_pulse::replay::cli::Command) -> ExitCode {
-    kafka_pulse::replay::cli::run_to_exit(command)
+    kafka_pulse::replay::cli::run_to_exit(command, kafka_pulse::cli::replay_clusters)
 }

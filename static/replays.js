@@ -11,6 +11,10 @@
   // Every write carries the page's CSRF token (see the README, "Exposing
   // kafka-pulse"): another site's page cannot read it, so cannot write.
   var csrf = table.getAttribute("data-csrf") || "";
+  // This cluster's API (/api/v1, or /api/v1/clusters/NAME with several
+  // clusters, where /api/v1/replays answers 409).
+  var api = table.getAttribute("data-api") || "/api/v1";
+  var here = table.getAttribute("data-cluster") || "";
   var numbers = new Intl.NumberFormat();
 
   function say(text) {
@@ -43,7 +47,11 @@
       var tr = document.createElement("tr");
       tr.setAttribute("data-replay", replay.id);
       cell(tr, replay.id);
-      cell(tr, replay.from + " → " + replay.to, "name");
+      // Across clusters both are named; within this one the topics say it.
+      var crossing = replay.to_cluster && replay.to_cluster !== replay.from_cluster;
+      cell(tr, crossing
+        ? replay.from + " (" + replay.from_cluster + ") → " + replay.to + " (" + replay.to_cluster + ")"
+        : replay.from + " → " + replay.to, "name");
       cell(tr, replay.speed);
       var state = cell(tr, "");
       var badge = document.createElement("span");
@@ -75,14 +83,14 @@
   }
 
   function refresh() {
-    fetch("/api/v1/replays", { headers: { Accept: "application/json" } })
+    fetch(api + "/replays", { headers: { Accept: "application/json" } })
       .then(function (r) { return r.json(); })
       .then(function (data) { render(data.replays || []); })
       .catch(function () { /* the server restarts: try again next tick */ });
   }
 
   function cancel(id) {
-    fetch("/api/v1/replays/" + encodeURIComponent(id), {
+    fetch(api + "/replays/" + encodeURIComponent(id), {
       method: "DELETE",
       headers: { "X-CSRF-Token": csrf }
     })
@@ -108,10 +116,12 @@
       var value = (data.get(name) || "").trim();
       if (value) body[name] = value;
     });
+    var target = data.get("to_cluster");
+    if (target && target !== here) body.to_cluster = target;
     var count = (data.get("count") || "").trim();
     if (count) body.count = Number(count);
     say("");
-    fetch("/api/v1/replays", {
+    fetch(api + "/replays", {
       method: "POST",
       headers: { "Content-Type": "application/json", "X-CSRF-Token": data.get("csrf") || csrf },
       body: JSON.stringify(body)

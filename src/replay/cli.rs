@@ -12,9 +12,11 @@ use std::time::Duration;
 use clap::{Args, Subcommand};
 use tokio_util::sync::CancellationToken;
 
+use super::clusters::{ClusterLookup, KafkaClusters};
 use super::run::{Progress, Report};
 use super::spec::{parse_partitions, target_options, ReplayRequest, ReplaySpec};
 use super::{Prepared, ReplayError};
+use crate::security::KafkaAccess;
 
 /// Where the commands read and write by default: the embedded broker of a
 /// `kafka-pulse` started with its defaults (its --kafka-listen default is
@@ -37,10 +39,12 @@ pub enum Command {
 
 #[derive(Debug, Args)]
 pub struct Connection {
-    /// Kafka bootstrap servers (HOST:PORT,...); the default is the embedded
-    /// broker of a running `kafka-pulse`
-    #[arg(long, env = "KAFKA_PULSE_BROKERS", default_value = DEFAULT_BROKERS, value_name = "HOST:PORT,...")]
-    pub brokers: String,
+    /// Kafka bootstrap servers (HOST:PORT,...) [default: 127.0.0.1:9092, the
+    /// embedded broker of a running `kafka-pulse`]
+    // No clap default: `replay --config` must tell an explicit --brokers
+    // (a contradiction) from none.
+    #[arg(long, env = "KAFKA_PULSE_BROKERS", value_name = "HOST:PORT,...")]
+    pub brokers: Option<String>,
     /// Timeout of each Kafka request, e.g. 5s
     #[arg(long, default_value = "5s", value_name = "DURATION")]
     pub request_timeout: String,
@@ -51,21 +55,25 @@ pub struct Connection {
     pub kafka: crate::security::KafkaPropertyArgs,
 }
 
+impl Connection {
+    fn brokers(&self) -> &str {
+        self.brokers.as_deref().unwrap_or(DEFAULT_BROKERS)
+    }
+}
+
 /// The cluster with the security the flags and KAFKA_PULSE_KAFKA_*
 /// variables give (no TOML file here).
-fn kafka_access(connection: &Connection) -> Result<crate::security::KafkaAccess, ReplayError> {
+fn kafka_access(connection: &Connection) -> Result<KafkaAccess, ReplayError> {
+    let brokers = connection.brokers();
     let security = crate::security::Security::from_sources(
         &connection.kafka,
         crate::security::FileSettings::default(),
         &|name| std::env::var(name).ok(),
-        Some(&connection.brokers),
+        Some(brokers),
     )
     .map_err(ReplayError::Invalid)?;
     security.log_notes();
-    Ok(crate::security::KafkaAccess::new(
-        connection.brokers.clone(),
-        std::sync::Arc::new(security),
-    ))
+    Ok(KafkaAccess::new(brokers, std::sync::Arc::new(security)))
 }
 
 #[derive(Debug, Args)]
@@ -122,8 +130,101 @@ pub struct ReplayArgs {
     /// Allow --to to be the same topic as --from
     #[arg(long)]
     pub allow_same_topic: bool,
+    /// The TOML file kafka-pulse runs with: --from-cluster and
+    /// --to-cluster name its clusters (`[[cluster]]` entries), each reached
+    /// with its own brokers and Kafka security. Instead of --brokers
+    #[arg(long, value_name = "FILE", help_heading = "Between clusters")]
+    pub config: Option<PathBuf>,
+    /// The cluster of --config to read from [default: the file's only
+    /// cluster]
+    #[arg(long, value_name = "NAME", help_heading = "Between clusters")]
+    pub from_cluster: Option<String>,
+    /// The cluster of --config to write to, e.g. a test cluster [default:
+    /// --from-cluster]
+    #[arg(long, value_name = "NAME", help_heading = "Between clusters")]
+    pub to_cluster: Option<String>,
     #[command(flatten)]
     pub connection: Connection,
+}
+
+/// Where a replay reads and writes.
+struct Route {
+    source: KafkaAccess,
+    target: KafkaAccess,
+    /// Source and target are one cluster (same-topic replays need a yes).
+    same_cluster: bool,
+    /// The cluster names when they came from --config, for the start line.
+    names: Option<(String, String)>,
+}
+
+/// --brokers (one cluster for both sides), or --config with cluster names:
+/// each side with its own cluster's brokers and security.
+fn replay_route(args: &ReplayArgs, lookup: ClusterLookup) -> Result<Route, ReplayError> {
+    let Some(path) = &args.config else {
+        if args.from_cluster.is_some() || args.to_cluster.is_some() {
+            return Err(ReplayError::Invalid(
+                "--from-cluster and --to-cluster name clusters of a config file: add --config FILE \
+                 (the TOML file kafka-pulse runs with, its [[cluster]] entries)"
+                    .into(),
+            ));
+        }
+        let access = kafka_access(&args.connection)?;
+        return Ok(Route {
+            source: access.clone(),
+            target: access,
+            same_cluster: true,
+            names: None,
+        });
+    };
+    if args.connection.brokers.is_some() {
+        return Err(ReplayError::Invalid(
+            "--brokers (or KAFKA_PULSE_BROKERS) and --config both say where to connect: \
+             use --brokers HOST:PORT for one cluster, or --config FILE with --from-cluster/--to-cluster \
+             (unset KAFKA_PULSE_BROKERS if it is set in this shell)"
+                .into(),
+        ));
+    }
+    let kafka = &args.connection.kafka;
+    if !kafka.kafka_property.is_empty() || kafka.kafka_properties.is_some() {
+        // With --config each cluster has its own security; one flag for both
+        // sides would silently override one of them.
+        return Err(ReplayError::Invalid(
+            "--kafka-property and --kafka-properties (or KAFKA_PULSE_KAFKA_PROPERTIES) go with --brokers: \
+             with --config each cluster's security comes from its entry in the file \
+             ([cluster.kafka] or kafka_properties = \"FILE\")"
+                .into(),
+        ));
+    }
+    let clusters: KafkaClusters = lookup(path).map_err(ReplayError::Invalid)?;
+    let from = match (&args.from_cluster, clusters.only()) {
+        (Some(name), _) => name.trim().to_string(),
+        (None, Some((only, _))) => only.to_string(),
+        (None, None) => {
+            return Err(ReplayError::Invalid(format!(
+                "{} has {} clusters ({}): say which to read from with --from-cluster NAME",
+                path.display(),
+                clusters.len(),
+                clusters.names().join(", ")
+            )))
+        }
+    };
+    let to = args
+        .to_cluster
+        .as_deref()
+        .map_or_else(|| from.clone(), |name| name.trim().to_string());
+    let source = clusters.get("--from-cluster", &from)?.clone();
+    let target = clusters.get("--to-cluster", &to)?.clone();
+    source.security.log_notes();
+    if to != from {
+        target.security.log_notes();
+    }
+    Ok(Route {
+        // Two names for the same brokers are one cluster.
+        same_cluster: from == to || source.bootstrap == target.bootstrap,
+        source,
+        target,
+        names: Some((from, to)),
+    })
 }
 
 #[derive(Debug, Args)]
@@ -184,13 +285,14 @@ fn timeout(connection: &Connection) -> Result<Duration, ReplayError> {
 
 /// `replay`, `export` and `import` run to completion on a runtime of their
 /// own, without the dashboard (not async: src/runtime.rs says why).
-pub fn run_to_exit(command: Command) -> ExitCode {
-    crate::runtime::block_on_to_exit(run(command))
+/// `lookup` reads the clusters of `replay --config FILE`.
+pub fn run_to_exit(command: Command, lookup: ClusterLookup) -> ExitCode {
+    crate::runtime::block_on_to_exit(run(command, lookup))
 }
 
 /// Runs one subcommand to the end.
-pub async fn run(command: Command) -> ExitCode {
-    let (prepared, json, verb) = match prepare(command).await {
+pub async fn run(command: Command, lookup: ClusterLookup) -> ExitCode {
+    let (prepared, json, verb) = match prepare(command, lookup).await {
         Ok(prepared) => prepared,
         Err(error) => {
             eprintln!("kafka-pulse: {error}");
@@ -223,7 +325,10 @@ pub async fn run(command: Command) -> ExitCode {
     }
 }
 
-async fn prepare(command: Command) -> Result<(Prepared, bool, &'static str), ReplayError> {
+async fn prepare(
+    command: Command,
+    lookup: ClusterLookup,
+) -> Result<(Prepared, bool, &'static str), ReplayError> {
     match command {
         Command::Replay(args) => {
             let mut request = request_from(&args.range, &args.to)?;
@@ -231,10 +336,20 @@ async fn prepare(command: Command) -> Result<(Prepared, bool, &'static str), Rep
             request.keep_timestamps = args.pace.keep_timestamps;
             request.keep_partition = args.pace.keep_partition;
             request.allow_same_topic = args.allow_same_topic;
-            let spec = ReplaySpec::from_request(&request)?;
             let timeout = timeout(&args.connection)?;
-            let prepared = super::prepare_replay(
-                kafka_access(&args.connection)?,
+            // The options' own mistakes first, before any file is read.
+            ReplaySpec::from_request_between(&request, false)?;
+            let route = replay_route(&args, lookup)?;
+            let spec = ReplaySpec::from_request_between(&request, route.same_cluster)?;
+            if let Some((from, to)) = &route.names {
+                eprintln!(
+                    "kafka-pulse: replaying {} on cluster {from} ({}) → {} on cluster {to} ({})",
+                    request.from, route.source.bootstrap, request.to, route.target.bootstrap
+                );
+            }
+            let prepared = super::prepare_replay_between(
+                &route.source,
+                &route.target,
                 &spec,
                 args.pace.create_target,
                 timeout,

@@ -7,6 +7,7 @@
 //! pacing (when) → writer / file (where) → run (the pump and its report).
 
 pub mod cli;
+pub mod clusters;
 pub mod file;
 pub mod pacing;
 pub mod record;
@@ -72,26 +73,38 @@ impl Prepared {
     }
 }
 
-/// Topic → topic. `create_target` creates a missing target with the
-/// source's partition count.
+/// Topic → topic on one cluster. `create_target` creates a missing target
+/// with the source's partition count.
 pub async fn prepare_replay(
     kafka: impl Into<KafkaAccess>,
     spec: &ReplaySpec,
     create_target: bool,
     timeout: Duration,
 ) -> Result<Prepared, ReplayError> {
-    let kafka = &kafka.into();
-    let reader = KafkaRangeReader::open(kafka, &spec.source, timeout).await?;
+    let kafka = kafka.into();
+    prepare_replay_between(&kafka, &kafka, spec, create_target, timeout).await
+}
+
+/// Topic of `source` → topic of `target` (another cluster, or the same):
+/// each side connects with its own cluster's bootstrap and security.
+pub async fn prepare_replay_between(
+    source: &KafkaAccess,
+    target: &KafkaAccess,
+    spec: &ReplaySpec,
+    create_target: bool,
+    timeout: Duration,
+) -> Result<Prepared, ReplayError> {
+    let reader = KafkaRangeReader::open(source, &spec.source, timeout).await?;
     let needed = reader.needed_partitions();
     writer::prepare_target(
-        kafka,
+        target,
         &spec.target,
         create_target.then_some(reader.partition_count as i32),
         needed,
         timeout,
     )
     .await?;
-    let writer = KafkaWriter::new(kafka, &spec.target, timeout)?;
+    let writer = KafkaWriter::new(target, &spec.target, timeout)?;
     Ok(Prepared {
         planned: reader.planned,
         warnings: reader.warnings.clone(),

@@ -11,6 +11,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 
+use super::clusters::KafkaClusters;
 use super::record::Record;
 use super::run::{Progress, ProgressView, Report};
 use super::spec::{ReplayRequest, ReplaySpec, StartAt};
@@ -23,7 +24,12 @@ pub const MAX_RUNNING: usize = 4;
 const KEEP_FINISHED: usize = 50;
 
 pub struct ReplayService {
+    /// The cluster this service reads from (its name in URLs) and how to
+    /// reach it.
+    cluster: String,
     kafka: crate::security::KafkaAccess,
+    /// Every cluster a replay may write to, this one included.
+    clusters: Arc<KafkaClusters>,
     timeout: Duration,
     store: Arc<Store>,
     shutdown: CancellationToken,
@@ -43,6 +49,8 @@ pub const BROWSE_QUEUE_WAIT: Duration = Duration::from_secs(2);
 struct Entry {
     id: String,
     request: ReplayRequest,
+    from_cluster: String,
+    to_cluster: String,
     created_at: DateTime<Utc>,
     progress: Arc<Progress>,
     cancel: CancellationToken,
@@ -57,6 +65,11 @@ pub struct ReplayView {
     pub id: String,
     pub from: String,
     pub to: String,
+    /// The cluster read from (the one whose API started it).
+    pub from_cluster: String,
+    /// The cluster written to; the same as `from_cluster` unless the
+    /// request named another (`to_cluster`).
+    pub to_cluster: String,
     pub speed: String,
     pub partitions: Option<Vec<i32>>,
     pub keep_timestamps: bool,
@@ -84,6 +97,8 @@ impl Entry {
             id: self.id.clone(),
             from: self.request.from.clone(),
             to: self.request.to.clone(),
+            from_cluster: self.from_cluster.clone(),
+            to_cluster: self.to_cluster.clone(),
             speed: self.request.speed.clone().unwrap_or_else(|| "1".into()),
             partitions: self.request.partitions.clone(),
             keep_timestamps: self.request.keep_timestamps,
@@ -117,14 +132,27 @@ pub enum StartError {
 }
 
 impl ReplayService {
+    /// The service of cluster `cluster` (reached through `kafka`);
+    /// `clusters` are the ones its replays may write to (empty: only this
+    /// one).
     pub fn new(
+        cluster: impl Into<String>,
         kafka: crate::security::KafkaAccess,
+        clusters: Arc<KafkaClusters>,
         timeout: Duration,
         store: Arc<Store>,
         shutdown: CancellationToken,
     ) -> Self {
+        let cluster = cluster.into();
+        let clusters = if clusters.is_empty() {
+            Arc::new(KafkaClusters::new(vec![(cluster.clone(), kafka.clone())]))
+        } else {
+            clusters
+        };
         ReplayService {
+            cluster,
             kafka,
+            clusters,
             timeout,
             store,
             shutdown,
@@ -142,21 +170,44 @@ impl ReplayService {
         request: ReplayRequest,
         who: &str,
     ) -> Result<ReplayView, StartError> {
-        let spec = ReplaySpec::from_request(&request).map_err(|e| StartError::Invalid(e.0))?;
+        let to_cluster = request
+            .to_cluster
+            .as_deref()
+            .map(str::trim)
+            .filter(|name| !name.is_empty())
+            .unwrap_or(&self.cluster)
+            .to_string();
+        let target = if to_cluster == self.cluster {
+            &self.kafka
+        } else {
+            self.clusters
+                .get("to_cluster", &to_cluster)
+                .map_err(|e| StartError::Invalid(e.to_string()))?
+        };
+        // Two names for the same brokers are one cluster: a replay there
+        // of a topic into itself would re-read what it writes.
+        let same_cluster = to_cluster == self.cluster || target.bootstrap == self.kafka.bootstrap;
+        let spec = ReplaySpec::from_request_between(&request, same_cluster)
+            .map_err(|e| StartError::Invalid(e.0))?;
         let running = self.list().iter().filter(|r| r.state == "running").count();
         if running >= MAX_RUNNING {
             return Err(StartError::Busy(format!(
                 "{running} replays are running (the limit is {MAX_RUNNING}); wait for one to finish or cancel one with DELETE /api/v1/replays/{{id}}"
             )));
         }
-        let prepared =
-            super::prepare_replay(&self.kafka, &spec, request.create_target, self.timeout)
-                .await
-                .map_err(|error| match error {
-                    ReplayError::Invalid(message) => StartError::Invalid(message),
-                    ReplayError::Denied(message) => StartError::Denied(message),
-                    other => StartError::Kafka(other.to_string()),
-                })?;
+        let prepared = super::prepare_replay_between(
+            &self.kafka,
+            target,
+            &spec,
+            request.create_target,
+            self.timeout,
+        )
+        .await
+        .map_err(|error| match error {
+            ReplayError::Invalid(message) => StartError::Invalid(message),
+            ReplayError::Denied(message) => StartError::Denied(message),
+            other => StartError::Kafka(other.to_string()),
+        })?;
         let id = format!(
             "r{}",
             self.next_id
@@ -169,6 +220,8 @@ impl ReplayService {
         let entry = Arc::new(Entry {
             id: id.clone(),
             request: request.clone(),
+            from_cluster: self.cluster.clone(),
+            to_cluster: to_cluster.clone(),
             created_at: Utc::now(),
             progress,
             cancel: self.shutdown.child_token(),
@@ -188,19 +241,32 @@ impl ReplayService {
                 }
             }
         }
+        // Within one cluster the event reads as it always did; across
+        // clusters it names both, so the audit trail says where data went.
+        let route = if to_cluster == self.cluster {
+            format!("{} → {}", request.from, request.to)
+        } else {
+            format!(
+                "{} on cluster {} → {} on cluster {to_cluster}",
+                request.from, self.cluster, request.to
+            )
+        };
         self.store.record_event(
             "replay_started",
             &id,
             format!(
-                "replay {id} started by {who}: {} → {} at speed {}, up to {} messages",
-                request.from,
-                request.to,
+                "replay {id} started by {who}: {route} at speed {}, up to {} messages",
                 spec.target.speed,
                 crate::analysis::status::group_digits(prepared.planned as i64)
             ),
         );
         let store = self.store.clone();
         let task_entry = entry.clone();
+        let clusters_note = if to_cluster == self.cluster {
+            String::new()
+        } else {
+            format!(" (cluster {} → {to_cluster})", self.cluster)
+        };
         tokio::spawn(async move {
             let report = prepared.run(&task_entry.progress, &task_entry.cancel).await;
             let outcome = match (&report.error, report.cancelled) {
@@ -229,7 +295,7 @@ impl ReplayService {
                 "replay_finished",
                 &task_entry.id,
                 format!(
-                    "replay {} {outcome}: {} messages written in {:.1}s{resume}",
+                    "replay {}{clusters_note} {outcome}: {} messages written in {:.1}s{resume}",
                     task_entry.id,
                     crate::analysis::status::group_digits(report.messages_written as i64),
                     report.elapsed_seconds

@@ -210,6 +210,10 @@ pub struct ReplayRequest {
     /// Create a missing target with the source's partition count.
     #[serde(default)]
     pub create_target: bool,
+    /// The cluster to write to, by name (API: POST
+    /// /api/v1/clusters/SOURCE/replays); None: the source's cluster.
+    #[serde(default)]
+    pub to_cluster: Option<String>,
 }
 
 /// `"speed": 2.5` and `"speed": "max"` both work, as do offsets given as
@@ -322,10 +326,22 @@ pub fn target_options(request: &ReplayRequest) -> Result<TargetOptions, SpecErro
 }
 
 impl ReplaySpec {
+    /// A replay within one cluster.
     pub fn from_request(request: &ReplayRequest) -> Result<ReplaySpec, SpecError> {
+        ReplaySpec::from_request_between(request, true)
+    }
+
+    /// `same_cluster`: source and target are one cluster. Across clusters
+    /// the same topic name is the usual case (production's orders into the
+    /// test cluster's orders) and reads nothing it writes, so it needs no
+    /// --allow-same-topic.
+    pub fn from_request_between(
+        request: &ReplayRequest,
+        same_cluster: bool,
+    ) -> Result<ReplaySpec, SpecError> {
         let source = source_range(request)?;
         let target = target_options(request)?;
-        if source.topic == target.topic && !request.allow_same_topic {
+        if same_cluster && source.topic == target.topic && !request.allow_same_topic {
             return Err(error(format!(
                 "--from and --to are both {:?}: replaying a topic into itself re-reads what it writes; \
                  add --allow-same-topic if that is what you want",
@@ -374,6 +390,15 @@ mod tests {
         let mut allowed = request("orders", "orders");
         allowed.allow_same_topic = true;
         assert!(ReplaySpec::from_request(&allowed).is_ok());
+    }
+
+    #[test]
+    fn the_same_topic_name_on_another_cluster_needs_no_yes() {
+        assert!(ReplaySpec::from_request_between(&request("orders", "orders"), false).is_ok());
+        assert!(ReplaySpec::from_request_between(&request("orders", "orders"), true).is_err());
+        let body = r#"{"from":"a","to":"a","to_cluster":"test"}"#;
+        let request: ReplayRequest = serde_json::from_str(body).unwrap();
+        assert_eq!(request.to_cluster.as_deref(), Some("test"));
     }
 
     #[test]

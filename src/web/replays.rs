@@ -1,5 +1,7 @@
 //! /api/v1/replays (start, list with progress, cancel) and the /replays
-//! page. Starting needs `Content-Type: application/json`, which a browser
+//! page; with several clusters both per cluster (/api/v1/clusters/NAME/replays,
+//! /clusters/NAME/replays), and a replay may write into another cluster
+//! (`"to_cluster": "NAME"`). Starting needs `Content-Type: application/json`, which a browser
 //! sends cross-site only after a CORS preflight this server never grants,
 //! so another web page cannot start a replay behind a user's back.
 
@@ -59,6 +61,7 @@ pub async fn start(
         status: rejection.status(),
         message: format!(
             "{}; send a JSON object like {{\"from\":\"orders\",\"to\":\"orders-replay\",\"speed\":1}} \
+             (optionally \"to_cluster\":\"NAME\" to write into another cluster) \
              with Content-Type: application/json",
             rejection.body_text()
         ),
@@ -126,6 +129,14 @@ struct ReplaysPage {
     writes_off: Option<&'static str>,
     /// Sent back with each write (see web::auth).
     csrf_token: String,
+    /// This cluster's API prefix: the page's script calls it, so the page
+    /// works at /replays and at /clusters/NAME/replays alike.
+    api: String,
+    /// This cluster's name (the target cluster preselected).
+    cluster: String,
+    /// Every watched cluster, for the target-cluster select; empty with one
+    /// cluster (no select).
+    clusters: Vec<String>,
 }
 
 pub async fn page(State(state): State<AppState>) -> Response {
@@ -135,6 +146,18 @@ pub async fn page(State(state): State<AppState>) -> Response {
         interval_ms: state.interval.as_millis(),
         writes_off: (!state.enable_writes).then_some(WRITES_OFF),
         csrf_token: state.access.csrf_token.clone(),
+        api: state.place.api.clone(),
+        cluster: state.place.name.clone(),
+        clusters: if state.directory.is_several() {
+            state
+                .directory
+                .names()
+                .into_iter()
+                .map(str::to_string)
+                .collect()
+        } else {
+            Vec::new()
+        },
     };
     match page.render() {
         Ok(html) => Html(html).into_response(),

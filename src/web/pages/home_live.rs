@@ -30,6 +30,9 @@ const LIVE_EVENT: &str = "fragment";
 /// sample and whether it is fresh.
 type Key = Vec<(u64, bool)>;
 
+/// The last render and what it was rendered for.
+type Rendered = Option<(Key, Arc<LiveFragment>)>;
+
 fn key(directory: &Directory) -> Key {
     directory
         .members
@@ -45,7 +48,7 @@ fn key(directory: &Directory) -> Key {
 /// The last rendered home fragment, one per router; cloning shares it.
 #[derive(Clone)]
 pub struct HomeCache {
-    last: Arc<tokio::sync::Mutex<Option<(Key, Arc<LiveFragment>)>>>,
+    last: Arc<tokio::sync::Mutex<Rendered>>,
     /// SSE ids of the renders (the fragment has no one sequence).
     renders: Arc<AtomicU64>,
     shutdown: CancellationToken,

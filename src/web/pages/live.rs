@@ -180,6 +180,34 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn fragments_link_into_the_caches_cluster() {
+        let store = Store::new(10, 10);
+        let snapshot = Snapshot {
+            sequence: 1,
+            topics: vec![TopicView {
+                name: "orders".into(),
+                ..TopicView::default()
+            }],
+            ..Snapshot::default()
+        };
+        let place = Arc::new(ClusterPlace::among_several("b"));
+        let cache = LiveCache::new(place);
+        let html = &cache
+            .fragment(&Subject::Topics, &snapshot, &store)
+            .await
+            .html;
+        assert!(
+            html.contains("href=\"/clusters/b/topics/orders\""),
+            "{html}"
+        );
+        let gone = &cache
+            .fragment(&Subject::Topic("gone".into()), &snapshot, &store)
+            .await
+            .html;
+        assert!(gone.contains("href=\"/clusters/b/topics\""), "{gone}");
+    }
+
+    #[tokio::test]
     async fn unwatched_subjects_leave_the_cache() {
         let store = Store::new(10, 10);
         let cache = LiveCache::new(Arc::default());

@@ -306,6 +306,7 @@ fn start_cluster(
     let (live_tx, live_rx) = watch::channel(Arc::new(LiveFragment::default()));
     let render = tokio::spawn(web::pages::overview::render_loop(
         store.clone(),
+        place.clone(),
         live_tx,
         shutdown.clone(),
     ));

@@ -8,14 +8,20 @@
 (function () {
   "use strict";
 
-  // Nav: mark the current page.
+  // Nav: mark the current page, the longest link that is the path or a
+  // folder of it (a cluster's overview, /clusters/NAME, is a folder of all
+  // its pages; the most specific link wins). The cluster switcher next to
+  // it links to other clusters, never to this page.
   var path = location.pathname;
-  document.querySelectorAll("header.top nav a").forEach(function (link) {
+  var current = null;
+  document.querySelectorAll('header.top nav[aria-label="Pages"] a').forEach(function (link) {
     var href = link.getAttribute("href");
-    if (href === path || (href !== "/" && path.indexOf(href + "/") === 0)) {
-      link.setAttribute("aria-current", "page");
+    var matches = href === path || (href !== "/" && path.indexOf(href + "/") === 0);
+    if (matches && (!current || href.length > current.getAttribute("href").length)) {
+      current = link;
     }
   });
+  if (current) current.setAttribute("aria-current", "page");
 
   // Event times arrive in UTC; show them in the viewer's time zone.
   function localTimes(root) {

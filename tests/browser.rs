@@ -517,3 +517,182 @@ async fn check_pages(browser: &Browser, base: &str, bootstrap: &str) {
         }
     }
 }
+
+/// Two clusters in one kafka-pulse: "local" is the embedded broker with
+/// demo traffic, "mirror" the same broker seen through an include filter
+/// (only the first demo topic). The home page updates both rows live; a
+/// cluster link leads to its pages; the switcher leads to the same page of
+/// the other cluster, which shows what its filter lets through.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn several_clusters_in_a_real_browser() {
+    let browser = match Browser::start().await {
+        Ok(browser) => browser,
+        Err(reason) => {
+            if std::env::var("KAFKA_PULSE_REQUIRE_EXTERNAL").as_deref() == Ok("1") {
+                panic!("KAFKA_PULSE_REQUIRE_EXTERNAL=1 but {reason}");
+            }
+            eprintln!("skipping: {reason}");
+            return;
+        }
+    };
+    // The mirror's brokers are the embedded broker's address, known before
+    // start only when its port is chosen here.
+    let kafka_listen: std::net::SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+    let defaults = test_config(None, None);
+    let mirrored = kafka_pulse::demo::TOPIC_NAMES[0];
+    let cluster = |name: &str, brokers: Option<Vec<String>>, demo: bool, topics: Option<&str>| {
+        kafka_pulse::config::ClusterConfig {
+            name: Some(name.to_string()),
+            brokers,
+            interval: INTERVAL,
+            demo,
+            filters: kafka_pulse::filter::Filters {
+                topics: kafka_pulse::filter::NameFilter::new(
+                    topics.map(|t| ("--include-topics", t)),
+                    None,
+                )
+                .unwrap(),
+                groups: Default::default(),
+            },
+            lag_thresholds: defaults.lag_thresholds.clone(),
+            exact_lag_fetches: defaults.exact_lag_fetches,
+            kafka_security: defaults.kafka_security.clone(),
+        }
+    };
+    let config = kafka_pulse::config::Config {
+        clusters: vec![
+            cluster("local", None, true, None),
+            cluster(
+                "mirror",
+                Some(vec![kafka_listen.to_string()]),
+                false,
+                Some(mirrored),
+            ),
+        ],
+        kafka_listen,
+        ..test_config(None, None)
+    };
+    let running = app::start(config).await.expect("start kafka-pulse");
+    let base = format!("http://{}", running.web_addr);
+    let checks = tokio::time::timeout(TEST_BUDGET, check_clusters(&browser, &base, mirrored));
+    let outcome = checks.await;
+    running.stop().await.expect("clean stop");
+    drop(browser);
+    outcome.expect("the browser checks finished within the budget");
+}
+
+/// The topic names on the topics page, once there are some.
+async fn topic_names(browser: &Browser) -> Vec<String> {
+    let names = "return Array.from(document.querySelectorAll('#topic-list td.name'), td => td.getAttribute('data-v'))";
+    browser
+        .wait_for(&format!("{names}.length > 0"), Duration::from_secs(30))
+        .await;
+    serde_json::from_value(browser.run(names).await).unwrap()
+}
+
+async fn check_clusters(browser: &Browser, base: &str, mirrored: &str) {
+    browser.resize(1280, 900).await;
+    // The home page: both rows update without a reload.
+    browser.goto(&format!("{base}/")).await;
+    browser.run("window.__marker = 1; return true").await;
+    let sequence = |name: &str| {
+        format!(
+            "Number((document.querySelector('tr[data-cluster=\"{name}\"]') || {{getAttribute: () => 0}}).getAttribute('data-sequence'))"
+        )
+    };
+    let (local, mirror) = (sequence("local"), sequence("mirror"));
+    browser
+        .wait_for(
+            &format!("return {local} > 0 && {mirror} > 0"),
+            Duration::from_secs(30),
+        )
+        .await;
+    let before = browser.run(&format!("return [{local}, {mirror}]")).await;
+    browser
+        .wait_for(
+            &format!(
+                "return window.__marker === 1 && {local} > {} && {mirror} > {}",
+                before[0], before[1]
+            ),
+            INTERVAL * 5,
+        )
+        .await;
+    let problems = browser.console_problems().await;
+    assert!(problems.is_empty(), "home: console errors: {problems:?}");
+    browser.screenshot("clusters-home").await;
+
+    // Follow the local cluster's link, then its Topics nav link.
+    browser
+        .run("document.querySelector('tr[data-cluster=\"local\"] td.name a').click(); return true")
+        .await;
+    browser
+        .wait_for(
+            "return location.pathname === '/clusters/local' && document.readyState === 'complete'",
+            Duration::from_secs(10),
+        )
+        .await;
+    browser
+        .run("document.querySelector('nav[aria-label=\"Pages\"] a[href=\"/clusters/local/topics\"]').click(); return true")
+        .await;
+    browser
+        .wait_for(
+            "return location.pathname === '/clusters/local/topics' && document.readyState === 'complete'",
+            Duration::from_secs(10),
+        )
+        .await;
+    // Every demo topic shows here (no filter), and the page goes live.
+    browser
+        .wait_for(
+            &format!(
+                "return document.querySelectorAll('#topic-list td.name').length >= {}",
+                kafka_pulse::demo::TOPIC_NAMES.len()
+            ),
+            Duration::from_secs(30),
+        )
+        .await;
+    let local_topics = topic_names(browser).await;
+    for topic in kafka_pulse::demo::TOPIC_NAMES {
+        assert!(
+            local_topics.iter().any(|t| t == topic),
+            "local lacks {topic}: {local_topics:?}"
+        );
+    }
+    let seq =
+        "return Number(document.querySelector('[data-sequence]').getAttribute('data-sequence'))";
+    let at = browser.run(seq).await.as_f64().unwrap_or(0.0);
+    browser
+        .wait_for(&format!("{seq} > {at}"), INTERVAL * 4)
+        .await;
+    assert_eq!(
+        browser
+            .run("return document.querySelector('nav[aria-label=\"Pages\"] a[aria-current=\"page\"]').textContent")
+            .await,
+        "Topics"
+    );
+
+    // The switcher: the same page in the mirror, which sees one topic.
+    browser
+        .run("document.querySelector('nav.clusters a[data-cluster=\"mirror\"]').click(); return true")
+        .await;
+    browser
+        .wait_for(
+            "return location.pathname === '/clusters/mirror/topics' && document.readyState === 'complete'",
+            Duration::from_secs(10),
+        )
+        .await;
+    let mirror_topics = topic_names(browser).await;
+    assert_eq!(mirror_topics, [mirrored], "the mirror's include filter");
+    assert!(local_topics.len() > mirror_topics.len());
+    let at = browser.run(seq).await.as_f64().unwrap_or(0.0);
+    browser
+        .wait_for(&format!("{seq} > {at}"), INTERVAL * 4)
+        .await;
+    // Still the mirror's data after the live update.
+    assert_eq!(topic_names(browser).await, [mirrored]);
+    let problems = browser.console_problems().await;
+    assert!(
+        problems.is_empty(),
+        "mirror topics: console errors: {problems:?}"
+    );
+    browser.screenshot("clusters-switched").await;
+}

@@ -19,9 +19,13 @@ use kafka_pulse::model::{
     TopicSample,
 };
 use kafka_pulse::store::Store;
+use kafka_pulse::web::clusters::ClusterPlace;
 use kafka_pulse::web::pages::{render_live, OverviewView};
 use kafka_pulse::web::sse::LiveFragment;
 use kafka_pulse::web::{router, AppState};
+
+#[path = "web/several_clusters.rs"]
+mod several_clusters;
 
 const HOSTILE: &str = "<img src=x onerror=alert(1)>";
 /// Kafka forbids such topic names, but a non-Kafka broker or a future
@@ -102,12 +106,22 @@ fn state() -> AppState {
     store.publish(analyzer.analyze(sample(0, 150, 60)));
     store.record_event("test", HOSTILE, format!("hostile {HOSTILE}"));
     store.record_event("topic_created", HOSTILE_TOPIC, "created");
-    let view = OverviewView::build(&store.latest(), &store.events(10));
+    let place = ClusterPlace::default();
+    let view = OverviewView::build(&store.latest(), &store.events(10), &place);
     let (_tx, live) = watch::channel(Arc::new(LiveFragment::new(
         "overview",
         2,
-        render_live(&view).unwrap(),
+        render_live(&view, &place).unwrap(),
     )));
+    state_with(store, live, Arc::new(place))
+}
+
+/// A cluster's state: its store, its rendered overview and its place.
+fn state_with(
+    store: Arc<Store>,
+    live: watch::Receiver<Arc<LiveFragment>>,
+    place: Arc<ClusterPlace>,
+) -> AppState {
     AppState {
         store,
         live,
@@ -120,7 +134,7 @@ fn state() -> AppState {
         hosts: Default::default(),
         access: Arc::new(kafka_pulse::web::auth::AccessPolicy::open()),
         viewers: Arc::new(tokio::sync::Semaphore::new(2)),
-        place: Default::default(),
+        place,
         directory: Default::default(),
     }
 }
@@ -350,12 +364,13 @@ async fn overview_shows_the_top_of_big_clusters_only() {
         })
         .collect();
     store.publish(analyzer.analyze(big));
-    let view = OverviewView::build(&store.latest(), &[]);
+    let place = ClusterPlace::default();
+    let view = OverviewView::build(&store.latest(), &[], &place);
     assert_eq!(view.groups.len(), kafka_pulse::web::pages::OVERVIEW_ROWS);
     assert_eq!(view.group_count, 250);
     // The most behind come first: g000 committed least, so lags most.
     assert_eq!(view.groups[0].name, "g000");
-    let html = render_live(&view).unwrap();
+    let html = render_live(&view, &place).unwrap();
     assert!(html.contains("100 most urgent of 250"), "{html}");
 }
 

@@ -67,6 +67,30 @@ pub fn path_segment(name: &str) -> String {
     out
 }
 
+/// The name a [`path_segment`] (or any percent-encoded segment) stands
+/// for; `None` when it does not decode to UTF-8.
+pub fn decode_path_segment(segment: &str) -> Option<String> {
+    let bytes = segment.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = |b: u8| (b as char).to_digit(16);
+        match bytes[i] {
+            b'%' if i + 2 < bytes.len() => {
+                let (high, low) = (hex(bytes[i + 1])?, hex(bytes[i + 2])?);
+                out.push((high * 16 + low) as u8);
+                i += 3;
+            }
+            b'%' => return None,
+            byte => {
+                out.push(byte);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -85,6 +109,15 @@ mod tests {
         assert_eq!(path_segment("orders.v1_a-b~"), "orders.v1_a-b~");
         assert_eq!(path_segment("a/b c?#"), "a%2Fb%20c%3F%23");
         assert_eq!(path_segment("<é>"), "%3C%C3%A9%3E");
+        for name in ["a/b c?#", "<é>", "billing/eu west", ""] {
+            assert_eq!(
+                decode_path_segment(&path_segment(name)).as_deref(),
+                Some(name)
+            );
+        }
+        assert_eq!(decode_path_segment("a%2fb").as_deref(), Some("a/b"));
+        assert_eq!(decode_path_segment("a%2"), None);
+        assert_eq!(decode_path_segment("%ff"), None);
         assert_eq!(offset(None), "—");
         assert_eq!(offset(Some(1234)), "1,234");
         assert_eq!(ids(&[1, 2]), "1, 2");

@@ -280,7 +280,9 @@ fn row(record: &Record) -> MessageRow {
 
 #[derive(Template)]
 #[template(path = "messages.html")]
-struct MessagesPage {
+struct MessagesPage<'a> {
+    /// The cluster whose messages these are (the form, the next link).
+    place: &'a super::clusters::ClusterPlace,
     topics: Vec<String>,
     topic: String,
     partition: String,
@@ -303,6 +305,7 @@ pub async fn page(
     };
     let snapshot = state.store.latest();
     let mut page = MessagesPage {
+        place: &state.place,
         topics: snapshot.topics.iter().map(|t| t.name.to_string()).collect(),
         topic: query.topic.clone().unwrap_or_default(),
         partition: query.partition.clone().unwrap_or_default(),
@@ -326,7 +329,8 @@ pub async fn page(
                 Ok(records) => {
                     if let Some(last) = records.last() {
                         page.next_href = format!(
-                            "/messages?topic={}&partition={}&offset={}&limit={}",
+                            "{}/messages?topic={}&partition={}&offset={}&limit={}",
+                            state.place.base,
                             url::form_urlencoded::byte_serialize(topic.as_bytes())
                                 .collect::<String>(),
                             browse.partition,

@@ -118,15 +118,20 @@ pub fn router(state: AppState) -> Router {
 }
 
 /// One cluster's pages, relative to where they are served (`/` or
-/// `/clusters/NAME`).
-fn cluster_pages() -> Router<AppState> {
+/// `/clusters/NAME`), with their header (see `pages::chrome`).
+fn cluster_pages<S: Clone + Send + Sync + 'static>(state: &AppState) -> Router<S> {
     Router::new()
         .route("/", get(pages::overview))
         .route("/fragments/overview", get(pages::overview_fragment))
         .route("/live", get(pages::overview::live))
         .route("/messages", get(messages::page))
         .route("/replays", get(replays::page))
-        .merge(pages::routes())
+        .merge(pages::routes(state.place.clone()))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            pages::chrome::scope,
+        ))
+        .with_state(state.clone())
 }
 
 /// One cluster's API, relative to `/api/v1` or `/api/v1/clusters/NAME`.
@@ -179,23 +184,27 @@ const SINGLE_CLUSTER_API: &[&str] = &[
 /// configuration order): each cluster's pages under `/clusters/NAME` and API
 /// under `/api/v1/clusters/NAME`, plus the single-cluster URLs (see
 /// `clusters.rs`), `/metrics` and `/static`.
-pub fn router_for(states: Vec<AppState>) -> Router {
+pub fn router_for(mut states: Vec<AppState>) -> Router {
     let first = states.first().expect("at least one cluster").clone();
     let directory = if first.directory.members.is_empty() {
-        Arc::new(clusters::Directory {
+        // States built by hand (tests): every page still knows every
+        // cluster (the switcher).
+        let directory = Arc::new(clusters::Directory {
             members: states.iter().map(AppState::member).collect(),
-        })
+        });
+        for state in &mut states {
+            state.directory = directory.clone();
+        }
+        directory
     } else {
         first.directory.clone()
     };
+    let first = states[0].clone();
     let mut app = Router::new();
     for state in &states {
         let name = &state.place.name;
         app = app
-            .nest(
-                &format!("/clusters/{name}"),
-                cluster_pages().with_state(state.clone()),
-            )
+            .nest(&format!("/clusters/{name}"), cluster_pages(state))
             .nest(
                 &format!("/api/v1/clusters/{name}"),
                 cluster_api().with_state(state.clone()),
@@ -203,12 +212,11 @@ pub fn router_for(states: Vec<AppState>) -> Router {
     }
     if states.len() == 1 {
         app = app
-            .merge(cluster_pages().with_state(first.clone()))
+            .merge(cluster_pages(&first))
             .nest("/api/v1", cluster_api().with_state(first.clone()));
     } else {
         app = app
             .route("/", get(pages::home::page))
-            .route("/fragments/home", get(pages::home::fragment))
             .route("/api/v1/health", get(clusters::health));
         for path in SINGLE_CLUSTER_PAGES {
             app = app.route(path, get(clusters::to_home));
@@ -218,6 +226,7 @@ pub fn router_for(states: Vec<AppState>) -> Router {
         }
     }
     app.route("/clusters", get(pages::home::page))
+        .merge(pages::home_live::routes(&first))
         .route("/api/v1/clusters", get(clusters::list))
         .with_state(directory.clone())
         .route("/metrics", get(metrics::metrics).with_state(first.clone()))

@@ -6,6 +6,7 @@ use axum::response::Response;
 
 use super::{html_page, StatusView};
 use crate::model::Snapshot;
+use crate::web::clusters::ClusterPlace;
 use crate::web::{format, AppState};
 
 pub struct BrokerRow {
@@ -78,6 +79,7 @@ struct BrokersLive<'a> {
 struct BrokersPage<'a> {
     status: &'a StatusView,
     view: &'a BrokersView,
+    place: &'a ClusterPlace,
     interval_ms: u128,
 }
 
@@ -95,6 +97,7 @@ pub async fn page(State(state): State<AppState>) -> Response {
     let page = BrokersPage {
         status: &view.status,
         view: &view,
+        place: &state.place,
         interval_ms: state.interval.as_millis(),
     };
     html_page("the brokers page", page.render())

@@ -13,6 +13,7 @@ use super::{html_page, Link, StatusView};
 use crate::analysis::events::KNOWN_KINDS;
 use crate::model::{Event, Snapshot};
 use crate::store::Store;
+use crate::web::clusters::ClusterPlace;
 use crate::web::{format, AppState};
 
 /// Events shown on the page.
@@ -96,15 +97,16 @@ pub struct EventRow {
 }
 
 impl EventRow {
-    pub fn from_event(event: &Event) -> Self {
+    /// The event with links into the cluster at `place`.
+    pub fn from_event(event: &Event, place: &ClusterPlace) -> Self {
         EventRow {
             time: event.timestamp.format("%H:%M:%S").to_string(),
             iso: event.timestamp.to_rfc3339(),
             kind: event.kind.clone(),
             subject: event.subject.clone(),
             message: event.message.clone(),
-            topic: event.topic.as_deref().map(Link::topic),
-            group: event.group.as_deref().map(Link::group),
+            topic: event.topic.as_deref().map(|t| Link::topic(place, t)),
+            group: event.group.as_deref().map(|g| Link::group(place, g)),
         }
     }
 }
@@ -116,7 +118,12 @@ pub struct EventsView {
 }
 
 impl EventsView {
-    pub fn build(snapshot: &Snapshot, store: &Store, filter: &EventFilter) -> Self {
+    pub fn build(
+        snapshot: &Snapshot,
+        store: &Store,
+        filter: &EventFilter,
+        place: &ClusterPlace,
+    ) -> Self {
         EventsView {
             status: StatusView::build(snapshot),
             rows: store
@@ -124,7 +131,7 @@ impl EventsView {
                 .iter()
                 .filter(|e| filter.matches(e))
                 .take(EVENT_ROWS)
-                .map(EventRow::from_event)
+                .map(|e| EventRow::from_event(e, place))
                 .collect(),
             filtered: !filter.is_empty(),
         }
@@ -136,6 +143,7 @@ impl EventsView {
 struct EventsLive<'a> {
     status: &'a StatusView,
     view: &'a EventsView,
+    place: &'a ClusterPlace,
 }
 
 #[derive(Template)]
@@ -146,6 +154,7 @@ struct EventsPage<'a> {
     filter: &'a EventFilter,
     kinds: Vec<String>,
     query: String,
+    place: &'a ClusterPlace,
     interval_ms: u128,
 }
 
@@ -153,11 +162,13 @@ pub fn live(
     snapshot: &Snapshot,
     store: &Store,
     filter: &EventFilter,
+    place: &ClusterPlace,
 ) -> Result<String, askama::Error> {
-    let view = EventsView::build(snapshot, store, filter);
+    let view = EventsView::build(snapshot, store, filter, place);
     EventsLive {
         status: &view.status,
         view: &view,
+        place,
     }
     .render()
 }
@@ -165,7 +176,7 @@ pub fn live(
 pub async fn page(State(state): State<AppState>, Query(filter): Query<EventFilter>) -> Response {
     let filter = filter.normalized();
     let snapshot = state.store.latest();
-    let view = EventsView::build(&snapshot, &state.store, &filter);
+    let view = EventsView::build(&snapshot, &state.store, &filter, &state.place);
     let mut kinds: BTreeSet<String> = KNOWN_KINDS.iter().map(|k| k.to_string()).collect();
     kinds.extend(state.store.events(EVENT_SCAN).into_iter().map(|e| e.kind));
     let page = EventsPage {
@@ -174,6 +185,7 @@ pub async fn page(State(state): State<AppState>, Query(filter): Query<EventFilte
         filter: &filter,
         kinds: kinds.into_iter().collect(),
         query: filter.query(),
+        place: &state.place,
         interval_ms: state.interval.as_millis(),
     };
     html_page("the events page", page.render())

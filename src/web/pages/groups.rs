@@ -11,6 +11,7 @@ use super::{
     LIST_ROWS,
 };
 use crate::model::{GroupView, Snapshot};
+use crate::web::clusters::ClusterPlace;
 use crate::web::{format, AppState};
 
 pub struct GroupListRow {
@@ -42,7 +43,7 @@ pub struct GroupsView {
 }
 
 impl GroupsView {
-    pub fn build(snapshot: &Snapshot) -> Self {
+    pub fn build(snapshot: &Snapshot, place: &ClusterPlace) -> Self {
         let mut groups: Vec<&GroupView> = snapshot.groups.iter().collect();
         // Worst first, like the overview: what needs attention on top.
         groups.sort_by(|a, b| {
@@ -69,7 +70,7 @@ impl GroupsView {
                 .into_iter()
                 .take(LIST_ROWS)
                 .map(|g| GroupListRow {
-                    link: Link::group(&g.group),
+                    link: Link::group(place, &g.group),
                     status: g.status.as_str(),
                     status_class: status_class(g.status),
                     severity: g.status.severity(),
@@ -88,7 +89,11 @@ impl GroupsView {
                     clears_in: clears_in(g),
                     out_raw: g.messages_out_per_sec,
                     messages_out_per_sec: format::rate(g.messages_out_per_sec),
-                    topics: g.topics.iter().map(|t| Link::topic(&t.topic)).collect(),
+                    topics: g
+                        .topics
+                        .iter()
+                        .map(|t| Link::topic(place, &t.topic))
+                        .collect(),
                 })
                 .collect(),
         }
@@ -100,6 +105,7 @@ impl GroupsView {
 struct GroupsLive<'a> {
     status: &'a StatusView,
     view: &'a GroupsView,
+    place: &'a ClusterPlace,
 }
 
 #[derive(Template)]
@@ -107,23 +113,26 @@ struct GroupsLive<'a> {
 struct GroupsPage<'a> {
     status: &'a StatusView,
     view: &'a GroupsView,
+    place: &'a ClusterPlace,
     interval_ms: u128,
 }
 
-pub fn list_live(snapshot: &Snapshot) -> Result<String, askama::Error> {
-    let view = GroupsView::build(snapshot);
+pub fn list_live(snapshot: &Snapshot, place: &ClusterPlace) -> Result<String, askama::Error> {
+    let view = GroupsView::build(snapshot, place);
     GroupsLive {
         status: &view.status,
         view: &view,
+        place,
     }
     .render()
 }
 
 pub async fn list_page(State(state): State<AppState>) -> Response {
-    let view = GroupsView::build(&state.store.latest());
+    let view = GroupsView::build(&state.store.latest(), &state.place);
     let page = GroupsPage {
         status: &view.status,
         view: &view,
+        place: &state.place,
         interval_ms: state.interval.as_millis(),
     };
     html_page("the groups page", page.render())
@@ -176,7 +185,7 @@ pub struct GroupDetailView {
 }
 
 impl GroupDetailView {
-    pub fn build(snapshot: &Snapshot, name: &str) -> Option<Self> {
+    pub fn build(snapshot: &Snapshot, name: &str, place: &ClusterPlace) -> Option<Self> {
         let g = snapshot.group(name)?;
         let mut partitions: Vec<_> = g.partitions.iter().collect();
         partitions.sort_by(|a, b| a.topic.cmp(&b.topic).then(a.partition.cmp(&b.partition)));
@@ -216,7 +225,7 @@ impl GroupDetailView {
             partitions: partitions
                 .into_iter()
                 .map(|p| GroupPartitionRow {
-                    topic: Link::topic(&p.topic),
+                    topic: Link::topic(place, &p.topic),
                     partition: p.partition,
                     committed_offset: format::offset(p.committed_offset.get()),
                     high_watermark: format::offset(p.high_watermark.get()),
@@ -247,11 +256,16 @@ struct GroupLive<'a> {
 struct GroupPage<'a> {
     status: &'a StatusView,
     view: &'a GroupDetailView,
+    place: &'a ClusterPlace,
     interval_ms: u128,
 }
 
-pub fn detail_live(snapshot: &Snapshot, name: &str) -> Result<String, askama::Error> {
-    match GroupDetailView::build(snapshot, name) {
+pub fn detail_live(
+    snapshot: &Snapshot,
+    name: &str,
+    place: &ClusterPlace,
+) -> Result<String, askama::Error> {
+    match GroupDetailView::build(snapshot, name, place) {
         Some(view) => GroupLive {
             status: &view.status,
             view: &view,
@@ -261,7 +275,7 @@ pub fn detail_live(snapshot: &Snapshot, name: &str) -> Result<String, askama::Er
             status: &StatusView::build(snapshot),
             kind: "group",
             name,
-            list_href: "/groups",
+            list_href: &format!("{}/groups", place.base),
         }
         .render(),
     }
@@ -269,12 +283,13 @@ pub fn detail_live(snapshot: &Snapshot, name: &str) -> Result<String, askama::Er
 
 pub async fn detail_page(State(state): State<AppState>, Path(name): Path<String>) -> Response {
     let snapshot = state.store.latest();
-    let Some(view) = GroupDetailView::build(&snapshot, &name) else {
-        return missing_group(&snapshot, &name);
+    let Some(view) = GroupDetailView::build(&snapshot, &name, &state.place) else {
+        return missing_group(&state.place, &snapshot, &name);
     };
     let page = GroupPage {
         status: &view.status,
         view: &view,
+        place: &state.place,
         interval_ms: state.interval.as_millis(),
     };
     html_page("the group page", page.render())

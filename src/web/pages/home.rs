@@ -1,6 +1,7 @@
 //! The all-clusters home (`/` with several clusters, `/clusters` always):
 //! per cluster whether Kafka answers, its size, its worst group with the
-//! reason, its total lag and flow, and the link to its pages.
+//! reason, its total lag and flow, and the link to its pages. Its live part
+//! is pushed by `home_live`.
 
 use std::sync::Arc;
 
@@ -8,16 +9,20 @@ use askama::Template;
 use axum::extract::State;
 use axum::response::Response;
 
-use super::{html_fragment, html_page, status_class};
+use super::{html_page, status_class};
 use crate::web::clusters::{Directory, Member};
 use crate::web::{api, format};
 
 pub struct ClusterRow {
     pub name: String,
     pub href: String,
+    pub sequence: u64,
     pub up: bool,
     pub waiting: bool,
     pub stale: bool,
+    /// When the last sample was taken (UTC, and RFC 3339 for the script).
+    pub last_sample: String,
+    pub last_sample_iso: String,
     pub first_error: String,
     pub brokers: usize,
     pub topics: usize,
@@ -47,9 +52,12 @@ impl ClusterRow {
             } else {
                 base.clone()
             },
+            sequence: snapshot.sequence,
             up: snapshot.kafka_up,
             waiting: snapshot.sequence == 0,
             stale: !api::sample_is_fresh(&snapshot, member.interval, member.request_timeout),
+            last_sample: snapshot.taken_at.format("%H:%M:%S UTC").to_string(),
+            last_sample_iso: snapshot.taken_at.to_rfc3339(),
             first_error: snapshot.errors.first().cloned().unwrap_or_default(),
             brokers: snapshot.brokers.len(),
             topics: snapshot.topics.len(),
@@ -80,21 +88,28 @@ struct HomeLive<'a> {
 #[template(path = "home.html")]
 struct HomePage<'a> {
     rows: &'a [ClusterRow],
+    interval_ms: u128,
 }
 
 fn rows(directory: &Directory) -> Vec<ClusterRow> {
     directory.members.iter().map(ClusterRow::build).collect()
 }
 
-pub async fn page(State(directory): State<Arc<Directory>>) -> Response {
-    let rows = rows(&directory);
-    html_page("the clusters page", HomePage { rows: &rows }.render())
+/// The live part of the home page, as it is now.
+pub fn render_live(directory: &Directory) -> Result<String, askama::Error> {
+    HomeLive {
+        rows: &rows(directory),
+    }
+    .render()
 }
 
-pub async fn fragment(State(directory): State<Arc<Directory>>) -> Response {
+pub async fn page(State(directory): State<Arc<Directory>>) -> Response {
     let rows = rows(&directory);
-    match (HomeLive { rows: &rows }).render() {
-        Ok(html) => html_fragment(&html),
-        Err(error) => super::render_failed("the clusters fragment", error),
-    }
+    // The page script's staleness clock: the quickest cluster's interval.
+    let interval = directory.members.iter().map(|m| m.interval).min();
+    let page = HomePage {
+        rows: &rows,
+        interval_ms: interval.unwrap_or_default().as_millis(),
+    };
+    html_page("the clusters page", page.render())
 }

@@ -14,6 +14,7 @@ use tokio_stream::wrappers::WatchStream;
 use super::{brokers, events, groups, topics};
 use crate::model::Snapshot;
 use crate::store::Store;
+use crate::web::clusters::ClusterPlace;
 use crate::web::sse::{sse_response, LiveFragment};
 use crate::web::AppState;
 
@@ -43,13 +44,23 @@ const MAX_SLOTS: usize = 256;
 /// A slot not rendered for this many ticks is unwatched.
 const STALE_TICKS: u64 = 5;
 
-/// The render cache, one per router; cloning shares it.
-#[derive(Clone, Default)]
+/// The render cache, one per cluster's router; cloning shares it. It
+/// knows its cluster's place, so every fragment it serves links into that
+/// cluster and no other.
+#[derive(Clone)]
 pub struct LiveCache {
     slots: Arc<Mutex<HashMap<Subject, Slot>>>,
+    place: Arc<ClusterPlace>,
 }
 
 impl LiveCache {
+    pub fn new(place: Arc<ClusterPlace>) -> Self {
+        LiveCache {
+            slots: Arc::default(),
+            place,
+        }
+    }
+
     fn slot(&self, subject: &Subject, sequence: u64) -> Slot {
         let mut slots = self.slots.lock().expect("live cache poisoned");
         if slots.len() > KEEP_SLOTS && !slots.contains_key(subject) {
@@ -83,7 +94,7 @@ impl LiveCache {
                 return fragment.clone();
             }
         }
-        let html = render(subject, snapshot, store).unwrap_or_else(|error| {
+        let html = render(subject, snapshot, store, &self.place).unwrap_or_else(|error| {
             tracing::error!("rendering the live fragment of {subject:?} failed: {error}");
             format!(
                 "<p class=\"badge err\">rendering this page failed: {}</p>",
@@ -104,14 +115,19 @@ fn askama_escape(text: &str) -> String {
         .replace('"', "&quot;")
 }
 
-fn render(subject: &Subject, snapshot: &Snapshot, store: &Store) -> Result<String, askama::Error> {
+fn render(
+    subject: &Subject,
+    snapshot: &Snapshot,
+    store: &Store,
+    place: &ClusterPlace,
+) -> Result<String, askama::Error> {
     match subject {
-        Subject::Topics => topics::list_live(snapshot, store),
-        Subject::Topic(name) => topics::detail_live(snapshot, name),
-        Subject::Groups => groups::list_live(snapshot),
-        Subject::Group(name) => groups::detail_live(snapshot, name),
+        Subject::Topics => topics::list_live(snapshot, place),
+        Subject::Topic(name) => topics::detail_live(snapshot, name, place),
+        Subject::Groups => groups::list_live(snapshot, place),
+        Subject::Group(name) => groups::detail_live(snapshot, name, place),
         Subject::Brokers => brokers::live(snapshot),
-        Subject::Events(filter) => events::live(snapshot, store, filter),
+        Subject::Events(filter) => events::live(snapshot, store, filter, place),
     }
 }
 
@@ -150,7 +166,7 @@ mod tests {
             }],
             ..Snapshot::default()
         };
-        let cache = LiveCache::default();
+        let cache = LiveCache::new(Arc::default());
         let first = cache.fragment(&Subject::Topics, &snapshot, &store).await;
         let second = cache.fragment(&Subject::Topics, &snapshot, &store).await;
         assert!(Arc::ptr_eq(&first, &second), "rendered twice in one tick");
@@ -164,9 +180,37 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn fragments_link_into_the_caches_cluster() {
+        let store = Store::new(10, 10);
+        let snapshot = Snapshot {
+            sequence: 1,
+            topics: vec![TopicView {
+                name: "orders".into(),
+                ..TopicView::default()
+            }],
+            ..Snapshot::default()
+        };
+        let place = Arc::new(ClusterPlace::among_several("b"));
+        let cache = LiveCache::new(place);
+        let html = &cache
+            .fragment(&Subject::Topics, &snapshot, &store)
+            .await
+            .html;
+        assert!(
+            html.contains("href=\"/clusters/b/topics/orders\""),
+            "{html}"
+        );
+        let gone = &cache
+            .fragment(&Subject::Topic("gone".into()), &snapshot, &store)
+            .await
+            .html;
+        assert!(gone.contains("href=\"/clusters/b/topics\""), "{gone}");
+    }
+
+    #[tokio::test]
     async fn unwatched_subjects_leave_the_cache() {
         let store = Store::new(10, 10);
-        let cache = LiveCache::default();
+        let cache = LiveCache::new(Arc::default());
         let mut snapshot = Snapshot::default();
         for i in 0..(KEEP_SLOTS as u64 + 10) {
             snapshot.sequence = i + 1;
@@ -181,7 +225,7 @@ mod tests {
     #[tokio::test]
     async fn distinct_subjects_in_one_tick_are_bounded_and_still_served() {
         let store = Store::new(10, 10);
-        let cache = LiveCache::default();
+        let cache = LiveCache::new(Arc::default());
         let snapshot = Snapshot {
             sequence: 1,
             ..Snapshot::default()

@@ -4,9 +4,11 @@
 //! wrapped in the layout.
 
 pub mod brokers;
+pub mod chrome;
 pub mod events;
 pub mod groups;
 pub mod home;
+pub mod home_live;
 pub mod live;
 pub mod overview;
 pub mod topics;
@@ -18,6 +20,7 @@ use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use axum::{Extension, Router};
 
+use super::clusters::ClusterPlace;
 use super::{format, AppState};
 use crate::model::{GroupStatus, Snapshot};
 use live::{LiveCache, Subject};
@@ -38,17 +41,19 @@ pub struct Link {
 }
 
 impl Link {
-    pub fn topic(name: &str) -> Self {
+    /// The page of topic `name` in the cluster at `place`.
+    pub fn topic(place: &ClusterPlace, name: &str) -> Self {
         Link {
             name: name.to_string(),
-            href: format!("/topics/{}", format::path_segment(name)),
+            href: format!("{}/topics/{}", place.base, format::path_segment(name)),
         }
     }
 
-    pub fn group(name: &str) -> Self {
+    /// The page of group `name` in the cluster at `place`.
+    pub fn group(place: &ClusterPlace, name: &str) -> Self {
         Link {
             name: name.to_string(),
-            href: format!("/groups/{}", format::path_segment(name)),
+            href: format!("{}/groups/{}", place.base, format::path_segment(name)),
         }
     }
 }
@@ -208,22 +213,22 @@ pub fn html_fragment(html: &str) -> Response {
         .into_response()
 }
 
-fn missing_topic(snapshot: &Snapshot, name: &str) -> Response {
+fn missing_topic(place: &ClusterPlace, snapshot: &Snapshot, name: &str) -> Response {
     let existing = snapshot
         .topics
         .iter()
-        .map(|t| Link::topic(&t.name))
+        .map(|t| Link::topic(place, &t.name))
         .collect();
-    not_found_page("topic", name, "/topics", existing)
+    not_found_page("topic", name, &format!("{}/topics", place.base), existing)
 }
 
-fn missing_group(snapshot: &Snapshot, name: &str) -> Response {
+fn missing_group(place: &ClusterPlace, snapshot: &Snapshot, name: &str) -> Response {
     let existing = snapshot
         .groups
         .iter()
-        .map(|g| Link::group(&g.group))
+        .map(|g| Link::group(place, &g.group))
         .collect();
-    not_found_page("group", name, "/groups", existing)
+    not_found_page("group", name, &format!("{}/groups", place.base), existing)
 }
 
 /// The fragment of `subject` for the current tick (shared with live viewers).
@@ -231,10 +236,10 @@ async fn fragment_of(state: &AppState, cache: &LiveCache, subject: Subject) -> R
     let snapshot = state.store.latest();
     match &subject {
         Subject::Topic(name) if snapshot.topic(name).is_none() => {
-            return missing_topic(&snapshot, name)
+            return missing_topic(&state.place, &snapshot, name)
         }
         Subject::Group(name) if snapshot.group(name).is_none() => {
-            return missing_group(&snapshot, name)
+            return missing_group(&state.place, &snapshot, name)
         }
         _ => {}
     }
@@ -333,9 +338,10 @@ async fn events_live(
 }
 
 /// Every page but the overview (which `web::router` wires to its own
-/// renderer), with their fragments and live streams. The render cache is
-/// one per router, shared by all viewers of it.
-pub fn routes() -> Router<AppState> {
+/// renderer), with their fragments and live streams, for the cluster at
+/// `place`. The render cache is one per router, shared by all viewers of
+/// it, and renders links into that cluster only.
+pub fn routes(place: std::sync::Arc<ClusterPlace>) -> Router<AppState> {
     Router::new()
         .route("/topics", get(topics::list_page))
         .route("/topics/{topic}", get(topics::detail_page))
@@ -355,5 +361,5 @@ pub fn routes() -> Router<AppState> {
         .route("/live/groups/{group}", get(group_live))
         .route("/live/brokers", get(brokers_live))
         .route("/live/events", get(events_live))
-        .layer(Extension(LiveCache::default()))
+        .layer(Extension(LiveCache::new(place)))
 }

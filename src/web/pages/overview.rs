@@ -13,6 +13,7 @@ use super::events::EventRow;
 use super::{clears_in, html_page, member_count, shown_state, status_class, Link, StatusView};
 use crate::model::Snapshot;
 use crate::store::{Event, SinkCounters, Store};
+use crate::web::clusters::ClusterPlace;
 use crate::web::sse::{sse_response, LiveFragment};
 use crate::web::{format, AppState};
 use futures::{future, StreamExt};
@@ -134,7 +135,8 @@ fn worst_first(snapshot: &Snapshot) -> Vec<&crate::model::GroupView> {
 }
 
 impl OverviewView {
-    pub fn build(snapshot: &Snapshot, events: &[Event]) -> Self {
+    /// The overview of the cluster at `place` (every link goes there).
+    pub fn build(snapshot: &Snapshot, events: &[Event], place: &ClusterPlace) -> Self {
         OverviewView {
             status: StatusView::build(snapshot),
             topic_count: snapshot.topics.len(),
@@ -148,7 +150,7 @@ impl OverviewView {
                 .take(OVERVIEW_ROWS)
                 .map(|t| TopicRow {
                     name: t.name.to_string(),
-                    href: Link::topic(&t.name).href,
+                    href: Link::topic(place, &t.name).href,
                     spark: String::new(),
                     partitions: t.partitions.len(),
                     messages_in_per_sec: format::rate(t.messages_in_per_sec),
@@ -162,7 +164,7 @@ impl OverviewView {
                 .take(OVERVIEW_ROWS)
                 .map(|g| GroupRow {
                     name: g.group.to_string(),
-                    href: Link::group(&g.group).href,
+                    href: Link::group(place, &g.group).href,
                     status: g.status.as_str(),
                     status_class: status_class(g.status),
                     reason: g.reason.clone(),
@@ -187,15 +189,18 @@ impl OverviewView {
                 .map(|note| note.to_string())
                 .unwrap_or_default(),
             errors: snapshot.errors.clone(),
-            events: events.iter().map(EventRow::from_event).collect(),
+            events: events
+                .iter()
+                .map(|e| EventRow::from_event(e, place))
+                .collect(),
             sinks: Vec::new(),
         }
     }
 
     /// The view with what only the store has: recent events, sink health
     /// and each shown topic's sparkline.
-    pub fn build_full(snapshot: &Snapshot, store: &Store) -> Self {
-        let mut view = OverviewView::build(snapshot, &store.events(OVERVIEW_EVENTS));
+    pub fn build_full(snapshot: &Snapshot, store: &Store, place: &ClusterPlace) -> Self {
+        let mut view = OverviewView::build(snapshot, &store.events(OVERVIEW_EVENTS), place);
         view.sinks = sink_rows(&store.sinks());
         for topic in &mut view.topics {
             topic.spark = sparkline(&store.topic_in_rates_tail(&topic.name, SPARK_POINTS));
@@ -239,6 +244,7 @@ pub fn sparkline(values: &[f64]) -> String {
 pub struct OverviewLive<'a> {
     pub view: &'a OverviewView,
     pub status: &'a StatusView,
+    pub place: &'a ClusterPlace,
 }
 
 #[derive(Template)]
@@ -247,26 +253,30 @@ pub struct OverviewPage<'a> {
     pub view: &'a OverviewView,
     /// The included live template reads the status strip from here.
     pub status: &'a StatusView,
+    pub place: &'a ClusterPlace,
     pub interval_ms: u128,
 }
 
 /// Events shown on the overview.
 pub const OVERVIEW_EVENTS: usize = 10;
 
-pub fn render_live(view: &OverviewView) -> Result<String, askama::Error> {
+/// The live overview of the cluster at `place` (`view` built for it).
+pub fn render_live(view: &OverviewView, place: &ClusterPlace) -> Result<String, askama::Error> {
     OverviewLive {
         view,
         status: &view.status,
+        place,
     }
     .render()
 }
 
 pub async fn overview(State(state): State<AppState>) -> Response {
     let snapshot = state.store.latest();
-    let view = OverviewView::build_full(&snapshot, &state.store);
+    let view = OverviewView::build_full(&snapshot, &state.store, &state.place);
     let page = OverviewPage {
         view: &view,
         status: &view.status,
+        place: &state.place,
         interval_ms: state.interval.as_millis(),
     };
     html_page("the overview", page.render())
@@ -281,17 +291,19 @@ pub async fn overview_fragment(State(state): State<AppState>) -> Response {
         .into_response()
 }
 
-/// Renders the overview fragment for each new snapshot until `shutdown`.
+/// Renders the overview fragment of the cluster at `place` for each new
+/// snapshot until `shutdown`.
 pub async fn render_loop(
     store: Arc<Store>,
+    place: Arc<ClusterPlace>,
     live: watch::Sender<Arc<LiveFragment>>,
     shutdown: CancellationToken,
 ) {
     let mut snapshots = store.subscribe();
     loop {
         let snapshot = snapshots.borrow_and_update().clone();
-        let view = OverviewView::build_full(&snapshot, &store);
-        match render_live(&view) {
+        let view = OverviewView::build_full(&snapshot, &store, &place);
+        match render_live(&view, &place) {
             Ok(html) => {
                 live.send_replace(Arc::new(LiveFragment::new(
                     "overview",

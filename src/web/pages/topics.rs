@@ -7,7 +7,7 @@ use axum::response::Response;
 
 use super::{html_page, missing_topic, status_class, Link, StatusView, LIST_ROWS};
 use crate::model::{Snapshot, TopicView};
-use crate::store::Store;
+use crate::web::clusters::ClusterPlace;
 use crate::web::{format, AppState};
 
 pub struct TopicListRow {
@@ -45,7 +45,7 @@ fn offline(topic: &TopicView) -> usize {
 }
 
 impl TopicsView {
-    pub fn build(snapshot: &Snapshot) -> Self {
+    pub fn build(snapshot: &Snapshot, place: &ClusterPlace) -> Self {
         let mut topics: Vec<&TopicView> = snapshot.topics.iter().collect();
         topics.sort_by(|a, b| a.name.cmp(&b.name));
         TopicsView {
@@ -55,7 +55,7 @@ impl TopicsView {
                 .into_iter()
                 .take(LIST_ROWS)
                 .map(|t| TopicListRow {
-                    link: Link::topic(&t.name),
+                    link: Link::topic(place, &t.name),
                     internal: t.internal,
                     partitions: t.partitions.len(),
                     under_replicated: under_replicated(t),
@@ -66,7 +66,7 @@ impl TopicsView {
                     messages_out_per_sec: format::rate(t.messages_out_per_sec),
                     depth_raw: t.depth,
                     depth: format::int(t.depth),
-                    groups: t.groups.iter().map(|g| Link::group(g)).collect(),
+                    groups: t.groups.iter().map(|g| Link::group(place, g)).collect(),
                 })
                 .collect(),
         }
@@ -78,6 +78,7 @@ impl TopicsView {
 struct TopicsLive<'a> {
     status: &'a StatusView,
     view: &'a TopicsView,
+    place: &'a ClusterPlace,
 }
 
 #[derive(Template)]
@@ -85,23 +86,26 @@ struct TopicsLive<'a> {
 struct TopicsPage<'a> {
     status: &'a StatusView,
     view: &'a TopicsView,
+    place: &'a ClusterPlace,
     interval_ms: u128,
 }
 
-pub fn list_live(snapshot: &Snapshot, _store: &Store) -> Result<String, askama::Error> {
-    let view = TopicsView::build(snapshot);
+pub fn list_live(snapshot: &Snapshot, place: &ClusterPlace) -> Result<String, askama::Error> {
+    let view = TopicsView::build(snapshot, place);
     TopicsLive {
         status: &view.status,
         view: &view,
+        place,
     }
     .render()
 }
 
 pub async fn list_page(State(state): State<AppState>) -> Response {
-    let view = TopicsView::build(&state.store.latest());
+    let view = TopicsView::build(&state.store.latest(), &state.place);
     let page = TopicsPage {
         status: &view.status,
         view: &view,
+        place: &state.place,
         interval_ms: state.interval.as_millis(),
     };
     html_page("the topics page", page.render())
@@ -156,7 +160,7 @@ pub struct TopicDetailView {
 }
 
 impl TopicDetailView {
-    pub fn build(snapshot: &Snapshot, name: &str) -> Option<Self> {
+    pub fn build(snapshot: &Snapshot, name: &str, place: &ClusterPlace) -> Option<Self> {
         let topic = snapshot.topic(name)?;
         let mut groups: Vec<_> = snapshot
             .groups
@@ -204,7 +208,7 @@ impl TopicDetailView {
             groups: groups
                 .into_iter()
                 .map(|(g, on_topic)| TopicGroupRow {
-                    link: Link::group(&g.group),
+                    link: Link::group(place, &g.group),
                     status: g.status.as_str(),
                     status_class: status_class(g.status),
                     reason: g.reason.clone(),
@@ -235,6 +239,7 @@ struct TopicLive<'a> {
 struct TopicPage<'a> {
     status: &'a StatusView,
     view: &'a TopicDetailView,
+    place: &'a ClusterPlace,
     interval_ms: u128,
 }
 
@@ -248,8 +253,12 @@ pub struct GoneLive<'a> {
     pub list_href: &'a str,
 }
 
-pub fn detail_live(snapshot: &Snapshot, name: &str) -> Result<String, askama::Error> {
-    match TopicDetailView::build(snapshot, name) {
+pub fn detail_live(
+    snapshot: &Snapshot,
+    name: &str,
+    place: &ClusterPlace,
+) -> Result<String, askama::Error> {
+    match TopicDetailView::build(snapshot, name, place) {
         Some(view) => TopicLive {
             status: &view.status,
             view: &view,
@@ -259,7 +268,7 @@ pub fn detail_live(snapshot: &Snapshot, name: &str) -> Result<String, askama::Er
             status: &StatusView::build(snapshot),
             kind: "topic",
             name,
-            list_href: "/topics",
+            list_href: &format!("{}/topics", place.base),
         }
         .render(),
     }
@@ -267,12 +276,13 @@ pub fn detail_live(snapshot: &Snapshot, name: &str) -> Result<String, askama::Er
 
 pub async fn detail_page(State(state): State<AppState>, Path(name): Path<String>) -> Response {
     let snapshot = state.store.latest();
-    let Some(view) = TopicDetailView::build(&snapshot, &name) else {
-        return missing_topic(&snapshot, &name);
+    let Some(view) = TopicDetailView::build(&snapshot, &name, &state.place) else {
+        return missing_topic(&state.place, &snapshot, &name);
     };
     let page = TopicPage {
         status: &view.status,
         view: &view,
+        place: &state.place,
         interval_ms: state.interval.as_millis(),
     };
     html_page("the topic page", page.render())

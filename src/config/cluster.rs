@@ -190,9 +190,11 @@ fn resolve_one(
                 "cluster '{name}' has both brokers and embedded = true: keep one"
             )))
         }
-        (None, false) => return Err(ConfigError::Cluster(format!(
+        (None, false) => {
+            return Err(ConfigError::Cluster(format!(
             "cluster '{name}' has no brokers: give brokers = \"HOST:PORT,...\" or embedded = true"
-        ))),
+        )))
+        }
         (Some(list), false) => {
             if list.is_empty() {
                 return Err(ConfigError::NoBrokers);

@@ -188,9 +188,36 @@ pub async fn wait_for_samples(base: &str, samples: u64, timeout: Duration) -> Va
 }
 
 /// The value of one metric line (exact name and labels) in Prometheus text.
+/// A `series` without `cluster` label matches the line of its one cluster
+/// (every series carries one; single-cluster tests name series without it).
 pub fn metric(text: &str, series: &str) -> Option<f64> {
-    text.lines()
-        .find_map(|line| line.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
+    text.lines().find_map(|line| {
+        let (name, value) = line.rsplit_once(' ')?;
+        (name == series || without_cluster(name) == series)
+            .then(|| value.parse().ok())
+            .flatten()
+    })
+}
+
+/// A series (`name{labels}`) without its leading `cluster` label.
+pub fn without_cluster(series: &str) -> String {
+    const OPEN: &str = "{cluster=\"";
+    let Some(at) = series.find(OPEN) else {
+        return series.to_string();
+    };
+    let rest = &series[at + OPEN.len()..];
+    let Some(close) = rest.find('"') else {
+        return series.to_string();
+    };
+    let after = &rest[close + 1..];
+    match after.strip_prefix(',') {
+        Some(labels) => format!("{}{{{labels}", &series[..at]),
+        None => format!(
+            "{}{}",
+            &series[..at],
+            after.strip_prefix('}').unwrap_or(after)
+        ),
+    }
 }
 
 /// Produces `count` messages to partition 0 stamped `age_ms` in the past,

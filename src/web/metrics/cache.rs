@@ -43,6 +43,9 @@ pub struct MetricsCache {
     /// Whether this cluster's render carries the families' HELP/TYPE: the
     /// first cluster's does, the others' are merged under it.
     headers: bool,
+    /// Whether other clusters share the exposition: then the gzip head is
+    /// cut at the families, to be interleaved with theirs.
+    several: bool,
     current: Mutex<Option<Arc<Entry>>>,
     /// Length of the last render and of the last gzip head: the next ones
     /// allocate their buffers once.
@@ -93,16 +96,23 @@ impl Default for MetricsCache {
 impl MetricsCache {
     /// The cache of a single, unnamed cluster.
     pub fn new(options: MetricsOptions) -> Self {
-        MetricsCache::for_cluster(options, None, true)
+        MetricsCache::for_cluster(options, None, true, false)
     }
 
     /// The cache of one cluster: `configured` its name, `headers` whether
-    /// it is the first (see [`MetricsCache::headers`]).
-    pub fn for_cluster(options: MetricsOptions, configured: Option<String>, headers: bool) -> Self {
+    /// it is the first (see [`MetricsCache::headers`]), `several` whether
+    /// other clusters share the exposition.
+    pub fn for_cluster(
+        options: MetricsOptions,
+        configured: Option<String>,
+        headers: bool,
+        several: bool,
+    ) -> Self {
         MetricsCache {
             options,
             configured,
             headers,
+            several,
             current: Mutex::new(None),
             last_len: AtomicUsize::new(0),
             last_gzip_len: AtomicUsize::new(0),
@@ -174,7 +184,7 @@ impl MetricsCache {
         let entry = self.entry(snapshot);
         if gzip {
             let head = entry.gzip.get_or_init(|| match entry.text.get() {
-                Some(text) => gzip::compress_pieces(text, gzip::LEVEL),
+                Some(text) => gzip::compress_pieces(text, gzip::LEVEL, self.several),
                 None => self.render_gzip(snapshot),
             });
             Head::Gzip(head.clone())
@@ -189,6 +199,9 @@ impl MetricsCache {
     fn render_gzip(&self, snapshot: &Snapshot) -> GzipHead {
         let hint = self.last_gzip_len.load(Ordering::Relaxed);
         let mut head = gzip::HeadCompressor::new(gzip::LEVEL, hint + hint / 16);
+        if !self.several {
+            head = head.whole();
+        }
         render_part_to(snapshot, self.options, self.part(snapshot), &mut head);
         let head = head.finish();
         self.last_gzip_len

@@ -74,6 +74,7 @@ impl Exposition {
         options: MetricsOptions,
         access: Arc<AccessPolicy>,
     ) -> Self {
+        let several = clusters.len() > 1;
         let clusters = clusters
             .into_iter()
             .enumerate()
@@ -82,6 +83,7 @@ impl Exposition {
                     options,
                     place.configured.clone(),
                     index == 0,
+                    several,
                 )),
                 place,
                 store,

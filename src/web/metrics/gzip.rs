@@ -99,7 +99,7 @@ impl HeadCompressor {
     fn deflate(&mut self, mut input: &[u8], flush: FlushCompress) {
         loop {
             if self.out.capacity() - self.out.len() < 4096 {
-                self.out.reserve(self.out.len() / 4 + 64 * 1024);
+                self.out.reserve(self.out.len() / 4 + 16 * 1024);
             }
             let before = self.compress.total_in();
             // Deflating into memory cannot fail.
@@ -115,18 +115,21 @@ impl HeadCompressor {
         }
     }
 
-    /// Ends the current piece: a sync flush, then a fresh deflate state, so
-    /// the next piece refers to nothing before it.
-    fn end_piece(&mut self) {
+    /// Ends the current piece with a sync flush; with `more` to come, a
+    /// fresh deflate state, so the next piece refers to nothing before it
+    /// (a reset clears ~200 KiB of tables: only between pieces).
+    fn end_piece(&mut self, more: bool) {
         self.deflate(&[], FlushCompress::Sync);
-        self.compress.reset();
+        if more {
+            self.compress.reset();
+        }
         self.ends.push(self.out.len());
         self.crcs.push(std::mem::take(&mut self.crc));
     }
 
     pub fn finish(mut self) -> GzipHead {
         if self.open || self.ends.is_empty() {
-            self.end_piece();
+            self.end_piece(false);
         }
         GzipHead {
             pieces: Pieces::new(self.out.into(), HEADER.len(), self.ends),
@@ -143,7 +146,7 @@ impl Spill for HeadCompressor {
 
     fn family_starts(&mut self) {
         if self.open && self.per_family {
-            self.end_piece();
+            self.end_piece(true);
         }
         self.open = true;
     }

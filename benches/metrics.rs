@@ -186,6 +186,7 @@ fn measure(snapshot: &Arc<Snapshot>, options: MetricsOptions, runs: usize) -> Ro
         black_box(gzip::compress_head(text.as_bytes(), gzip::LEVEL));
     });
     let gzip_bytes = gzip::compress_head(text.as_bytes(), gzip::LEVEL)
+        .pieces
         .bytes
         .len();
     // First scrape of a snapshot, in the steady state (the cache knows the
@@ -199,7 +200,7 @@ fn measure(snapshot: &Arc<Snapshot>, options: MetricsOptions, runs: usize) -> Ro
         turn += 1;
         let head = cache.head_blocking(&turns[turn % 2], true);
         let tail = Counters::read(&store, &access).render();
-        black_box(scrape_body(head, tail));
+        black_box(scrape_body(vec![head], tail));
     });
     drop(turns);
     // Every later scrape of it: the handler's path on a warm cache.
@@ -210,7 +211,7 @@ fn measure(snapshot: &Arc<Snapshot>, options: MetricsOptions, runs: usize) -> Ro
         median_ms(runs.max(201), || {
             let head = cache.cached(snapshot, gzip).expect("cached");
             let tail = Counters::read(&store, &access).render();
-            black_box(scrape_body(head, tail));
+            black_box(scrape_body(vec![head], tail));
         })
     };
     Row {
@@ -274,7 +275,10 @@ fn main() {
         let ms = median_ms(5, || {
             black_box(gzip::compress_head(sample.as_bytes(), level));
         });
-        let size = gzip::compress_head(sample.as_bytes(), level).bytes.len();
+        let size = gzip::compress_head(sample.as_bytes(), level)
+            .pieces
+            .bytes
+            .len();
         println!(
             "gzip level {name} on the lean 40k/50k body ({}): {ms:.1} ms, {} ({:.1}x smaller)",
             mib(sample.len()),

@@ -460,4 +460,18 @@ mod tests {
         let (subject, message) = event.printable_parts();
         assert!(!subject.contains('\n') && !message.contains('\n'));
     }
+
+    /// Every output (the /metrics label, InfluxDB's tag, Elasticsearch's
+    /// and the webhook's field) names the cluster this way.
+    #[test]
+    fn the_cluster_label_prefers_configuration_then_kafka() {
+        let mut snapshot = Snapshot::default();
+        assert_eq!(snapshot.cluster_label(None), "default");
+        assert_eq!(snapshot.cluster_label(Some("prod")), "prod");
+        snapshot.cluster_id = Some("abc".into());
+        assert_eq!(snapshot.cluster_label(Some("prod")), "prod");
+        assert_eq!(snapshot.cluster_label(None), "abc");
+        snapshot.cluster_id = Some(String::new());
+        assert_eq!(snapshot.cluster_label(None), "default");
+    }
 }

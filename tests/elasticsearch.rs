@@ -356,12 +356,96 @@ fn kibana_saved_objects_reference_only_existing_fields() {
         referenced.len() >= 5,
         "too few field references found: {referenced:?}"
     );
-    for field in referenced {
+    for field in &referenced {
         assert!(
-            known.contains(&field),
+            known.contains(field),
             "saved objects reference unknown field {field}"
         );
     }
+    // The dashboard has a cluster control: an options list on kafka.cluster
+    // (the label /metrics and InfluxDB use), several clusters at once.
+    let objects: Vec<Value> = text
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let dashboard = objects.iter().find(|o| o["type"] == "dashboard").unwrap();
+    let control = dashboard["references"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|r| objects.iter().find(|o| o["id"] == r["id"]))
+        .find_map(|o| {
+            let state: Value = serde_json::from_str(o["attributes"]["visState"].as_str()?).ok()?;
+            (state["type"] == "input_control_vis").then_some(state)
+        })
+        .expect("a control on the dashboard");
+    let list = &control["params"]["controls"][0];
+    assert_eq!(list["fieldName"], "kafka.cluster", "{control}");
+    assert_eq!(list["options"]["multiselect"], true, "{control}");
+    // Every saved search shows the cluster.
+    for search in objects.iter().filter(|o| o["type"] == "search") {
+        let columns = search["attributes"]["columns"].as_array().unwrap();
+        assert!(columns.iter().any(|c| c == "kafka.cluster"), "{search}");
+    }
+}
+
+/// Two clusters shipping to one Elasticsearch: every document names its
+/// cluster with the label /metrics uses, and the cluster control's filter
+/// (`kafka.cluster : mirror`) selects only that cluster's documents: the
+/// mirror watches one topic, the local cluster the demo topics too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_clusters_ship_documents_labelled_with_their_cluster() {
+    const TOPIC: &str = "mirrored";
+    let es = EsServer::start().await;
+    let mut config = two_clusters(TOPIC);
+    config.elasticsearch = Some(EsConfig {
+        url: Url::parse(&es.url()).unwrap(),
+        auth: EsAuth::Basic {
+            username: "elastic".into(),
+            password: "changeme".into(),
+        },
+        ca_certificate: None,
+        metrics_interval: Duration::from_secs(1),
+        queue_docs: 100_000,
+    });
+    let running = app::start(config).await.expect("start");
+    let bootstrap = running.kafka_bootstrap.clone();
+    kafka_pulse::demo::ensure_topic(&bootstrap, TOPIC, 1)
+        .await
+        .unwrap();
+    produce_split(&bootstrap, TOPIC, &[(0, 10)]).await;
+    let of = |cluster: &str| {
+        es.documents("kafka-pulse-metrics")
+            .into_iter()
+            .filter(|d| d["kafka"]["cluster"] == cluster)
+            .collect::<Vec<_>>()
+    };
+    let topics = |docs: &[Value]| {
+        docs.iter()
+            .filter_map(|d| d["kafka"]["topic"].as_str().map(str::to_string))
+            .collect::<std::collections::BTreeSet<_>>()
+    };
+    wait_until("both clusters' topic documents", || {
+        topics(&of(MIRROR)).contains(TOPIC)
+            && topics(&of(LOCAL)).contains(TOPIC)
+            && topics(&of(LOCAL)).len() > 1
+    })
+    .await;
+    assert_eq!(
+        topics(&of(MIRROR)),
+        [TOPIC.to_string()].into(),
+        "the mirror's documents are its topic's only"
+    );
+    for doc in es
+        .documents("kafka-pulse-metrics")
+        .iter()
+        .chain(&es.documents("kafka-pulse-events"))
+    {
+        let cluster = &doc["kafka"]["cluster"];
+        assert!(cluster == LOCAL || cluster == MIRROR, "{doc}");
+    }
+    running.stop().await.expect("clean stop");
 }
 
 /// Field names in visState/searchSource JSON strings, search columns and
@@ -378,9 +462,9 @@ fn collect_fields(value: &Value, out: &mut Vec<String>) {
         Value::Object(map) => {
             for (key, inner) in map {
                 match (key.as_str(), inner) {
-                    ("field", Value::String(field)) | ("timeFieldName", Value::String(field)) => {
-                        out.push(field.clone())
-                    }
+                    ("field", Value::String(field))
+                    | ("fieldName", Value::String(field))
+                    | ("timeFieldName", Value::String(field)) => out.push(field.clone()),
                     ("columns", Value::Array(columns)) => {
                         out.extend(columns.iter().filter_map(Value::as_str).map(str::to_string))
                     }

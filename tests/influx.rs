@@ -13,11 +13,13 @@ use common::servers::{self, require};
 use common::*;
 use kafka_pulse::app;
 use kafka_pulse::sinks::influxdb::config::{InfluxApi, InfluxConfig};
-use kafka_pulse::sinks::influxdb::encoder::Precision;
+use kafka_pulse::sinks::influxdb::encoder::{encode_snapshot, Precision};
 use serde_json::Value;
 use url::Url;
 
 const CLUSTER: &str = "test-cluster";
+/// A second cluster's name in the database the dashboards read.
+const OTHER: &str = "other";
 const WAIT: Duration = Duration::from_secs(30);
 
 fn v1_config(base: &str, database: &str) -> InfluxConfig {
@@ -190,6 +192,23 @@ async fn influxdb_v1_stores_what_the_api_served_and_every_grafana_query_has_rows
 
     // Let a few seconds of history accumulate for rate and derivative panels.
     tokio::time::sleep(Duration::from_secs(3)).await;
+    // A second cluster's points next to them (the latest snapshot again,
+    // tagged `other`, as the sink encodes it): $cluster tells them apart.
+    let mut lines = String::new();
+    encode_snapshot(
+        &running.store.latest(),
+        OTHER,
+        Precision::Milliseconds,
+        true,
+        &mut lines,
+    );
+    let written = reqwest::Client::new()
+        .post(format!("{}/write?db=kafka&precision=ms", influx.base))
+        .body(lines)
+        .send()
+        .await
+        .unwrap();
+    assert!(written.status().is_success(), "{written:?}");
     run_every_grafana_query(&influx.base, "kafka", "sunk", "lagging").await;
 
     let (_, health) = get_json(&base, "/api/v1/health").await;
@@ -210,10 +229,40 @@ async fn influxdb_v1_stores_what_the_api_served_and_every_grafana_query_has_rows
 }
 
 /// Every target and template query of every dashboard in grafana/, with the
-/// variables substituted, returns rows from data kafka-pulse wrote.
+/// variables substituted, returns rows from data kafka-pulse wrote: with
+/// `$cluster` one name (only that cluster's series come back; Grafana sends
+/// a single choice as the bare name) and All (its `allValue`, `.*`: the
+/// other cluster's series too).
 async fn run_every_grafana_query(influx: &str, db: &str, topic: &str, group: &str) {
+    let mut seen_other = 0;
+    for (cluster, all) in [(CLUSTER, false), (".*", true)] {
+        let (checked, other) = run_grafana_queries(influx, db, topic, group, cluster).await;
+        assert!(checked >= 10, "only {checked} Grafana queries found");
+        if all {
+            seen_other = other;
+        } else {
+            assert_eq!(other, 0, "$cluster = {CLUSTER} answered {OTHER}'s series");
+        }
+    }
+    assert!(
+        seen_other >= 10,
+        "All showed {OTHER} in only {seen_other} queries"
+    );
+}
+
+/// Runs every query with `$cluster` -> `cluster`; how many ran, and in how
+/// many a series of cluster [`OTHER`] came back (any other cluster than
+/// `cluster` fails).
+async fn run_grafana_queries(
+    influx: &str,
+    db: &str,
+    topic: &str,
+    group: &str,
+    cluster: &str,
+) -> (usize, usize) {
     let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/grafana/dashboards");
     let mut checked = 0;
+    let mut other = 0;
     for entry in std::fs::read_dir(dir).expect("grafana/dashboards") {
         let path = entry.unwrap().path();
         if path.extension().and_then(|e| e.to_str()) != Some("json") {
@@ -225,6 +274,18 @@ async fn run_every_grafana_query(influx: &str, db: &str, topic: &str, group: &st
             continue;
         }
         let dashboard: Value = serde_json::from_str(&text).expect("dashboard JSON");
+        let variable = dashboard["templating"]["list"]
+            .as_array()
+            .and_then(|list| list.iter().find(|v| v["name"] == "cluster"))
+            .expect("a cluster variable");
+        assert!(
+            variable["multi"] == true
+                && variable["includeAll"] == true
+                && variable["allValue"] == ".*"
+                && variable["current"]["value"][0] == "$__all",
+            "{}: $cluster is multi-value with All, chosen by default",
+            path.display()
+        );
         let mut queries = Vec::new();
         collect_queries(&dashboard, &mut queries);
         assert!(!queries.is_empty(), "{} has no queries", path.display());
@@ -232,7 +293,7 @@ async fn run_every_grafana_query(influx: &str, db: &str, topic: &str, group: &st
             let concrete = query
                 .replace("$timeFilter", "time > now() - 1h")
                 .replace("$__interval", "1s")
-                .replace("$cluster", CLUSTER)
+                .replace("$cluster", cluster)
                 .replace("$topic", topic)
                 .replace("$group", &format!("({group}|caught-up)"));
             let answer = influxql(influx, db, &concrete).await;
@@ -247,10 +308,31 @@ async fn run_every_grafana_query(influx: &str, db: &str, topic: &str, group: &st
                     .any(|series| series["values"].as_array().is_some_and(|v| !v.is_empty()))
             });
             assert!(has_rows, "{}: no rows for {concrete}", path.display());
+            let tagged: Vec<&Value> = result["series"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|series| series["tags"].get("cluster"))
+                .collect();
+            if !concrete.starts_with("SHOW") {
+                assert!(
+                    !tagged.is_empty(),
+                    "{}: series not split by cluster: {concrete}",
+                    path.display()
+                );
+            }
+            for tag in &tagged {
+                assert!(
+                    cluster == ".*" || *tag == cluster,
+                    "{}: {concrete} answered cluster {tag}",
+                    path.display()
+                );
+            }
+            other += usize::from(tagged.iter().any(|t| *t == OTHER));
             checked += 1;
         }
     }
-    assert!(checked >= 10, "only {checked} Grafana queries found");
+    (checked, other)
 }
 
 fn collect_queries(value: &Value, out: &mut Vec<String>) {

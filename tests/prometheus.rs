@@ -1,5 +1,7 @@
 //! The Prometheus side against a real Prometheus (Debian's prometheus
-//! package) scraping a kafka-pulse on known traffic: every PromQL
+//! package) scraping a kafka-pulse that watches two clusters (`local`, the
+//! embedded broker with demo traffic, and `mirror`, the same broker
+//! filtered to the test topic) on known traffic: every PromQL
 //! expression of every Prometheus dashboard panel in grafana/dashboards and
 //! of every rule in prometheus/kafka-pulse-rules.yml is evaluated through the
 //! HTTP API; panels showing a number the JSON API has (depth, lag, status)
@@ -7,8 +9,9 @@
 //! runs the rules' unit tests.
 //!
 //! Variable substitution rule (what Grafana would send):
-//! - `$cluster` -> the cluster label the scrape configuration sets, `$job`
-//!   (kafka_exporter-names dashboard) -> the scrape job;
+//! - `$cluster` -> its `allValue` (`.*`, "All", the default) in one pass
+//!   and `mirror` in another (one cluster chosen: only its series may come
+//!   back); `$job` (kafka_exporter-names dashboard) -> the scrape job;
 //! - a multi-value or include-all variable -> its `allValue` (`.*`), which is
 //!   what "All" sends;
 //! - a single-value variable -> the known name of the traffic (`$topic` ->
@@ -27,7 +30,6 @@ use common::*;
 use kafka_pulse::app;
 use serde_json::Value;
 
-const CLUSTER: &str = "test-cluster";
 const TOPIC: &str = "scraped";
 const LAGGING: &str = "lagging";
 const JOB: &str = "kafka-pulse";
@@ -81,8 +83,9 @@ struct PanelQuery {
 }
 
 /// Every target `expr` of every dashboard whose panels use the Prometheus
-/// datasource, with the substitution rule of the module comment.
-fn dashboard_queries() -> Vec<PanelQuery> {
+/// datasource, with the substitution rule of the module comment and
+/// `$cluster` -> `cluster` (`None`: All).
+fn dashboard_queries(cluster: Option<&str>) -> Vec<PanelQuery> {
     let mut found = Vec::new();
     let mut files: Vec<PathBuf> = std::fs::read_dir(repo().join("grafana/dashboards"))
         .unwrap()
@@ -106,8 +109,15 @@ fn dashboard_queries() -> Vec<PanelQuery> {
         {
             let var_name = var["name"].as_str().unwrap();
             let multi = var["multi"] == true || var["includeAll"] == true;
+            assert!(
+                var_name != "cluster"
+                    || (var["multi"] == true
+                        && var["includeAll"] == true
+                        && var["current"]["value"][0] == "$__all"),
+                "{name}: $cluster is multi-value with All, chosen by default"
+            );
             let value = match (var_name, multi) {
-                ("cluster", false) => CLUSTER.to_string(),
+                ("cluster", true) if cluster.is_some() => cluster.unwrap().to_string(),
                 ("job", false) => JOB.to_string(),
                 (_, true) => var["allValue"]
                     .as_str()
@@ -271,25 +281,45 @@ async fn prometheus_scrapes_kafka_pulse_and_every_dashboard_and_rule_query_works
         );
     }
 
-    let mut config = test_config(None, None);
-    config.cluster_name = Some(CLUSTER.into());
+    let mut config = two_clusters(TOPIC);
     // The kafka_exporter-names dashboard reads the compatibility series.
     config.metrics.kafka_exporter_compat = true;
     let running = app::start(config).await.expect("start");
     let base = format!("http://{}", running.web_addr);
     known_traffic(&running.kafka_bootstrap).await;
-    let group = wait_for_json(&base, &format!("/api/v1/groups/{LAGGING}"), WAIT, |b| {
-        b["lag"] == 60
-    })
+    // Both clusters see the test topic and its groups (the same broker).
+    let api = |cluster: &str| format!("/api/v1/clusters/{cluster}");
+    wait_for_json(
+        &base,
+        &format!("{}/groups/{LAGGING}", api(MIRROR)),
+        WAIT,
+        |b| b["lag"] == 60,
+    )
     .await;
-    let (_, topic) = get_json(&base, &format!("/api/v1/topics/{TOPIC}")).await;
+    let group = wait_for_json(
+        &base,
+        &format!("{}/groups/{LAGGING}", api(LOCAL)),
+        WAIT,
+        |b| b["lag"] == 60,
+    )
+    .await;
+    let (_, topic) = get_json(&base, &format!("{}/topics/{TOPIC}", api(LOCAL))).await;
     assert_eq!(topic["depth"], 100, "{topic}");
 
     // The exposition passes Prometheus' own linter, except for two names
     // kafka_exporter chose (gauges ending in _sum), which the compatibility
     // series must keep; exit code 3 is "lint problems", 1 a parse error.
+    // Both clusters in one exposition: promtool refuses a family twice.
     let (status, exposition) = get_text(&base, "/metrics").await;
     assert_eq!(status, 200);
+    for cluster in [LOCAL, MIRROR] {
+        assert!(
+            exposition.contains(&format!(
+                "kafka_pulse_topic_depth_messages{{cluster=\"{cluster}\",topic=\"{TOPIC}\"}} 100"
+            )),
+            "{exposition}"
+        );
+    }
     let (code, lint) = promtool_run(&promtool_path, &["check", "metrics"], Some(&exposition));
     const KAFKA_EXPORTER_SUM_GAUGES: [&str; 2] = [
         "kafka_consumergroup_current_offset_sum ",
@@ -317,8 +347,6 @@ scrape_configs:
   - job_name: {JOB}
     static_configs:
       - targets: ["{addr}"]
-        labels:
-          cluster: {CLUSTER}
 "#,
         rules = rules_path.display(),
         addr = running.web_addr,
@@ -345,8 +373,65 @@ scrape_configs:
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
 
-    // Every panel query runs; the ones with data here return series.
-    let queries = dashboard_queries();
+    // Both clusters' series, each with its own label (none renamed to
+    // exported_cluster): the test topic in both, the demo topics in
+    // `local` only (the mirror watches the test topic alone).
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let expr = "count by (cluster) (kafka_pulse_topic_depth_messages)";
+        let answer = query(&prom, expr).await;
+        let counts = vector("topics per cluster", expr, &answer);
+        let local = value_of(counts, &[("cluster", LOCAL)]);
+        let mirror = value_of(counts, &[("cluster", MIRROR)]);
+        if local.is_some_and(|n| n > 1.0) && mirror == Some(1.0) {
+            assert_eq!(counts.len(), 2, "{answer}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "{answer}");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let expr = format!("kafka_pulse_topic_depth_messages{{topic=\"{TOPIC}\"}}");
+    let answer = query(&prom, &expr).await;
+    let both = vector("test topic in both", &expr, &answer);
+    for cluster in [LOCAL, MIRROR] {
+        assert_eq!(
+            value_of(both, &[("cluster", cluster)]),
+            Some(100.0),
+            "{answer}"
+        );
+    }
+    let renamed = query(&prom, "count({exported_cluster!=\"\"})").await;
+    assert!(
+        vector("renamed", "exported_cluster", &renamed).is_empty(),
+        "{renamed}"
+    );
+
+    // Every panel query runs with one cluster chosen; the ones with data
+    // here return series, and only that cluster's.
+    for q in dashboard_queries(Some(MIRROR)) {
+        let what = format!("{} / {} ($cluster = {MIRROR})", q.dashboard, q.panel);
+        let answer = query(&prom, &q.expr).await;
+        let result = vector(&what, &q.expr, &answer);
+        assert!(
+            !result.is_empty() || may_be_empty(&q.panel),
+            "{what}: `{}` returned no series",
+            q.expr
+        );
+        for series in result {
+            let cluster = &series["metric"]["cluster"];
+            assert!(
+                cluster.is_null() || cluster == MIRROR,
+                "{what}: `{}` answered {series}",
+                q.expr
+            );
+            if let Some(topic) = series["metric"]["topic"].as_str() {
+                assert_eq!(topic, TOPIC, "{what}: the mirror's topics only: {series}");
+            }
+        }
+    }
+
+    // Every panel query runs with All; the ones with data here return series.
+    let queries = dashboard_queries(None);
     let dashboards: std::collections::BTreeSet<&str> =
         queries.iter().map(|q| q.dashboard.as_str()).collect();
     assert!(
@@ -398,11 +483,13 @@ scrape_configs:
         value_of(first(overview, "Depth per topic"), &[("topic", TOPIC)]),
         topic["depth"].as_f64().unwrap(),
     );
-    check(
-        "overview Kafka up",
-        value_of(first(overview, "Kafka"), &[("cluster", CLUSTER)]),
-        1.0,
-    );
+    for cluster in [LOCAL, MIRROR] {
+        check(
+            "overview Kafka up",
+            value_of(first(overview, "Kafka"), &[("cluster", cluster)]),
+            1.0,
+        );
+    }
     check(
         "lag per group",
         value_of(first(lag, "Lag per group"), &[("group", LAGGING)]),
@@ -426,7 +513,7 @@ scrape_configs:
         .expr;
     let deadline = Instant::now() + WAIT;
     let (want, got) = loop {
-        let (_, now) = get_json(&base, &format!("/api/v1/groups/{LAGGING}")).await;
+        let (_, now) = get_json(&base, &format!("{}/groups/{LAGGING}", api(LOCAL))).await;
         let status = now["status"]
             .as_str()
             .expect("status in the API")
@@ -438,7 +525,7 @@ scrape_configs:
         let answer = query(&prom, status_expr).await;
         let got = value_of(
             vector("status", status_expr, &answer),
-            &[("group", LAGGING)],
+            &[("cluster", LOCAL), ("group", LAGGING)],
         );
         if got == Some(code as f64) || Instant::now() > deadline {
             break (code as f64, got);
@@ -527,35 +614,43 @@ scrape_configs:
     // Known traffic breaks no threshold, and every `for:` is longer than
     // this test: nothing fires. `lagging` stops committing while behind, so
     // kafka-pulse turns it STALL or STOP and the status alert goes pending:
-    // its description, rendered by the real server, links to the group's
-    // page under the external label (promtool 2.42's unit tests cannot set
-    // external labels).
-    let deadline = Instant::now() + WAIT;
-    let pending = loop {
-        let alerts: Value = reqwest::get(format!("{prom}/api/v1/alerts"))
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        let list = alerts["data"]["alerts"].as_array().unwrap().clone();
-        assert!(list.iter().all(|a| a["state"] != "firing"), "{alerts}");
-        if let Some(alert) = list.iter().find(|a| {
-            a["labels"]["alertname"] == "KafkaPulseGroupStatus" && a["labels"]["group"] == LAGGING
-        }) {
-            break alert.clone();
-        }
+    // its description, rendered by the real server, names the cluster and
+    // links to the group's page of that cluster under the external label
+    // (promtool 2.42's unit tests cannot set external labels): one alert
+    // per cluster, each link answered.
+    for cluster in [LOCAL, MIRROR] {
+        let deadline = Instant::now() + WAIT;
+        let pending = loop {
+            let alerts: Value = reqwest::get(format!("{prom}/api/v1/alerts"))
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            let list = alerts["data"]["alerts"].as_array().unwrap().clone();
+            assert!(list.iter().all(|a| a["state"] != "firing"), "{alerts}");
+            if let Some(alert) = list.iter().find(|a| {
+                a["labels"]["alertname"] == "KafkaPulseGroupStatus"
+                    && a["labels"]["group"] == LAGGING
+                    && a["labels"]["cluster"] == cluster
+            }) {
+                break alert.clone();
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no pending status alert for {LAGGING} in {cluster}: {alerts}"
+            );
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        };
+        let description = pending["annotations"]["description"].as_str().unwrap();
+        let link = format!("{base}/clusters/{cluster}/groups/{LAGGING}");
         assert!(
-            Instant::now() < deadline,
-            "no pending status alert for {LAGGING}: {alerts}"
+            description.ends_with(&link) && description.contains(&format!("(cluster {cluster})")),
+            "{description}"
         );
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    };
-    let description = pending["annotations"]["description"].as_str().unwrap();
-    assert!(
-        description.ends_with(&format!("{base}/groups/{LAGGING}")),
-        "{description}"
-    );
+        let page = reqwest::get(&link).await.unwrap();
+        assert_eq!(page.status(), 200, "{link}");
+    }
 
     println!(
         "proven: {} panel queries of {} dashboards ({proven_values} values equal to the API), {rule_count} rule expressions, promtool check metrics/check rules/test rules; {:.1}s",

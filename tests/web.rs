@@ -256,9 +256,11 @@ async fn metrics_escape_label_values() {
         .unwrap()
         .starts_with("text/plain; version=0.0.4"));
     assert!(
-        text.contains("kafka_pulse_group_lag_messages{group=\"<img src=x onerror=alert(1)>\"} 90")
+        text.contains("kafka_pulse_group_lag_messages{cluster=\"test-cluster\",group=\"<img src=x onerror=alert(1)>\"} 90")
     );
-    assert!(text.contains("kafka_pulse_topic_depth_messages{topic=\"orders\"} 150"));
+    assert!(text.contains(
+        "kafka_pulse_topic_depth_messages{cluster=\"test-cluster\",topic=\"orders\"} 150"
+    ));
 }
 
 /// Scrapes over real HTTP, through the server loop Prometheus talks to:
@@ -294,7 +296,9 @@ async fn a_gzip_scrape_over_http_decodes_to_the_plain_text() {
     let length = plain.headers()["content-length"].clone();
     let plain = plain.text().await.unwrap();
     assert_eq!(length, plain.len().to_string().as_str());
-    assert!(plain.contains("kafka_pulse_topic_depth_messages{topic=\"orders\"} 150"));
+    assert!(plain.contains(
+        "kafka_pulse_topic_depth_messages{cluster=\"test-cluster\",topic=\"orders\"} 150"
+    ));
     assert!(plain.contains("kafka_pulse_web_auth_failures_total 0"));
     for _ in 0..2 {
         let response = client

@@ -38,7 +38,8 @@ pub struct AppState {
     pub live: watch::Receiver<Arc<LiveFragment>>,
     pub interval: Duration,
     pub request_timeout: Duration,
-    /// /metrics: its options and the render of the latest scraped snapshot.
+    /// /metrics: its options (process-wide). The router keeps a render
+    /// cache per cluster of its own (`metrics::Exposition`).
     pub metrics: Arc<metrics::MetricsCache>,
     pub shutdown: CancellationToken,
     /// Replays and the message browser (the only parts of the web layer
@@ -180,6 +181,21 @@ const SINGLE_CLUSTER_API: &[&str] = &[
     "/api/v1/replays/{id}",
 ];
 
+/// What /metrics serves: every cluster, each with a render cache of its
+/// own (its snapshots come on its own clock), with the options of the
+/// first state (they are process-wide).
+fn exposition(states: &[AppState]) -> metrics::Exposition {
+    let first = &states[0];
+    metrics::Exposition::new(
+        states
+            .iter()
+            .map(|s| (s.place.clone(), s.store.clone()))
+            .collect(),
+        first.metrics.options(),
+        first.access.clone(),
+    )
+}
+
 /// The whole HTTP surface for every watched cluster (one state each, in
 /// configuration order): each cluster's pages under `/clusters/NAME` and API
 /// under `/api/v1/clusters/NAME`, plus the single-cluster URLs (see
@@ -229,7 +245,10 @@ pub fn router_for(mut states: Vec<AppState>) -> Router {
         .merge(pages::home_live::routes(&first))
         .route("/api/v1/clusters", get(clusters::list))
         .with_state(directory.clone())
-        .route("/metrics", get(metrics::metrics).with_state(first.clone()))
+        .route(
+            "/metrics",
+            get(metrics::metrics).with_state(Arc::new(exposition(&states))),
+        )
         .route("/static/{file}", get(assets::serve))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)

@@ -32,6 +32,51 @@ pub fn test_config(brokers: Option<String>, data_dir: Option<PathBuf>) -> Config
     }
 }
 
+/// The two clusters' names of [`two_clusters`].
+pub const LOCAL: &str = "local";
+pub const MIRROR: &str = "mirror";
+
+/// A kafka-pulse watching two clusters: `local`, the embedded broker with
+/// demo traffic, and `mirror`, the same broker through its address, only
+/// the topic `mirror_topic` (so a filter on the cluster shows a difference).
+pub fn two_clusters(mirror_topic: &str) -> Config {
+    use kafka_pulse::config::ClusterConfig;
+    use kafka_pulse::filter::{Filters, NameFilter};
+    // A free port for the embedded broker, known before it starts.
+    let kafka_listen = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port");
+    let base = test_config(None, None);
+    let cluster =
+        |name: &str, brokers: Option<Vec<String>>, demo: bool, filters: Filters| ClusterConfig {
+            name: Some(name.to_string()),
+            brokers,
+            interval: base.interval,
+            demo,
+            filters,
+            lag_thresholds: base.lag_thresholds.clone(),
+            exact_lag_fetches: 0,
+            kafka_security: base.kafka_security.clone(),
+        };
+    let only_topic = Filters {
+        topics: NameFilter::new(Some(("--include-topics", mirror_topic)), None).unwrap(),
+        groups: NameFilter::default(),
+    };
+    Config {
+        clusters: vec![
+            cluster(LOCAL, None, true, Filters::default()),
+            cluster(
+                MIRROR,
+                Some(vec![kafka_listen.to_string()]),
+                false,
+                only_topic,
+            ),
+        ],
+        kafka_listen,
+        ..base
+    }
+}
+
 /// An rdkafka client configuration for `bootstrap`, quiet below errors.
 pub fn client(bootstrap: &str) -> ClientConfig {
     let mut config = ClientConfig::new();
@@ -188,9 +233,36 @@ pub async fn wait_for_samples(base: &str, samples: u64, timeout: Duration) -> Va
 }
 
 /// The value of one metric line (exact name and labels) in Prometheus text.
+/// A `series` without `cluster` label matches the line of its one cluster
+/// (every series carries one; single-cluster tests name series without it).
 pub fn metric(text: &str, series: &str) -> Option<f64> {
-    text.lines()
-        .find_map(|line| line.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
+    text.lines().find_map(|line| {
+        let (name, value) = line.rsplit_once(' ')?;
+        (name == series || without_cluster(name) == series)
+            .then(|| value.parse().ok())
+            .flatten()
+    })
+}
+
+/// A series (`name{labels}`) without its leading `cluster` label.
+pub fn without_cluster(series: &str) -> String {
+    const OPEN: &str = "{cluster=\"";
+    let Some(at) = series.find(OPEN) else {
+        return series.to_string();
+    };
+    let rest = &series[at + OPEN.len()..];
+    let Some(close) = rest.find('"') else {
+        return series.to_string();
+    };
+    let after = &rest[close + 1..];
+    match after.strip_prefix(',') {
+        Some(labels) => format!("{}{{{labels}", &series[..at]),
+        None => format!(
+            "{}{}",
+            &series[..at],
+            after.strip_prefix('}').unwrap_or(after)
+        ),
+    }
 }
 
 /// Produces `count` messages to partition 0 stamped `age_ms` in the past,

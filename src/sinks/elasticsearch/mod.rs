@@ -125,10 +125,8 @@ async fn produce_loop(
     let mut next_metrics = tokio::time::Instant::now();
     loop {
         let latest = store.latest();
-        let cluster = cluster_name
-            .clone()
-            .or_else(|| latest.cluster_id.clone())
-            .unwrap_or_else(|| "default".into());
+        // The same label as /metrics and InfluxDB.
+        let cluster = latest.cluster_label(cluster_name.as_deref()).to_string();
         let (events, missed) = store.events_after(cursor, 10_000);
         if missed > 0 {
             SinkCounters::add(&counters.dropped, missed as usize);

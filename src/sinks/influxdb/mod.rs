@@ -26,15 +26,6 @@ use super::SinkHealth;
 pub const SINK_NAME: &str = "influxdb";
 const LABEL: &str = "InfluxDB";
 
-/// The `cluster` tag: the configured name, else the id Kafka reports.
-fn cluster_tag(configured: Option<&str>, reported: Option<&str>) -> String {
-    configured
-        .or(reported)
-        .filter(|c| !c.is_empty())
-        .unwrap_or("default")
-        .to_string()
-}
-
 /// How the shared driver sends to InfluxDB: batches of up to 5,000 lines,
 /// and refused points make the sink failing (they mean a schema or
 /// permission problem someone must fix).
@@ -113,7 +104,8 @@ async fn encode_loop(
             SinkCounters::add(&counters.errors, missed as usize);
         }
         last_sequence = snapshot.sequence;
-        let cluster = cluster_tag(cluster_name.as_deref(), snapshot.cluster_id.as_deref());
+        // The same label as /metrics, Elasticsearch and the webhook.
+        let cluster = snapshot.cluster_label(cluster_name.as_deref()).to_string();
         let mut bytes = String::with_capacity(4096);
         let mut lines = encode_snapshot(
             &snapshot,
@@ -145,17 +137,5 @@ async fn encode_loop(
             "InfluxDB sink queue full: dropped the oldest points",
         );
         ready.notify_one();
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn cluster_tag_prefers_configuration_then_kafka() {
-        assert_eq!(cluster_tag(Some("prod"), Some("abc")), "prod");
-        assert_eq!(cluster_tag(None, Some("abc")), "abc");
-        assert_eq!(cluster_tag(None, None), "default");
     }
 }

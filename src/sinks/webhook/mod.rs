@@ -138,10 +138,8 @@ async fn produce_loop(
             return false;
         }
         let latest = store.latest();
-        let cluster = cluster_name
-            .clone()
-            .or_else(|| latest.cluster_id.clone())
-            .unwrap_or_else(|| "default".into());
+        // The same label as /metrics and InfluxDB.
+        let cluster = latest.cluster_label(cluster_name.as_deref()).to_string();
         let items = wanted
             .into_iter()
             .map(|(id, event)| payload::build(&run, *id, event, &cluster, &latest))

@@ -21,22 +21,31 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, Weak};
 
-use bytes::Bytes;
-
 use super::gzip::{self, GzipHead};
-use super::render::{render_snapshot, render_snapshot_to};
+use super::render::{render_part, render_part_to};
+use super::text::{Part, Pieces};
 use crate::config::MetricsOptions;
 use crate::model::Snapshot;
 
-/// The snapshot part of a body, as a scrape wants it.
+/// One cluster's snapshot part of a body, as a scrape wants it.
 #[derive(Debug, Clone)]
 pub enum Head {
-    Text(Bytes),
+    Text(Pieces),
     Gzip(GzipHead),
 }
 
+/// One cluster's cache (each cluster has its own: its snapshots come on
+/// its own clock).
 pub struct MetricsCache {
     options: MetricsOptions,
+    /// The configured cluster name (`None`: labelled by Kafka's id).
+    configured: Option<String>,
+    /// Whether this cluster's render carries the families' HELP/TYPE: the
+    /// first cluster's does, the others' are merged under it.
+    headers: bool,
+    /// Whether other clusters share the exposition: then the gzip head is
+    /// cut at the families, to be interleaved with theirs.
+    several: bool,
     current: Mutex<Option<Arc<Entry>>>,
     /// Length of the last render and of the last gzip head: the next ones
     /// allocate their buffers once.
@@ -51,7 +60,7 @@ pub struct MetricsCache {
 struct Entry {
     snapshot: Weak<Snapshot>,
     sequence: u64,
-    text: OnceLock<Bytes>,
+    text: OnceLock<Pieces>,
     gzip: OnceLock<GzipHead>,
 }
 
@@ -85,9 +94,25 @@ impl Default for MetricsCache {
 }
 
 impl MetricsCache {
+    /// The cache of a single, unnamed cluster.
     pub fn new(options: MetricsOptions) -> Self {
+        MetricsCache::for_cluster(options, None, true, false)
+    }
+
+    /// The cache of one cluster: `configured` its name, `headers` whether
+    /// it is the first (see [`MetricsCache::headers`]), `several` whether
+    /// other clusters share the exposition.
+    pub fn for_cluster(
+        options: MetricsOptions,
+        configured: Option<String>,
+        headers: bool,
+        several: bool,
+    ) -> Self {
         MetricsCache {
             options,
+            configured,
+            headers,
+            several,
             current: Mutex::new(None),
             last_len: AtomicUsize::new(0),
             last_gzip_len: AtomicUsize::new(0),
@@ -96,6 +121,18 @@ impl MetricsCache {
 
     pub fn options(&self) -> MetricsOptions {
         self.options
+    }
+
+    /// Whether its render carries the families' HELP/TYPE.
+    pub fn headers(&self) -> bool {
+        self.headers
+    }
+
+    fn part<'a>(&'a self, snapshot: &'a Snapshot) -> Part<'a> {
+        Part {
+            cluster: Some(snapshot.cluster_label(self.configured.as_deref())),
+            headers: self.headers,
+        }
     }
 
     fn current(&self) -> std::sync::MutexGuard<'_, Option<Arc<Entry>>> {
@@ -147,7 +184,7 @@ impl MetricsCache {
         let entry = self.entry(snapshot);
         if gzip {
             let head = entry.gzip.get_or_init(|| match entry.text.get() {
-                Some(text) => gzip::compress_head(text, gzip::LEVEL),
+                Some(text) => gzip::compress_pieces(text, gzip::LEVEL, self.several),
                 None => self.render_gzip(snapshot),
             });
             Head::Gzip(head.clone())
@@ -162,20 +199,26 @@ impl MetricsCache {
     fn render_gzip(&self, snapshot: &Snapshot) -> GzipHead {
         let hint = self.last_gzip_len.load(Ordering::Relaxed);
         let mut head = gzip::HeadCompressor::new(gzip::LEVEL, hint + hint / 16);
-        render_snapshot_to(snapshot, self.options, &mut |piece: &str| {
-            head.write(piece.as_bytes())
-        });
+        if !self.several {
+            head = head.whole();
+        }
+        render_part_to(snapshot, self.options, self.part(snapshot), &mut head);
         let head = head.finish();
         self.last_gzip_len
-            .store(head.bytes.len(), Ordering::Relaxed);
+            .store(head.pieces.bytes.len(), Ordering::Relaxed);
         head
     }
 
-    fn render(&self, snapshot: &Snapshot) -> Bytes {
+    fn render(&self, snapshot: &Snapshot) -> Pieces {
         let hint = self.last_len.load(Ordering::Relaxed);
-        let text = render_snapshot(snapshot, self.options, hint + hint / 64 + 4096);
-        self.last_len.store(text.len(), Ordering::Relaxed);
-        Bytes::from(text)
+        let text = render_part(
+            snapshot,
+            self.options,
+            self.part(snapshot),
+            hint + hint / 64 + 4096,
+        );
+        self.last_len.store(text.bytes.len(), Ordering::Relaxed);
+        text
     }
 
     /// The snapshot part for a scrape: from the cache, or rendered in the
@@ -197,6 +240,8 @@ impl MetricsCache {
 mod tests {
     use super::*;
     use crate::model::{GroupStatus, GroupView};
+    use crate::web::metrics::render::render_snapshot;
+    use bytes::Bytes;
 
     fn snapshot(sequence: u64, groups: usize) -> Arc<Snapshot> {
         Arc::new(Snapshot {
@@ -227,7 +272,7 @@ mod tests {
 
     fn text(head: Head) -> Bytes {
         match head {
-            Head::Text(text) => text,
+            Head::Text(text) => text.bytes,
             Head::Gzip(_) => panic!("asked for text"),
         }
     }
@@ -276,9 +321,9 @@ mod tests {
         let Some(Head::Gzip(again)) = cache.cached(&one, true) else {
             panic!("gzip cached")
         };
-        assert_eq!(again.bytes.as_ptr(), head.bytes.as_ptr());
+        assert_eq!(again.pieces.bytes.as_ptr(), head.pieces.bytes.as_ptr());
         let tail = "kafka_pulse_web_auth_failures_total 0\n";
-        let mut body = head.bytes.to_vec();
+        let mut body = head.pieces.bytes.to_vec();
         body.extend_from_slice(&head.finish(tail.as_bytes(), gzip::LEVEL));
         let mut decoded = Vec::new();
         flate2::read::GzDecoder::new(&body[..])

@@ -18,74 +18,105 @@ use super::text::{number, Series, Writer};
 use crate::store::{DurationHistogram, RequestStat, SinkCounters, Store};
 use crate::web::auth::AccessPolicy;
 
-/// The values, read once per scrape.
+/// The values, read once per scrape: each cluster's (its store's), then
+/// the process's own.
 #[derive(Debug, Clone, Default)]
 pub struct Counters {
-    pub sample_durations: DurationHistogram,
-    pub requests: Vec<(String, RequestStat)>,
-    pub sinks: Vec<(String, Arc<SinkCounters>)>,
+    pub clusters: Vec<ClusterCounters>,
     pub auth_failures: u64,
 }
 
-impl Counters {
-    pub fn read(store: &Store, access: &AccessPolicy) -> Self {
-        Counters {
+/// What one cluster's store counts; its series carry its `cluster` label.
+#[derive(Debug, Clone, Default)]
+pub struct ClusterCounters {
+    pub cluster: String,
+    pub sample_durations: DurationHistogram,
+    pub requests: Vec<(String, RequestStat)>,
+    pub sinks: Vec<(String, Arc<SinkCounters>)>,
+}
+
+impl ClusterCounters {
+    /// `cluster`: its label (as its latest snapshot is labelled).
+    pub fn read(cluster: &str, store: &Store) -> Self {
+        ClusterCounters {
+            cluster: cluster.to_string(),
             sample_durations: store.sample_durations(),
             requests: store.request_stats(),
             sinks: store.sinks(),
+        }
+    }
+}
+
+impl Counters {
+    /// One unnamed cluster's counters and the process's.
+    pub fn read(store: &Store, access: &AccessPolicy) -> Self {
+        let label = store.latest().cluster_label(None).to_string();
+        Counters::read_all(&[(label.as_str(), store)], access)
+    }
+
+    /// Every cluster's counters (label, store) and the process's.
+    pub fn read_all(clusters: &[(&str, &Store)], access: &AccessPolicy) -> Self {
+        Counters {
+            clusters: clusters
+                .iter()
+                .map(|(label, store)| ClusterCounters::read(label, store))
+                .collect(),
             auth_failures: access.failures.load(Ordering::Relaxed),
         }
     }
 
+    /// Each family once, every cluster's series under it.
     pub fn render(&self) -> String {
-        let mut w = Writer::with_capacity(4096 + 1500 * self.requests.len());
-        w.family(
-            "kafka_pulse_collector_sample_duration_seconds",
-            "histogram",
-            "Time one collector tick took.",
-        );
-        histogram(
-            &mut w,
-            "kafka_pulse_collector_sample_duration_seconds",
-            None,
-            &self.sample_durations,
-        );
-        let mut out = w.out;
-        render_request_stats(&mut out, &self.requests);
-        render_sinks(&mut out, &self.sinks);
-        render_web_auth(&mut out, self.auth_failures);
-        out
+        let requests: usize = self.clusters.iter().map(|c| c.requests.len()).sum();
+        let mut w = Writer::with_capacity(4096 + 1500 * requests);
+        const TICK: &str = "kafka_pulse_collector_sample_duration_seconds";
+        w.family(TICK, "histogram", "Time one collector tick took.");
+        for c in &self.clusters {
+            histogram(
+                &mut w,
+                TICK,
+                &[("cluster", &c.cluster)],
+                &c.sample_durations,
+            );
+        }
+        render_request_stats(&mut w, &self.clusters);
+        render_sinks(&mut w, &self.clusters);
+        render_web_auth(&mut w, self.auth_failures);
+        w.finish()
     }
 }
 
 /// Duration histogram and error counter of each Kafka request type.
-pub fn render_request_stats(out: &mut String, stats: &[(String, RequestStat)]) {
-    let mut w = Writer::resume(std::mem::take(out));
+fn render_request_stats(w: &mut Writer, clusters: &[ClusterCounters]) {
     const NAME: &str = "kafka_pulse_kafka_request_duration_seconds";
     w.family(
         NAME,
         "histogram",
         "Time of each Kafka request the collector sent, by request type.",
     );
-    for (api, stat) in stats {
-        histogram(&mut w, NAME, Some(("api", api)), &stat.durations);
+    for c in clusters {
+        for (api, stat) in &c.requests {
+            let labels = [("cluster", c.cluster.as_str()), ("api", api.as_str())];
+            histogram(w, NAME, &labels, &stat.durations);
+        }
     }
     w.family(
         "kafka_pulse_kafka_request_errors_total",
         "counter",
         "Kafka requests that failed (timeout, connection, protocol), by request type.",
     );
-    for (api, stat) in stats {
-        w.series("kafka_pulse_kafka_request_errors_total")
-            .label("api", api)
-            .int(stat.errors as i64);
+    for c in clusters {
+        for (api, stat) in &c.requests {
+            w.series("kafka_pulse_kafka_request_errors_total")
+                .label("cluster", &c.cluster)
+                .label("api", api)
+                .int(stat.errors as i64);
+        }
     }
-    *out = w.out;
 }
 
 /// Sent, dropped and failed points of each sink, and its queue length.
-pub fn render_sinks(out: &mut String, sinks: &[(String, Arc<SinkCounters>)]) {
-    let mut w = Writer::resume(std::mem::take(out));
+fn render_sinks(w: &mut Writer, clusters: &[ClusterCounters]) {
     type SinkValue = fn(&SinkCounters) -> u64;
     let families: [(&str, &str, &str, SinkValue); 5] = [
         (
@@ -121,19 +152,21 @@ pub fn render_sinks(out: &mut String, sinks: &[(String, Arc<SinkCounters>)]) {
     ];
     for (name, kind, help, value) in families {
         w.family(name, kind, help);
-        for (sink, counters) in sinks {
-            w.series(name)
-                .label("sink", sink)
-                .int(value(counters) as i64);
+        for c in clusters {
+            for (sink, counters) in &c.sinks {
+                w.series(name)
+                    .label("cluster", &c.cluster)
+                    .label("sink", sink)
+                    .int(value(counters) as i64);
+            }
         }
     }
-    *out = w.out;
 }
 
 /// Requests refused for missing or wrong credentials: an alert on its rate
 /// shows someone guessing or a client with a stale secret.
-fn render_web_auth(out: &mut String, failures: u64) {
-    let mut w = Writer::resume(std::mem::take(out));
+/// Process-wide (the web server is shared): no cluster label.
+fn render_web_auth(w: &mut Writer, failures: u64) {
     w.family(
         "kafka_pulse_web_auth_failures_total",
         "counter",
@@ -141,30 +174,27 @@ fn render_web_auth(out: &mut String, failures: u64) {
     );
     w.series("kafka_pulse_web_auth_failures_total")
         .int(failures as i64);
-    *out = w.out;
 }
 
 /// Writes `_bucket`, `_sum` and `_count` lines of one histogram.
-fn histogram(w: &mut Writer, name: &str, label: Option<(&str, &str)>, values: &DurationHistogram) {
+fn histogram(w: &mut Writer, name: &str, labels: &[(&str, &str)], values: &DurationHistogram) {
     let bucket = format!("{name}_bucket");
     let mut cumulative = 0u64;
     for (bound, count) in values.buckets() {
         cumulative += count;
-        labelled(w, &bucket, label)
+        labelled(w, &bucket, labels)
             .label("le", &number(bound))
             .int(cumulative as i64);
     }
-    labelled(w, &bucket, label)
+    labelled(w, &bucket, labels)
         .label("le", "+Inf")
         .int(values.count() as i64);
-    labelled(w, &format!("{name}_sum"), label).value(values.sum());
-    labelled(w, &format!("{name}_count"), label).int(values.count() as i64);
+    labelled(w, &format!("{name}_sum"), labels).value(values.sum());
+    labelled(w, &format!("{name}_count"), labels).int(values.count() as i64);
 }
 
-fn labelled<'w>(w: &'w mut Writer, name: &str, label: Option<(&str, &str)>) -> Series<'w> {
-    let line = w.series(name);
-    match label {
-        Some((key, value)) => line.label(key, value),
-        None => line,
-    }
+fn labelled<'w>(w: &'w mut Writer, name: &str, labels: &[(&str, &str)]) -> Series<'w> {
+    labels
+        .iter()
+        .fold(w.series(name), |line, (key, value)| line.label(key, value))
 }

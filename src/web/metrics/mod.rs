@@ -1,11 +1,17 @@
-//! `/metrics`: Prometheus text format 0.0.4.
+//! `/metrics`: Prometheus text format 0.0.4, every watched cluster in one
+//! exposition.
 //!
-//! A body is two parts: the snapshot's families, rendered once per snapshot
-//! and shared by every scrape of it (`cache.rs`, `render.rs`,
-//! `exporter.rs`), then the counters that move between snapshots, rendered
-//! for each scrape (`counters.rs`; why, there). With `Accept-Encoding: gzip`
-//! the cached part is a gzip head compressed once and the scrape deflates
-//! only its own small tail onto it (`gzip.rs`).
+//! A body is two parts: the snapshots' families, rendered once per snapshot
+//! of each cluster and shared by every scrape of it (`cache.rs`,
+//! `render.rs`, `exporter.rs`), then the counters that move between
+//! snapshots, rendered for each scrape (`counters.rs`; why, there). Every
+//! series of a cluster carries its `cluster` label; each family's HELP/TYPE
+//! comes once, with every cluster's series under it: a cluster's render is
+//! kept cut at its families, the first cluster's with the headers, and a
+//! scrape of several clusters interleaves the pieces family by family
+//! (refcounts, no copy). With `Accept-Encoding: gzip` each cached part is a
+//! gzip head compressed once, piece by piece, and the scrape deflates only
+//! its own small tail onto them (`gzip.rs`).
 
 pub mod cache;
 pub mod counters;
@@ -14,8 +20,10 @@ pub mod gzip;
 pub mod render;
 pub mod text;
 
+use std::collections::VecDeque;
 use std::convert::Infallible;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use axum::body::Body;
@@ -25,12 +33,14 @@ use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use hyper::body::{Frame, SizeHint};
 
+use super::auth::AccessPolicy;
+use super::clusters::ClusterPlace;
 use super::error::ApiError;
-use super::AppState;
 use crate::config::MetricsOptions;
 use crate::model::Snapshot;
+use crate::store::Store;
 pub use cache::{Head, MetricsCache};
-pub use counters::{render_request_stats, render_sinks, Counters};
+pub use counters::{ClusterCounters, Counters};
 pub use render::render_snapshot;
 
 const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
@@ -43,10 +53,73 @@ pub fn render(snapshot: &Snapshot, counters: &Counters, options: MetricsOptions)
     out
 }
 
-pub async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> Response {
+/// What `/metrics` reads: every watched cluster, in configuration order.
+pub struct Exposition {
+    pub clusters: Vec<Source>,
+    pub access: Arc<AccessPolicy>,
+}
+
+/// One cluster's store and the cache of its render.
+pub struct Source {
+    pub place: Arc<ClusterPlace>,
+    pub store: Arc<Store>,
+    pub cache: Arc<MetricsCache>,
+}
+
+impl Exposition {
+    /// Clusters (place, store) in order, all rendered with `options`: a
+    /// cache each, the first one's render carrying the families' headers.
+    pub fn new(
+        clusters: Vec<(Arc<ClusterPlace>, Arc<Store>)>,
+        options: MetricsOptions,
+        access: Arc<AccessPolicy>,
+    ) -> Self {
+        let several = clusters.len() > 1;
+        let clusters = clusters
+            .into_iter()
+            .enumerate()
+            .map(|(index, (place, store))| Source {
+                cache: Arc::new(MetricsCache::for_cluster(
+                    options,
+                    place.configured.clone(),
+                    index == 0,
+                    several,
+                )),
+                place,
+                store,
+            })
+            .collect();
+        Exposition { clusters, access }
+    }
+
+    /// The per-scrape counters of every cluster and of the process.
+    pub fn counters(&self) -> Counters {
+        let labels: Vec<String> = self
+            .clusters
+            .iter()
+            .map(|c| c.place.label(&c.store.latest()).to_string())
+            .collect();
+        let stores: Vec<(&str, &Store)> = labels
+            .iter()
+            .zip(&self.clusters)
+            .map(|(label, c)| (label.as_str(), &*c.store))
+            .collect();
+        Counters::read_all(&stores, &self.access)
+    }
+}
+
+pub async fn metrics(State(exposition): State<Arc<Exposition>>, headers: HeaderMap) -> Response {
     let gzip = accepts_gzip(&headers);
-    let head = match state.metrics.head(state.store.latest(), gzip).await {
-        Ok(head) => head,
+    // Clusters not cached yet are rendered side by side in the blocking pool.
+    let heads = futures::future::try_join_all(
+        exposition
+            .clusters
+            .iter()
+            .map(|c| c.cache.head(c.store.latest(), gzip)),
+    )
+    .await;
+    let heads = match heads {
+        Ok(heads) => heads,
         Err(error) => {
             tracing::error!("rendering /metrics failed: {error}");
             return ApiError {
@@ -56,9 +129,9 @@ pub async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> Respo
             .into_response();
         }
     };
-    // Read after the head is ready, so the counters are as of now.
-    let tail = Counters::read(&state.store, &state.access).render();
-    let (body, encoding) = scrape_body(head, tail);
+    // Read after the heads are ready, so the counters are as of now.
+    let tail = exposition.counters().render();
+    let (body, encoding) = scrape_body(heads, tail);
     let length = body.len();
     let mut response = Body::new(body).into_response();
     let headers = response.headers_mut();
@@ -71,17 +144,54 @@ pub async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> Respo
     response
 }
 
-/// The body of one scrape from the cached head and this scrape's tail, and
-/// its Content-Encoding. The handler's whole per-scrape work besides
-/// reading the counters (the benchmark times it).
-pub fn scrape_body(head: Head, tail: String) -> (TwoChunks, Option<&'static str>) {
-    match head {
-        Head::Text(text) => (TwoChunks::new(text, Bytes::from(tail)), None),
-        Head::Gzip(gzip) => {
-            let end = gzip.finish(tail.as_bytes(), gzip::LEVEL);
-            (TwoChunks::new(gzip.bytes, end), Some("gzip"))
-        }
+/// The body of one scrape from the clusters' cached heads (all of one
+/// encoding, in configuration order) and this scrape's tail, and its
+/// Content-Encoding. The handler's whole per-scrape work besides reading
+/// the counters (the benchmark times it). One cluster's head goes out
+/// whole; several are interleaved family by family.
+pub fn scrape_body(heads: Vec<Head>, tail: String) -> (Chunks, Option<&'static str>) {
+    let gzip = matches!(heads.first(), Some(Head::Gzip(_)));
+    if let [head] = &heads[..] {
+        return match head {
+            Head::Text(text) => (
+                Chunks::new(vec![text.bytes.clone(), Bytes::from(tail)]),
+                None,
+            ),
+            Head::Gzip(head) => {
+                let end = head.finish(tail.as_bytes(), gzip::LEVEL);
+                (
+                    Chunks::new(vec![head.pieces.bytes.clone(), end]),
+                    Some("gzip"),
+                )
+            }
+        };
     }
+    if gzip {
+        let heads: Vec<&gzip::GzipHead> = heads
+            .iter()
+            .filter_map(|h| match h {
+                Head::Gzip(head) => Some(head),
+                Head::Text(_) => None,
+            })
+            .collect();
+        let chunks = gzip::merge(&heads, tail.as_bytes(), gzip::LEVEL);
+        return (Chunks::new(chunks), Some("gzip"));
+    }
+    let texts: Vec<&text::Pieces> = heads
+        .iter()
+        .filter_map(|h| match h {
+            Head::Text(text) => Some(text),
+            Head::Gzip(_) => None,
+        })
+        .collect();
+    let families = texts.first().map_or(0, |t| t.count());
+    debug_assert!(texts.iter().all(|t| t.count() == families));
+    let mut chunks = Vec::with_capacity(families * texts.len() + 1);
+    for family in 0..families {
+        chunks.extend(texts.iter().map(|t| t.piece(family)));
+    }
+    chunks.push(Bytes::from(tail));
+    (Chunks::new(chunks), None)
 }
 
 /// Whether `Accept-Encoding` offers gzip (`gzip` or `x-gzip`, not `q=0`).
@@ -105,39 +215,37 @@ pub fn accepts_gzip(headers: &HeaderMap) -> bool {
         })
 }
 
-/// A body of two shared chunks, the cached head and the scrape's tail, so
-/// the head is sent without copying it.
-pub struct TwoChunks {
-    chunks: [Option<Bytes>; 2],
+/// A body of shared chunks (cached heads or their pieces, and the
+/// scrape's tail), so the heads are sent without copying them.
+pub struct Chunks {
+    chunks: VecDeque<Bytes>,
+    len: usize,
 }
 
-impl TwoChunks {
-    pub fn new(head: Bytes, tail: Bytes) -> Self {
-        TwoChunks {
-            chunks: [Some(head), Some(tail)],
+impl Chunks {
+    pub fn new(chunks: Vec<Bytes>) -> Self {
+        let len = chunks.iter().map(Bytes::len).sum();
+        Chunks {
+            chunks: chunks.into_iter().filter(|c| !c.is_empty()).collect(),
+            len,
         }
     }
 
     pub fn len(&self) -> usize {
-        self.chunks.iter().flatten().map(Bytes::len).sum()
+        self.len
     }
 
     pub fn is_empty(&self) -> bool {
-        self.len() == 0
+        self.len == 0
     }
 
-    /// Both chunks in one buffer (tests).
+    /// All chunks in one buffer (tests).
     pub fn concat(&self) -> Vec<u8> {
-        self.chunks
-            .iter()
-            .flatten()
-            .flat_map(|c| &c[..])
-            .copied()
-            .collect()
+        self.chunks.iter().flat_map(|c| &c[..]).copied().collect()
     }
 }
 
-impl hyper::body::Body for TwoChunks {
+impl hyper::body::Body for Chunks {
     type Data = Bytes;
     type Error = Infallible;
 
@@ -145,17 +253,20 @@ impl hyper::body::Body for TwoChunks {
         self: Pin<&mut Self>,
         _: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
-        let chunks = &mut self.get_mut().chunks;
-        let next = chunks.iter_mut().find_map(Option::take);
+        let this = self.get_mut();
+        let next = this.chunks.pop_front();
+        if let Some(chunk) = &next {
+            this.len -= chunk.len();
+        }
         Poll::Ready(next.map(|chunk| Ok(Frame::data(chunk))))
     }
 
     fn is_end_stream(&self) -> bool {
-        self.chunks.iter().all(Option::is_none)
+        self.chunks.is_empty()
     }
 
     fn size_hint(&self) -> SizeHint {
-        SizeHint::with_exact(self.len() as u64)
+        SizeHint::with_exact(self.len as u64)
     }
 }
 

@@ -4,22 +4,44 @@
 //! deleted topics and groups vanish with them.
 
 use super::exporter;
-use super::text::{Spill, Writer};
+use super::text::{Part, Pieces, Spill, Writer};
 use crate::config::MetricsOptions;
 use crate::model::{GroupStatus, Snapshot};
 
-/// The snapshot families as Prometheus text; `capacity` sizes the buffer
-/// (the previous render's length: one allocation, no regrowth).
+/// The snapshot families as one cluster's whole exposition, labelled as an
+/// unnamed cluster's (tests, the benchmark); `capacity` sizes the buffer.
 pub fn render_snapshot(snapshot: &Snapshot, options: MetricsOptions, capacity: usize) -> String {
-    let mut w = Writer::with_capacity(capacity.max(4096));
+    let part = Part {
+        cluster: Some(snapshot.cluster_label(None)),
+        headers: true,
+    };
+    let pieces = render_part(snapshot, options, part, capacity);
+    String::from_utf8(pieces.bytes.to_vec()).expect("rendered as UTF-8")
+}
+
+/// One cluster's part of the exposition, cut at the families; `capacity`
+/// sizes the buffer (the previous render's length: one allocation, no
+/// regrowth).
+pub fn render_part(
+    snapshot: &Snapshot,
+    options: MetricsOptions,
+    part: Part<'_>,
+    capacity: usize,
+) -> Pieces {
+    let mut w = Writer::for_part(capacity.max(4096), part);
     render_into(&mut w, snapshot, options);
-    w.finish()
+    w.finish_pieces()
 }
 
 /// The same text handed to `spill` in pieces of ~128 KiB, never whole:
 /// the gzip head is made from it without a text of tens of MiB in memory.
-pub fn render_snapshot_to(snapshot: &Snapshot, options: MetricsOptions, spill: Spill<'_>) {
-    let mut w = Writer::spilling(spill);
+pub fn render_part_to(
+    snapshot: &Snapshot,
+    options: MetricsOptions,
+    part: Part<'_>,
+    spill: &mut dyn Spill,
+) {
+    let mut w = Writer::spilling(spill, part);
     render_into(&mut w, snapshot, options);
     w.finish();
 }

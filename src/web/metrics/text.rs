@@ -3,47 +3,119 @@
 //! per-label allocation, no `fmt` machinery for numbers): at 50,000 groups
 //! a render is 10^5 to 10^6 lines.
 
+use bytes::Bytes;
+
 /// A consumer of rendered text in pieces (the gzip compressor): the whole
 /// text never has to exist at once.
-pub type Spill<'s> = &'s mut dyn FnMut(&str);
+pub trait Spill {
+    fn text(&mut self, piece: &str);
+    /// A family begins: the text so far ends the previous family's piece.
+    fn family_starts(&mut self);
+}
 
 /// Text spilled to the consumer in pieces of about this size: small enough
 /// to stay in cache for the compressor, large enough to amortise its calls.
 const SPILL_BYTES: usize = 128 * 1024;
 
+/// Whose series a writer writes, and whether it writes the families'
+/// HELP/TYPE: with several clusters only the first cluster's render carries
+/// them, so the merged exposition has each family's header once.
+#[derive(Debug, Clone, Copy)]
+pub struct Part<'a> {
+    /// The `cluster` label of every series; `None`: no cluster label (the
+    /// process-wide families).
+    pub cluster: Option<&'a str>,
+    pub headers: bool,
+}
+
+impl Part<'_> {
+    /// A whole exposition without cluster label.
+    pub const PLAIN: Part<'static> = Part {
+        cluster: None,
+        headers: true,
+    };
+}
+
+/// A text cut in pieces, one per family (for a gzip head, each piece its
+/// own deflate stream): `bytes[start..ends[0]]`, `bytes[ends[0]..ends[1]]`,
+/// ... Everything from `start` on is the pieces in order.
+#[derive(Debug, Clone)]
+pub struct Pieces {
+    pub bytes: Bytes,
+    start: usize,
+    ends: Vec<usize>,
+}
+
+impl Pieces {
+    pub fn new(bytes: Bytes, start: usize, ends: Vec<usize>) -> Self {
+        Pieces { bytes, start, ends }
+    }
+
+    pub fn count(&self) -> usize {
+        self.ends.len()
+    }
+
+    /// Piece `index` (a refcount, no copy).
+    pub fn piece(&self, index: usize) -> Bytes {
+        let from = index
+            .checked_sub(1)
+            .map_or(self.start, |before| self.ends[before]);
+        self.bytes.slice(from..self.ends[index])
+    }
+}
+
 /// Appends lines of the exposition to `out`, or hands them to a spill in
 /// pieces.
 pub struct Writer<'s> {
     pub out: String,
-    spill: Option<Spill<'s>>,
+    spill: Option<&'s mut dyn Spill>,
+    /// `{cluster="NAME"` (escaped), opening every series' labels.
+    cluster: Option<String>,
+    headers: bool,
+    /// Where each family starts in `out` (not spilling).
+    starts: Vec<usize>,
 }
 
 impl<'s> Writer<'s> {
     pub fn with_capacity(capacity: usize) -> Self {
+        Writer::new(String::with_capacity(capacity), None, Part::PLAIN)
+    }
+
+    /// A writer of one cluster's part of the exposition.
+    pub fn for_part(capacity: usize, part: Part<'_>) -> Self {
+        Writer::new(String::with_capacity(capacity), None, part)
+    }
+
+    fn new(out: String, spill: Option<&'s mut dyn Spill>, part: Part<'_>) -> Self {
         Writer {
-            out: String::with_capacity(capacity),
-            spill: None,
+            out,
+            spill,
+            cluster: part.cluster.map(|name| {
+                let mut open = String::from("{cluster=\"");
+                escape_into(&mut open, name);
+                open.push('"');
+                open
+            }),
+            headers: part.headers,
+            starts: Vec::new(),
         }
     }
 
     /// Continues an exposition already in `out`.
     pub fn resume(out: String) -> Self {
-        Writer { out, spill: None }
+        Writer::new(out, None, Part::PLAIN)
     }
 
     /// Hands the text to `spill` in pieces instead of keeping it; call
     /// [`Writer::finish`] at the end.
-    pub fn spilling(spill: Spill<'s>) -> Self {
-        Writer {
-            out: String::with_capacity(SPILL_BYTES + 4096),
-            spill: Some(spill),
-        }
+    pub fn spilling(spill: &'s mut dyn Spill, part: Part<'_>) -> Self {
+        Writer::new(String::with_capacity(SPILL_BYTES + 4096), Some(spill), part)
     }
 
     fn maybe_spill(&mut self) {
         if self.out.len() >= SPILL_BYTES {
             if let Some(spill) = self.spill.as_mut() {
-                spill(&self.out);
+                spill.text(&self.out);
                 self.out.clear();
             }
         }
@@ -51,15 +123,35 @@ impl<'s> Writer<'s> {
 
     /// Spills what is left; the text when not spilling.
     pub fn finish(mut self) -> String {
-        if let Some(spill) = self.spill.as_mut() {
-            spill(&self.out);
+        if let Some(spill) = self.spill.as_mut().filter(|_| !self.out.is_empty()) {
+            spill.text(&self.out);
             self.out.clear();
         }
         self.out
     }
 
+    /// The text cut at the families (not spilling); text before the first
+    /// family belongs to it.
+    pub fn finish_pieces(self) -> Pieces {
+        let mut ends: Vec<usize> = self.starts.iter().skip(1).copied().collect();
+        ends.push(self.out.len());
+        Pieces::new(Bytes::from(self.out), 0, ends)
+    }
+
     pub fn family(&mut self, name: &str, kind: &str, help: &str) {
-        self.maybe_spill();
+        match self.spill.as_mut() {
+            Some(spill) => {
+                if !self.out.is_empty() {
+                    spill.text(&self.out);
+                    self.out.clear();
+                }
+                spill.family_starts();
+            }
+            None => self.starts.push(self.out.len()),
+        }
+        if !self.headers {
+            return;
+        }
         for piece in [
             "# HELP ",
             name,
@@ -79,9 +171,16 @@ impl<'s> Writer<'s> {
     pub fn series(&mut self, name: &str) -> Series<'_> {
         self.maybe_spill();
         self.out.push_str(name);
+        let labelled = match &self.cluster {
+            Some(open) => {
+                self.out.push_str(open);
+                true
+            }
+            None => false,
+        };
         Series {
             out: &mut self.out,
-            labelled: false,
+            labelled,
         }
     }
 }
@@ -236,12 +335,18 @@ mod tests {
         };
         let mut whole = Writer::with_capacity(0);
         write(&mut whole);
-        let mut pieces = Vec::new();
-        let mut spill = |piece: &str| pieces.push(piece.to_string());
-        let mut spilling = Writer::spilling(&mut spill);
+        struct Collect(Vec<String>);
+        impl Spill for Collect {
+            fn text(&mut self, piece: &str) {
+                self.0.push(piece.to_string());
+            }
+            fn family_starts(&mut self) {}
+        }
+        let mut pieces = Collect(Vec::new());
+        let mut spilling = Writer::spilling(&mut pieces, Part::PLAIN);
         write(&mut spilling);
         assert!(spilling.finish().is_empty());
-        assert!(pieces.len() > 1, "{} pieces", pieces.len());
-        assert_eq!(pieces.concat(), whole.finish());
+        assert!(pieces.0.len() > 1, "{} pieces", pieces.0.len());
+        assert_eq!(pieces.0.concat(), whole.finish());
     }
 }

@@ -1161,3 +1161,25 @@ fn arbitrary_parameters_never_give_a_server_error() {
         )
         .unwrap();
 }
+
+/// With one cluster, links built from its label (Kafka's cluster id when it
+/// has no name: alerts, dashboards) reach its pages.
+#[tokio::test]
+async fn one_cluster_answers_its_pages_under_any_cluster_name() {
+    for (path, to) in [
+        (
+            "/clusters/Xy3-id/groups/billing?range=1h",
+            "/groups/billing?range=1h",
+        ),
+        ("/clusters/Xy3-id/topics", "/topics"),
+        ("/clusters/Xy3-id", "/"),
+    ] {
+        let (status, headers, _) = get(path).await;
+        assert_eq!(status, StatusCode::SEE_OTHER, "{path}");
+        assert_eq!(headers[axum::http::header::LOCATION], to, "{path}");
+    }
+    // Its own name still serves the pages directly.
+    let (status, _, body) = get("/clusters/default/topics").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(body.contains("orders"), "{body}");
+}

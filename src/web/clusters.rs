@@ -228,6 +228,17 @@ pub async fn ambiguous_api(State(directory): State<Arc<Directory>>, uri: Uri) ->
     body
 }
 
+/// `/clusters/ANY/REST` with one cluster: its page `/REST`, query kept.
+pub async fn to_single(uri: Uri) -> Redirect {
+    let path = uri.path();
+    let rest = path
+        .strip_prefix("/clusters/")
+        .and_then(|tail| tail.split_once('/'))
+        .map_or("", |(_, rest)| rest);
+    let query = uri.query().map(|q| format!("?{q}")).unwrap_or_default();
+    Redirect::to(&format!("/{rest}{query}"))
+}
+
 /// A single-cluster page URL asked while several clusters are watched.
 pub async fn to_home() -> Redirect {
     Redirect::to("/")

@@ -229,7 +229,13 @@ pub fn router_for(mut states: Vec<AppState>) -> Router {
     if states.len() == 1 {
         app = app
             .merge(cluster_pages(&first))
-            .nest("/api/v1", cluster_api().with_state(first.clone()));
+            .nest("/api/v1", cluster_api().with_state(first.clone()))
+            // The one cluster's outputs are labelled with Kafka's cluster id
+            // when it has no configured name, so links built from the label
+            // (alerts, dashboards) reach its pages under any name.
+            .route("/clusters/{name}/{*rest}", get(clusters::to_single))
+            .route("/clusters/{name}/", get(clusters::to_single))
+            .route("/clusters/{name}", get(clusters::to_single));
     } else {
         app = app
             .route("/", get(pages::home::page))

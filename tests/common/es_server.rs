@@ -8,6 +8,15 @@
 //!   template's mapping (a wrong type is rejected per item with
 //!   `document_parsing_exception`, like `dynamic: false` mappings do);
 //! - scripted faults: whole-request 429/503 and per-item 429s.
+//!
+//! Checked against a real OpenSearch 2.19 node (tests/common/opensearch.rs);
+//! what it showed is imitated here: field values are coerced the way the
+//! engines coerce them (numbers and booleans into `keyword`, numeric strings
+//! and fractions into `long`, epoch milliseconds into `date`), bulk items
+//! name the data stream's backing index, an index no template matches is
+//! created on the fly, and with `distribution` set to "opensearch" it
+//! answers like OpenSearch (`mapper_parsing_exception`, no
+//! `X-Elastic-Product` header).
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::net::SocketAddr;
@@ -44,6 +53,9 @@ pub struct EsState {
     pub down: bool,
     /// Version `GET /` reports (default 8.15.0).
     pub version: Option<String>,
+    /// `version.distribution` of `GET /` ("opensearch"); Elasticsearch
+    /// reports none.
+    pub distribution: Option<String>,
     /// When set, requests without this exact Authorization header get 401.
     pub required_authorization: Option<String>,
 }
@@ -91,6 +103,21 @@ fn es_headers() -> [(&'static str, &'static str); 1] {
     [("x-elastic-product", "Elasticsearch")]
 }
 
+fn is_opensearch(state: &EsState) -> bool {
+    state.distribution.as_deref() == Some("opensearch")
+}
+
+/// The error type of a document that does not fit its mapping:
+/// Elasticsearch 8 renamed OpenSearch's (and its own 7.x)
+/// `mapper_parsing_exception`.
+fn parsing_exception(state: &EsState) -> &'static str {
+    if is_opensearch(state) {
+        "mapper_parsing_exception"
+    } else {
+        "document_parsing_exception"
+    }
+}
+
 fn error(status: StatusCode, kind: &str, reason: &str) -> Response {
     (
         status,
@@ -121,6 +148,16 @@ async fn info(State(state): State<Arc<Mutex<EsState>>>, headers: HeaderMap) -> R
         return refusal;
     }
     let version = state.version.clone().unwrap_or_else(|| "8.15.0".into());
+    if let Some(distribution) = &state.distribution {
+        // OpenSearch sends no X-Elastic-Product header.
+        return Json(json!({
+            "name": "test-node",
+            "cluster_name": "test",
+            "version": {"distribution": distribution, "number": version, "build_type": "tar"},
+            "tagline": "The OpenSearch Project: https://opensearch.org/"
+        }))
+        .into_response();
+    }
     (
         es_headers(),
         Json(json!({
@@ -145,22 +182,17 @@ async fn put_template(
     let Ok(template) = serde_json::from_slice::<Value>(&body) else {
         return error(
             StatusCode::BAD_REQUEST,
-            "parse_exception",
-            "request body is not JSON",
+            "json_parse_exception",
+            "Unrecognized token: was expecting (JSON String, Number, Array, Object or token 'null', 'true' or 'false')",
         );
     };
+    // A template without mappings is valid (the real engine accepts one);
+    // without index patterns it is not.
     if !template["index_patterns"].is_array() {
         return error(
             StatusCode::BAD_REQUEST,
-            "action_request_validation_exception",
-            "index patterns are missing",
-        );
-    }
-    if !template["template"]["mappings"]["properties"].is_object() {
-        return error(
-            StatusCode::BAD_REQUEST,
-            "mapper_parsing_exception",
-            "mappings.properties missing",
+            "illegal_argument_exception",
+            "Required [index_patterns]",
         );
     }
     state.lock().unwrap().templates.insert(name, template);
@@ -204,13 +236,23 @@ fn check_mapping(prefix: &str, doc: &Value, properties: &Value) -> Result<(), St
             continue;
         }
         let kind = spec["type"].as_str().unwrap_or("object");
+        // What the real engine coerces (measured on OpenSearch 2.19, the
+        // same defaults as Elasticsearch): any scalar into keyword/text, a
+        // number or numeric string into long (a fraction is truncated) or
+        // double, RFC 3339 or epoch milliseconds into date.
+        let numeric = |v: &Value| {
+            v.is_number() || v.as_str().is_some_and(|s| s.trim().parse::<f64>().is_ok())
+        };
         let ok = match kind {
-            "keyword" | "text" => value.is_string(),
-            "long" => value.is_i64() || value.is_u64(),
-            "double" => value.is_number(),
-            "date" => value
-                .as_str()
-                .is_some_and(|s| chrono::DateTime::parse_from_rfc3339(s).is_ok()),
+            "keyword" | "text" => !value.is_object() && !value.is_array(),
+            "long" | "double" => numeric(value),
+            "date" => {
+                value.is_i64()
+                    || value.is_u64()
+                    || value
+                        .as_str()
+                        .is_some_and(|s| chrono::DateTime::parse_from_rfc3339(s).is_ok())
+            }
             _ => true,
         };
         if !ok && !value.is_null() {
@@ -240,9 +282,20 @@ async fn bulk(
         .get("content-type")
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
+    // Elasticsearch's versioned media type (what its newer clients send
+    // for compatibility) is unknown to OpenSearch, which answers 406 with
+    // the error as a bare string.
+    let vendor = content_type.starts_with("application/vnd.elasticsearch");
+    if is_opensearch(&state) && vendor {
+        return (
+            StatusCode::NOT_ACCEPTABLE,
+            Json(json!({"error": format!("Content-Type header [{content_type}] is not supported"), "status": 406})),
+        )
+            .into_response();
+    }
     if !(content_type.starts_with("application/json")
         || content_type.starts_with("application/x-ndjson")
-        || content_type.starts_with("application/vnd.elasticsearch"))
+        || vendor)
     {
         return error(
             StatusCode::NOT_ACCEPTABLE,
@@ -285,6 +338,7 @@ async fn bulk(
         Some(Fault::Items(positions)) => positions.into_iter().collect(),
         _ => HashSet::new(),
     };
+    let parsing = parsing_exception(&state);
     let mut items = Vec::new();
     let mut errors = false;
     for (position, pair) in lines.chunks(2).enumerate() {
@@ -307,7 +361,13 @@ async fn bulk(
         if let Some(id) = &id {
             *state.attempts.entry(id.clone()).or_default() += 1;
         }
-        let mut result = json!({"_index": index, "_id": id});
+        // A data stream's documents live in its backing index, which is
+        // what the answer names.
+        let backing = match template_for(&state.templates, &index) {
+            Some(t) if t.get("data_stream").is_some() => format!(".ds-{index}-000001"),
+            _ => index.clone(),
+        };
+        let mut result = json!({"_index": backing, "_id": id});
         let outcome: Result<(), (u16, &str, String)> = (|| {
             if failing_items.contains(&position) {
                 return Err((
@@ -316,30 +376,29 @@ async fn bulk(
                     "rejected execution of coordinating operation".into(),
                 ));
             }
-            let template = template_for(&state.templates, &index).ok_or((
-                404,
-                "index_not_found_exception",
-                format!("no such index [{index}] and no template matches it"),
-            ))?;
+            // No template: the real engine creates a plain index with
+            // dynamic mappings (action.auto_create_index defaults to true).
+            let template = template_for(&state.templates, &index)
+                .cloned()
+                .unwrap_or_else(|| json!({"template": {"mappings": {"properties": {}}}}));
             if template.get("data_stream").is_some() && op != "create" {
-                return Err((400, "illegal_argument_exception", format!("only write ops with an op_type of create are allowed in data streams, got [{op}]")));
-            }
-            let doc: Value = serde_json::from_str(pair[1]).map_err(|e| {
-                (
-                    400,
-                    "document_parsing_exception",
-                    format!("failed to parse: {e}"),
-                )
-            })?;
-            if doc.get("@timestamp").is_none() {
                 return Err((
                     400,
-                    "document_parsing_exception",
-                    "data stream timestamp field [@timestamp] is missing".into(),
+                    "illegal_argument_exception",
+                    "only write ops with an op_type of create are allowed in data streams".into(),
+                ));
+            }
+            let doc: Value = serde_json::from_str(pair[1])
+                .map_err(|e| (400, parsing, format!("failed to parse: {e}")))?;
+            if template.get("data_stream").is_some() && doc.get("@timestamp").is_none() {
+                return Err((
+                    400,
+                    parsing,
+                    "failed to parse: documents must contain a single-valued timestamp field '@timestamp' of date type".into(),
                 ));
             }
             check_mapping("", &doc, &template["template"]["mappings"]["properties"])
-                .map_err(|reason| (400, "document_parsing_exception", reason))?;
+                .map_err(|reason| (400, parsing, reason))?;
             if let Some(id) = &id {
                 if state.ids.contains(id) {
                     return Err((

@@ -43,11 +43,11 @@ pub fn versions() -> Versions {
     }
 }
 
-fn repo_root() -> PathBuf {
+pub fn repo_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-fn cache_dir() -> PathBuf {
+pub fn cache_dir() -> PathBuf {
     match std::env::var_os("KAFKA_PULSE_CACHE") {
         Some(dir) => PathBuf::from(dir),
         None => PathBuf::from(std::env::var_os("HOME").unwrap_or_else(|| "/root".into()))
@@ -87,7 +87,7 @@ pub fn kafka_libs(version: &str) -> Result<PathBuf, String> {
     Ok(libs)
 }
 
-fn java() -> Result<PathBuf, String> {
+pub fn java() -> Result<PathBuf, String> {
     if let Some(home) = std::env::var_os("KAFKA_PULSE_JAVA_HOME") {
         return Ok(PathBuf::from(home).join("bin/java"));
     }

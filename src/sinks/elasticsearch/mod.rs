@@ -68,8 +68,8 @@ pub async fn run(
     let client = EsClient::new(&config)?;
     let health = SinkHealth::new(SINK_NAME, LABEL, &store, &counters);
     match client.healthcheck().await {
-        Ok(version) => {
-            tracing::info!(version, "Elasticsearch sink connected");
+        Ok(engine) => {
+            tracing::info!(engine, "Elasticsearch sink connected");
             if let Err(error) = client.install_templates().await {
                 health.startup_failed(&error);
             }

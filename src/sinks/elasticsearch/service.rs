@@ -93,6 +93,29 @@ async fn body_of(response: Response) -> Value {
     response.json::<Value>().await.unwrap_or(Value::Null)
 }
 
+/// The engine and version of a `GET /` answer, or the version when it is
+/// too old for data streams and composable templates.
+///
+/// OpenSearch forked from Elasticsearch 7.10.2 and numbers its own releases
+/// from 1.0, so its version is not comparable with Elasticsearch's: it is
+/// recognised by `version.distribution` and every release is accepted
+/// (all have data streams and composable index templates, since 1.0).
+/// That also covers OpenSearch in compatibility mode, which reports
+/// number 7.10.2 but keeps the distribution. Everything else is taken for
+/// Elasticsearch, which has them since 7.9.
+pub fn engine_of(info: &Value) -> Result<String, String> {
+    let version = info["version"]["number"].as_str().unwrap_or("unknown");
+    if info["version"]["distribution"].as_str() == Some("opensearch") {
+        return Ok(format!("OpenSearch {version}"));
+    }
+    let mut parts = version.split('.').map(|p| p.parse::<u32>().unwrap_or(0));
+    let (major, minor) = (parts.next().unwrap_or(0), parts.next().unwrap_or(0));
+    if major < 7 || (major == 7 && minor < 9) {
+        return Err(version.to_string());
+    }
+    Ok(format!("Elasticsearch {version}"))
+}
+
 /// Reads the items of a bulk answer, in request order.
 pub fn parse_bulk_items(body: &Value, expected: usize) -> Result<Vec<ItemResult>, String> {
     let items = body["items"]
@@ -160,7 +183,8 @@ impl EsClient {
     }
 
     /// Checks the server answers, accepts our credentials and is recent
-    /// enough for data streams; returns its version.
+    /// enough for data streams; returns its engine and version
+    /// ("Elasticsearch 8.15.0", "OpenSearch 2.19.1").
     pub async fn healthcheck(&self) -> Result<String, EsError> {
         let response = self
             .client
@@ -186,19 +210,10 @@ impl EsClient {
                 reason: format!("GET / answered {status}: {}", error_reason(&body)),
             });
         }
-        let version = body["version"]["number"]
-            .as_str()
-            .unwrap_or("unknown")
-            .to_string();
-        let mut parts = version.split('.').map(|p| p.parse::<u32>().unwrap_or(0));
-        let (major, minor) = (parts.next().unwrap_or(0), parts.next().unwrap_or(0));
-        if major < 7 || (major == 7 && minor < 9) {
-            return Err(EsError::Unsupported {
-                url: self.url.clone(),
-                version,
-            });
-        }
-        Ok(version)
+        engine_of(&body).map_err(|version| EsError::Unsupported {
+            url: self.url.clone(),
+            version,
+        })
     }
 
     /// Installs (or updates) the index templates of both data streams.
@@ -344,6 +359,40 @@ impl Service for EsService {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn opensearch_is_recognised_by_its_distribution_not_its_number() {
+        let info = |distribution: Option<&str>, number: &str| {
+            let mut version = json!({ "number": number });
+            if let Some(d) = distribution {
+                version["distribution"] = json!(d);
+            }
+            json!({ "version": version })
+        };
+        // Every OpenSearch major: 1.x and 2.x would fail Elasticsearch's
+        // "7.9 or newer" test.
+        for number in ["1.0.0", "1.3.20", "2.19.1", "3.2.0"] {
+            assert_eq!(
+                engine_of(&info(Some("opensearch"), number)),
+                Ok(format!("OpenSearch {number}"))
+            );
+        }
+        // Compatibility mode reports Elasticsearch's last shared version.
+        assert_eq!(
+            engine_of(&info(Some("opensearch"), "7.10.2")),
+            Ok("OpenSearch 7.10.2".into())
+        );
+        assert_eq!(
+            engine_of(&info(None, "8.15.0")),
+            Ok("Elasticsearch 8.15.0".into())
+        );
+        assert_eq!(
+            engine_of(&info(None, "7.9.0")),
+            Ok("Elasticsearch 7.9.0".into())
+        );
+        assert_eq!(engine_of(&info(None, "7.5.2")), Err("7.5.2".into()));
+        assert_eq!(engine_of(&info(None, "2.19.1")), Err("2.19.1".into()));
+    }
 
     #[test]
     fn bulk_items_are_classified_in_order() {

@@ -88,6 +88,10 @@ impl KafkaSource {
                     .errors
                     .push(format!("Metadata: {error}; {}", self.unreachable_hint));
                 sample.duration_seconds = started.elapsed().as_secs_f64();
+                // Stamped when the failure was known: a hung cluster's
+                // failed samples (each one request timeout long) then stay
+                // fresh, and it shows as down, not intermittently stale.
+                sample.taken_at = Utc::now();
                 return sample;
             }
         };

@@ -202,13 +202,17 @@ pub async fn health(State(directory): State<Arc<Directory>>) -> Json<Value> {
     }))
 }
 
-/// A single-cluster API URL asked while several clusters are watched.
-pub async fn ambiguous_api(State(directory): State<Arc<Directory>>, uri: Uri) -> Response {
-    let rest = uri.path().strip_prefix("/api/v1").unwrap_or(uri.path());
+/// A single-cluster URL of the API or of the pages' live parts
+/// (`/live/...`, `/fragments/...`) asked while several clusters are watched.
+pub async fn ambiguous(State(directory): State<Arc<Directory>>, uri: Uri) -> Response {
+    let path = uri.path();
     let names = directory.names();
     let example = names
         .first()
-        .map(|name| format!("/api/v1/clusters/{name}{rest}"))
+        .map(|name| match path.strip_prefix("/api/v1") {
+            Some(rest) => format!("/api/v1/clusters/{name}{rest}"),
+            None => format!("/clusters/{name}{path}"),
+        })
         .unwrap_or_default();
     let mut body = ApiError {
         status: StatusCode::CONFLICT,

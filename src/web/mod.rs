@@ -157,8 +157,6 @@ fn cluster_api() -> Router<AppState> {
 /// The single-cluster URLs, answered with several clusters by a redirect
 /// to the home page (pages) or a 409 naming the clusters (API).
 const SINGLE_CLUSTER_PAGES: &[&str] = &[
-    "/fragments/overview",
-    "/live",
     "/messages",
     "/replays",
     "/topics",
@@ -244,7 +242,12 @@ pub fn router_for(mut states: Vec<AppState>) -> Router {
             app = app.route(path, get(clusters::to_home));
         }
         for path in SINGLE_CLUSTER_API {
-            app = app.route(path, axum::routing::any(clusters::ambiguous_api));
+            app = app.route(path, axum::routing::any(clusters::ambiguous));
+        }
+        // The pages' live parts are read by scripts, not people: a 409
+        // naming the clusters, not a redirect to a page.
+        for path in ["/live", "/live/{*rest}", "/fragments/{*rest}"] {
+            app = app.route(path, get(clusters::ambiguous));
         }
     }
     app.route("/clusters", get(pages::home::page))

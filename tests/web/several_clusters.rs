@@ -493,3 +493,39 @@ async fn with_several_clusters_the_old_page_urls_go_home() {
         assert_eq!(response.headers()["location"], "/", "{path}");
     }
 }
+
+#[tokio::test]
+async fn with_several_clusters_the_old_live_urls_name_the_clusters() {
+    let (app, _) = two_clusters("b").await;
+    for (path, example) in [
+        ("/live", "/clusters/a/live"),
+        ("/live/topics", "/clusters/a/live/topics"),
+        (
+            "/fragments/groups/ledger",
+            "/clusters/a/fragments/groups/ledger",
+        ),
+        ("/api/v1/topics", "/api/v1/clusters/a/topics"),
+    ] {
+        let response = app
+            .clone()
+            .oneshot(Request::get(path).body(Body::empty()).unwrap())
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::CONFLICT, "{path}");
+        assert_eq!(
+            response.headers()["x-kafka-pulse-clusters"],
+            "a,b",
+            "{path}"
+        );
+        let body = response.into_body().collect().await.unwrap().to_bytes();
+        let text = String::from_utf8_lossy(&body);
+        assert!(text.contains(example), "{path}: {text}");
+    }
+    // The home page's own live parts stay.
+    let response = app
+        .clone()
+        .oneshot(Request::get("/fragments/home").body(Body::empty()).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+}

@@ -433,6 +433,7 @@ async fn consume(
         .set("fetch.wait.max.ms", "1000")
         .create_with_context(kafka.rdkafka_context())
         .map_err(|e| DemoError::Client(e.to_string()))?;
+    let consumer = ClosedAside(Some(consumer));
     consumer
         .subscribe(group.topics)
         .map_err(|e| DemoError::Client(e.to_string()))?;
@@ -476,9 +477,36 @@ async fn consume(
             break;
         }
     }
-    // Closing a consumer blocks while it leaves the group: off the runtime.
-    let _ = tokio::task::spawn_blocking(move || drop(consumer)).await;
+    drop(consumer);
     Ok(())
+}
+
+/// A demo consumer that is closed on a thread of its own when dropped.
+/// Closing blocks while the consumer leaves its group, and forever once the
+/// broker is gone (rdkafka polls until librdkafka says closed): neither a
+/// runtime thread nor the runtime's shutdown may wait for that, whether the
+/// loop ended or its task was cancelled after a stop gave up waiting.
+struct ClosedAside(Option<StreamConsumer<KafkaContext>>);
+
+impl std::ops::Deref for ClosedAside {
+    type Target = StreamConsumer<KafkaContext>;
+
+    fn deref(&self) -> &Self::Target {
+        self.0.as_ref().expect("present until dropped")
+    }
+}
+
+impl Drop for ClosedAside {
+    fn drop(&mut self) {
+        if let Some(consumer) = self.0.take() {
+            let closing = std::thread::Builder::new()
+                .name("demo-consumer-close".into())
+                .spawn(move || drop(consumer));
+            if let Err(error) = closing {
+                tracing::warn!("cannot close a demo consumer aside: {error}");
+            }
+        }
+    }
 }
 
 #[cfg(test)]

@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
-use common::servers::free_port;
+use common::servers::{free_port, require};
 use common::*;
 use kafka_pulse::app;
 
@@ -293,15 +293,8 @@ async fn create_hostile_group(bootstrap: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dashboard_in_a_real_browser() {
-    let browser = match Browser::start().await {
-        Ok(browser) => browser,
-        Err(reason) => {
-            if std::env::var("KAFKA_PULSE_REQUIRE_EXTERNAL").as_deref() == Ok("1") {
-                panic!("KAFKA_PULSE_REQUIRE_EXTERNAL=1 but {reason}");
-            }
-            eprintln!("skipping: {reason}");
-            return;
-        }
+    let Some(browser) = require(Browser::start().await) else {
+        return;
     };
     let mut config = test_config(None, None);
     config.demo = true;
@@ -525,15 +518,8 @@ async fn check_pages(browser: &Browser, base: &str, bootstrap: &str) {
 /// the other cluster, which shows what its filter lets through.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn several_clusters_in_a_real_browser() {
-    let browser = match Browser::start().await {
-        Ok(browser) => browser,
-        Err(reason) => {
-            if std::env::var("KAFKA_PULSE_REQUIRE_EXTERNAL").as_deref() == Ok("1") {
-                panic!("KAFKA_PULSE_REQUIRE_EXTERNAL=1 but {reason}");
-            }
-            eprintln!("skipping: {reason}");
-            return;
-        }
+    let Some(browser) = require(Browser::start().await) else {
+        return;
     };
     // The mirror's brokers are the embedded broker's address, known before
     // start only when its port is chosen here.

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Value};
 
 use common::replay_checks::*;
-use common::{get_json, get_text, test_config, wait_for_json};
+use common::{get_json, get_text, post_json, test_config, wait_for_json};
 use kafka_pulse::app::{self, RunningApp};
 use kafka_pulse::demo::ensure_topic;
 use kafka_pulse::replay::spec::ReplaySpec;
@@ -160,17 +160,6 @@ async fn the_merge_stays_exact_when_partitions_are_far_apart_in_time() {
     assert_eq!(got.len(), expected.len(), "record count");
     assert!(got == expected, "not merged by timestamp");
     running.stop().await.expect("clean stop");
-}
-
-async fn post_json(base: &str, path: &str, body: &Value) -> (u16, Value) {
-    let response = reqwest::Client::new()
-        .post(format!("{base}{path}"))
-        .json(body)
-        .send()
-        .await
-        .expect("request");
-    let status = response.status().as_u16();
-    (status, response.json().await.unwrap_or(Value::Null))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

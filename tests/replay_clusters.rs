@@ -20,7 +20,7 @@ use serde_json::{json, Value};
 use common::kafka_cluster::{versions, ClusterSpec, KafkaCluster};
 use common::replay_checks::*;
 use common::servers::require;
-use common::{get_json, get_text, test_config, wait_for_json};
+use common::{get_json, get_text, post_json, test_config, wait_for_json};
 use kafka_pulse::app::{self, RunningApp};
 use kafka_pulse::config::{ClusterConfig, Config};
 use kafka_pulse::demo::ensure_topic;
@@ -72,17 +72,6 @@ fn real_kafka() -> Option<KafkaCluster> {
             .join()
             .expect("cluster launcher thread");
     require(started)
-}
-
-async fn post_json(base: &str, path: &str, body: &Value) -> (u16, Value) {
-    let response = reqwest::Client::new()
-        .post(format!("{base}{path}"))
-        .json(body)
-        .send()
-        .await
-        .expect("request");
-    let status = response.status().as_u16();
-    (status, response.json().await.unwrap_or(Value::Null))
 }
 
 /// Starts a replay through `source`'s API and waits until it is finished.

@@ -169,6 +169,17 @@ pub async fn get_json(base: &str, path: &str) -> (u16, Value) {
     (status, body)
 }
 
+pub async fn post_json(base: &str, path: &str, body: &Value) -> (u16, Value) {
+    let response = reqwest::Client::new()
+        .post(format!("{base}{path}"))
+        .json(body)
+        .send()
+        .await
+        .expect("request");
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
 pub async fn get_text(base: &str, path: &str) -> (u16, String) {
     let response = reqwest::get(format!("{base}{path}"))
         .await

@@ -296,6 +296,14 @@ impl Snapshot {
     pub fn total_lag(&self) -> i64 {
         self.groups.iter().map(|g| g.lag).sum()
     }
+
+    /// The group a cluster summary shows: the most severe status, and of
+    /// those the largest lag.
+    pub fn worst_group(&self) -> Option<&GroupView> {
+        self.groups
+            .iter()
+            .max_by_key(|g| (g.status.severity(), g.lag))
+    }
 }
 
 #[derive(Debug, Clone, Default, Serialize)]

@@ -6,21 +6,13 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::clusters::health_of;
-pub use super::clusters::sample_is_fresh;
 use super::error::ApiError;
 use super::AppState;
-use crate::model::Snapshot;
 
 const MAX_EVENTS: usize = 10_000;
 
 pub async fn health(State(state): State<AppState>) -> Json<Value> {
     Json(health_of(&state.member()))
-}
-
-/// Whether this cluster's latest sample is fresh (see
-/// [`clusters::sample_is_fresh`]).
-pub fn is_fresh(snapshot: &Snapshot, state: &AppState) -> bool {
-    sample_is_fresh(snapshot, state.interval, state.request_timeout)
 }
 
 pub async fn brokers(State(state): State<AppState>) -> Json<Value> {

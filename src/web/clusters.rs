@@ -78,6 +78,13 @@ pub struct Member {
     pub request_timeout: Duration,
 }
 
+impl Member {
+    /// Whether `snapshot`, this cluster's latest, is fresh for its interval.
+    pub fn is_fresh(&self, snapshot: &Snapshot) -> bool {
+        sample_is_fresh(snapshot, self.interval, self.request_timeout)
+    }
+}
+
 /// Every watched cluster, in configuration order; empty in tests that
 /// build one cluster's state by hand (then that one is all there is).
 #[derive(Clone, Default)]
@@ -105,11 +112,8 @@ pub async fn list(State(directory): State<Arc<Directory>>) -> Json<Value> {
 /// One cluster's line in `/api/v1/clusters` (and on the home page).
 pub fn summary(member: &Member) -> Value {
     let snapshot = member.store.latest();
-    let fresh = sample_is_fresh(&snapshot, member.interval, member.request_timeout);
-    let worst = snapshot
-        .groups
-        .iter()
-        .max_by_key(|g| (g.status.severity(), g.lag));
+    let fresh = member.is_fresh(&snapshot);
+    let worst = snapshot.worst_group();
     json!({
         "name": member.place.name,
         "label": member.place.label(&snapshot),
@@ -120,9 +124,9 @@ pub fn summary(member: &Member) -> Value {
         "brokers": snapshot.brokers.len(),
         "topics": snapshot.topics.len(),
         "groups": snapshot.groups.len(),
-        "total_lag": snapshot.groups.iter().map(|g| g.lag).sum::<i64>(),
+        "total_lag": snapshot.total_lag(),
         "messages_in_per_sec": snapshot.total_in_per_sec(),
-        "messages_out_per_sec": snapshot.topics.iter().map(|t| t.messages_out_per_sec).sum::<f64>(),
+        "messages_out_per_sec": snapshot.total_out_per_sec(),
         "worst_group": worst.map(|g| json!({
             "group": g.group.as_str(),
             "status": g.status,
@@ -137,7 +141,7 @@ pub fn summary(member: &Member) -> Value {
 /// sink is failing.
 pub fn health_of(member: &Member) -> Value {
     let snapshot = member.store.latest();
-    let fresh = sample_is_fresh(&snapshot, member.interval, member.request_timeout);
+    let fresh = member.is_fresh(&snapshot);
     let sinks = member.store.sinks();
     let sinks_failing = sinks.iter().any(|(_, c)| c.is_failing());
     let ok = snapshot.kafka_up && fresh && !sinks_failing;

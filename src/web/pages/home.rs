@@ -11,7 +11,7 @@ use axum::response::Response;
 
 use super::{html_page, status_class};
 use crate::web::clusters::{Directory, Member};
-use crate::web::{api, format};
+use crate::web::format;
 
 pub struct ClusterRow {
     pub name: String,
@@ -41,10 +41,7 @@ impl ClusterRow {
     fn build(member: &Member) -> Self {
         let snapshot = member.store.latest();
         let base = &member.place.base;
-        let worst = snapshot
-            .groups
-            .iter()
-            .max_by_key(|g| (g.status.severity(), g.lag));
+        let worst = snapshot.worst_group();
         ClusterRow {
             name: member.place.name.clone(),
             href: if base.is_empty() {
@@ -55,7 +52,7 @@ impl ClusterRow {
             sequence: snapshot.sequence,
             up: snapshot.kafka_up,
             waiting: snapshot.sequence == 0,
-            stale: !api::sample_is_fresh(&snapshot, member.interval, member.request_timeout),
+            stale: !member.is_fresh(&snapshot),
             last_sample: snapshot.taken_at.format("%H:%M:%S UTC").to_string(),
             last_sample_iso: snapshot.taken_at.to_rfc3339(),
             first_error: snapshot.errors.first().cloned().unwrap_or_default(),
@@ -71,9 +68,9 @@ impl ClusterRow {
                 .unwrap_or_default(),
             worst_class: worst.map(|g| status_class(g.status)).unwrap_or("ok"),
             worst_reason: worst.map(|g| g.reason.clone()).unwrap_or_default(),
-            total_lag: format::int(snapshot.groups.iter().map(|g| g.lag).sum()),
+            total_lag: format::int(snapshot.total_lag()),
             in_per_sec: format::rate(snapshot.total_in_per_sec()),
-            out_per_sec: format::rate(snapshot.topics.iter().map(|t| t.messages_out_per_sec).sum()),
+            out_per_sec: format::rate(snapshot.total_out_per_sec()),
         }
     }
 }

@@ -19,7 +19,7 @@ use tokio_util::sync::CancellationToken;
 use super::{home, html_fragment};
 use crate::web::clusters::Directory;
 use crate::web::sse::{sse_response, LiveFragment};
-use crate::web::{api, AppState};
+use crate::web::AppState;
 
 /// How often viewers look for clusters turning stale.
 const STALE_CHECK: Duration = Duration::from_secs(1);
@@ -39,7 +39,7 @@ fn key(directory: &Directory) -> Key {
         .iter()
         .map(|m| {
             let snapshot = m.store.latest();
-            let fresh = api::sample_is_fresh(&snapshot, m.interval, m.request_timeout);
+            let fresh = m.is_fresh(&snapshot);
             (snapshot.sequence, fresh)
         })
         .collect()

@@ -35,6 +35,10 @@ struct PartitionRange {
     head: Option<Record>,
     finished: bool,
     queue: Option<StreamPartitionQueue<KafkaContext>>,
+    /// Set when the partition was sought back to this offset after an early
+    /// fetch: until that record comes round again, whatever the queue holds
+    /// (records or an end-of-partition event of the first fetch) is stale.
+    resume_at: Option<i64>,
 }
 
 pub struct KafkaRangeReader {
@@ -167,6 +171,7 @@ impl KafkaRangeReader {
                     head: None,
                     finished: empty,
                     queue: None,
+                    resume_at: None,
                 },
             );
         }
@@ -191,14 +196,22 @@ impl KafkaRangeReader {
                         })?,
                 );
             }
+            // An end-of-partition event sits among the early records when a
+            // partition was fetched to its end: keep draining past it, or the
+            // partitions behind it would never be sought back.
             let mut early: BTreeMap<i32, i64> = BTreeMap::new();
-            while let Some(Ok(message)) = consumer.recv().now_or_never() {
-                early.entry(message.partition()).or_insert(message.offset());
+            while let Some(received) = consumer.recv().now_or_never() {
+                if let Ok(message) = received {
+                    early.entry(message.partition()).or_insert(message.offset());
+                }
             }
             for (partition, offset) in early {
                 consumer
                     .seek(&range.topic, partition, Offset::Offset(offset), timeout)
                     .map_err(|e| kafka_error("cannot restart reading a partition", e))?;
+                if let Some(state) = partitions.get_mut(&partition) {
+                    state.resume_at = Some(offset);
+                }
             }
         }
         let main = consumer.clone();
@@ -314,9 +327,16 @@ impl KafkaRangeReader {
                 Ok(Ok(message)) => {
                     let record = to_record(&message);
                     drop(message);
+                    if self.is_stale(partition, Some(record.offset)) {
+                        continue;
+                    }
                     self.accept(record);
                 }
-                Ok(Err(KafkaError::PartitionEOF(_))) => self.finish(partition),
+                Ok(Err(KafkaError::PartitionEOF(_))) => {
+                    if !self.is_stale(partition, None) {
+                        self.finish(partition);
+                    }
+                }
                 Ok(Err(error)) if acl::topic_refused(&error) => {
                     return Err(ReplayError::Denied(format!(
                         "reading {}/{partition} was refused: {}",
@@ -326,6 +346,22 @@ impl KafkaRangeReader {
                 }
                 Ok(Err(error)) => return Err(kafka_error("reading failed", error)),
             }
+        }
+    }
+
+    /// Whether what `partition`'s queue delivered (a record at `offset`, or
+    /// the end of the partition) predates the seek back to `resume_at`.
+    fn is_stale(&mut self, partition: i32, offset: Option<i64>) -> bool {
+        let Some(state) = self.partitions.get_mut(&partition) else {
+            return false;
+        };
+        match (state.resume_at, offset) {
+            (None, _) => false,
+            (Some(resume), Some(offset)) if offset == resume => {
+                state.resume_at = None;
+                false
+            }
+            _ => true,
         }
     }
 

@@ -11,7 +11,7 @@ use chrono::Utc;
 use kafka_pulse::model::{
     Event, GroupPartitionView, GroupStatus, GroupView, PartitionView, Snapshot, TopicView,
 };
-use kafka_pulse::sinks::elasticsearch::encoder::{bulk_lines, event_doc, metric_docs};
+use kafka_pulse::sinks::elasticsearch::encoder::{bulk_body, event_doc, metric_docs};
 use kafka_pulse::sinks::influxdb::encoder::{encode_snapshot, Precision};
 
 fn snapshot() -> Snapshot {
@@ -100,7 +100,10 @@ fn main() {
     });
     let es_metrics = rate(budget, || {
         let docs = metric_docs(&snapshot, "bench");
-        black_box(bulk_lines(&docs)).len() / 2
+        {
+            black_box(bulk_body(&docs));
+            docs.len()
+        }
     });
     let events: Vec<Event> = (0..1000)
         .map(|i| {
@@ -115,7 +118,10 @@ fn main() {
         .collect();
     let es_events = rate(budget, || {
         let docs: Vec<_> = events.iter().map(|e| event_doc(e, "bench")).collect();
-        black_box(bulk_lines(&docs)).len() / 2
+        {
+            black_box(bulk_body(&docs));
+            docs.len()
+        }
     });
     println!("InfluxDB line protocol:        {influx:>12.0} lines/s");
     println!("Elasticsearch metric docs:     {es_metrics:>12.0} docs/s (built + bulk-encoded)");

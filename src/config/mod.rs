@@ -373,6 +373,7 @@ impl Config {
             o.es_api_key,
             o.es_username,
             o.es_password,
+            o.es_aws_region,
             o.es_ca_cert,
             o.es_metrics_interval,
             o.es_queue_docs,
@@ -1103,8 +1104,43 @@ mod tests {
             config.elasticsearch.unwrap().auth,
             EsAuth::ApiKey(_)
         ));
+        let config = Config::merge(
+            cli(&[
+                "--es-url",
+                "https://search-x.eu-west-1.es.amazonaws.com",
+                "--es-aws-region",
+                " eu-west-1 ",
+            ]),
+            FileConfig::default(),
+        )
+        .unwrap();
+        assert!(
+            config.elasticsearch.unwrap().auth
+                == EsAuth::AwsSigV4 {
+                    region: "eu-west-1".into()
+                }
+        );
         for (args, needle) in [
             (vec!["--es-api-key", "k"], "--es-api-key needs --es-url"),
+            (
+                vec!["--es-aws-region", "eu-west-1"],
+                "--es-aws-region needs --es-url",
+            ),
+            (
+                vec!["--es-url", "https://h", "--es-aws-region", "EU West"],
+                "must be an AWS region such as eu-west-1",
+            ),
+            (
+                vec![
+                    "--es-url",
+                    "https://h",
+                    "--es-aws-region",
+                    "eu-west-1",
+                    "--es-api-key",
+                    "k",
+                ],
+                "cannot be combined with --es-api-key",
+            ),
             (vec!["--es-url", "h:9200"], "http:// or https://"),
             (
                 vec!["--es-url", "http://h:1", "--es-username", "u"],

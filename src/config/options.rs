@@ -347,6 +347,18 @@ pub struct Options {
     )]
     pub es_password: Option<String>,
 
+    /// Sign requests with AWS SigV4 for Amazon OpenSearch Service in this
+    /// region (e.g. eu-west-1), with AWS's standard credentials
+    /// (AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY/AWS_SESSION_TOKEN; the
+    /// msk-iam build adds profiles and instance/task/IRSA roles)
+    #[arg(
+        long,
+        env = "KAFKA_PULSE_ES_AWS_REGION",
+        value_name = "REGION",
+        help_heading = "Elasticsearch sink"
+    )]
+    pub es_aws_region: Option<String>,
+
     /// PEM file of the CA that signed Elasticsearch's certificate
     #[arg(
         long,

@@ -19,6 +19,7 @@ pub(super) fn es_config(
     api_key: Option<String>,
     username: Option<String>,
     password: Option<String>,
+    aws_region: Option<String>,
     ca_cert: Option<PathBuf>,
     metrics_interval: Option<String>,
     queue_docs: Option<usize>,
@@ -29,6 +30,7 @@ pub(super) fn es_config(
             ("--es-api-key", api_key.is_some()),
             ("--es-username", username.is_some()),
             ("--es-password", password.is_some()),
+            ("--es-aws-region", aws_region.is_some()),
             ("--es-ca-cert", ca_cert.is_some()),
         ] {
             if given {
@@ -47,7 +49,25 @@ pub(super) fn es_config(
             ))
         }
     };
+    let aws_region = aws_region.map(|r| r.trim().to_string());
+    if let Some(region) = &aws_region {
+        let valid = !region.is_empty()
+            && region
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+        if !valid {
+            return err(format!(
+                "--es-aws-region must be an AWS region such as eu-west-1, got '{region}'"
+            ));
+        }
+        if api_key.is_some() || username.is_some() || password.is_some() {
+            return err("--es-aws-region signs every request with AWS credentials: it cannot be combined with --es-api-key or --es-username/--es-password".into());
+        }
+    }
     let auth = match (api_key, username, password) {
+        _ if aws_region.is_some() => EsAuth::AwsSigV4 {
+            region: aws_region.unwrap_or_default(),
+        },
         (Some(key), None, None) => EsAuth::ApiKey(key),
         (None, Some(username), Some(password)) => EsAuth::Basic { username, password },
         (None, None, None) => EsAuth::None,

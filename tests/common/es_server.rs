@@ -58,6 +58,28 @@ pub struct EsState {
     pub distribution: Option<String>,
     /// When set, requests without this exact Authorization header get 401.
     pub required_authorization: Option<String>,
+    /// Every request as it arrived, so a test can check what was signed.
+    pub received: Vec<Received>,
+}
+
+/// One request as the server received it.
+#[derive(Debug, Clone)]
+pub struct Received {
+    pub method: &'static str,
+    pub path: String,
+    pub headers: HeaderMap,
+    pub body: Bytes,
+}
+
+impl EsState {
+    fn receive(&mut self, method: &'static str, path: String, headers: &HeaderMap, body: &Bytes) {
+        self.received.push(Received {
+            method,
+            path,
+            headers: headers.clone(),
+            body: body.clone(),
+        });
+    }
 }
 
 #[derive(Clone)]
@@ -140,7 +162,8 @@ fn unauthorized(state: &EsState, headers: &HeaderMap) -> Option<Response> {
 }
 
 async fn info(State(state): State<Arc<Mutex<EsState>>>, headers: HeaderMap) -> Response {
-    let state = state.lock().unwrap();
+    let mut state = state.lock().unwrap();
+    state.receive("GET", "/".into(), &headers, &Bytes::new());
     if state.down {
         return error(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "down");
     }
@@ -176,8 +199,12 @@ async fn put_template(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    if let Some(refusal) = unauthorized(&state.lock().unwrap(), &headers) {
-        return refusal;
+    {
+        let mut state = state.lock().unwrap();
+        state.receive("PUT", format!("/_index_template/{name}"), &headers, &body);
+        if let Some(refusal) = unauthorized(&state, &headers) {
+            return refusal;
+        }
     }
     let Ok(template) = serde_json::from_slice::<Value>(&body) else {
         return error(
@@ -270,6 +297,7 @@ async fn bulk(
     body: Bytes,
 ) -> Response {
     let mut state = state.lock().unwrap();
+    state.receive("POST", "/_bulk".into(), &headers, &body);
     state.bulk_requests += 1;
     if state.down {
         return error(

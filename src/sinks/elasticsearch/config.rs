@@ -31,6 +31,11 @@ pub enum EsAuth {
         username: String,
         password: String,
     },
+    /// AWS SigV4 signatures (Amazon OpenSearch Service), with AWS's
+    /// standard credentials.
+    AwsSigV4 {
+        region: String,
+    },
 }
 
 #[derive(Clone, PartialEq)]
@@ -49,6 +54,7 @@ impl fmt::Debug for EsConfig {
             EsAuth::None => "none".to_string(),
             EsAuth::ApiKey(_) => "api key <redacted>".to_string(),
             EsAuth::Basic { username, .. } => format!("basic {username}:<redacted>"),
+            EsAuth::AwsSigV4 { region } => format!("aws sigv4 {region}"),
         };
         f.debug_struct("EsConfig")
             .field(

@@ -121,15 +121,21 @@ fn finite(value: f64) -> f64 {
     }
 }
 
-/// The bulk body lines (action, source) for `docs`; the client adds the
-/// newline after each, including the last, as the bulk API requires.
-pub fn bulk_lines(docs: &[PendingDoc]) -> Vec<String> {
-    let mut lines = Vec::with_capacity(docs.len() * 2);
+/// The bulk request body for `docs`: an action line and a source line per
+/// document, each ended by a newline, the last one too (the bulk API
+/// requires it).
+pub fn bulk_body(docs: &[PendingDoc]) -> Vec<u8> {
+    let size: usize = docs.iter().map(|d| d.source.len() + d.id.len() + 64).sum();
+    let mut body = Vec::with_capacity(size);
     for doc in docs {
-        lines.push(json!({ "create": { "_index": doc.index, "_id": doc.id } }).to_string());
-        lines.push(doc.source.clone());
+        let action = json!({ "create": { "_index": doc.index, "_id": doc.id } });
+        // Writing JSON into a Vec cannot fail.
+        let _ = serde_json::to_writer(&mut body, &action);
+        body.push(b'\n');
+        body.extend_from_slice(doc.source.as_bytes());
+        body.push(b'\n');
     }
-    lines
+    body
 }
 
 #[cfg(test)]
@@ -203,10 +209,16 @@ mod tests {
     }
 
     #[test]
-    fn bulk_lines_pair_create_actions_with_sources() {
-        let docs = vec![pending(EVENTS_STREAM, json!({"a": 1}))];
-        let lines = bulk_lines(&docs);
-        assert_eq!(lines.len(), 2);
+    fn bulk_body_pairs_create_actions_with_sources() {
+        let docs = vec![
+            pending(EVENTS_STREAM, json!({"a": 1})),
+            pending(EVENTS_STREAM, json!({"b": "x\ny"})),
+        ];
+        let body = String::from_utf8(bulk_body(&docs)).unwrap();
+        assert!(body.ends_with('\n'));
+        let lines: Vec<&str> = body.trim_end_matches('\n').split('\n').collect();
+        assert_eq!(lines.len(), 4, "{body}");
+        assert_eq!(lines[3], r#"{"b":"x\ny"}"#);
         let action: Value = serde_json::from_str(&lines[0]).unwrap();
         assert_eq!(action["create"]["_index"], "kafka-pulse-events");
         assert_eq!(action["create"]["_id"], docs[0].id);

@@ -9,6 +9,7 @@ pub mod config;
 pub mod encoder;
 pub mod service;
 pub mod templates;
+pub mod transport;
 
 use std::sync::{Arc, Mutex};
 

@@ -1,23 +1,19 @@
-//! Talking to Elasticsearch through the official client: the startup
-//! healthcheck and template installation, and bulk requests whose answer is
-//! read item by item (a 200 can hold failed items).
+//! Talking to Elasticsearch or OpenSearch: the startup healthcheck and
+//! template installation, and bulk requests whose answer is read item by
+//! item (a 200 can hold failed items). HTTP and credentials are
+//! `transport.rs`'s.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use elasticsearch::auth::Credentials;
-use elasticsearch::cert::{Certificate, CertificateValidation};
-use elasticsearch::http::response::Response;
-use elasticsearch::http::transport::{SingleNodeConnectionPool, TransportBuilder};
-use elasticsearch::indices::IndicesPutIndexTemplateParts;
-use elasticsearch::{BulkParts, Elasticsearch};
+use reqwest::Method;
 use serde_json::Value;
 
-use super::config::{EsAuth, EsConfig, REQUEST_TIMEOUT};
-use super::encoder::{bulk_lines, PendingDoc};
+use super::config::EsConfig;
+use super::encoder::{bulk_body, PendingDoc};
 use super::templates::{index_template, EVENTS_STREAM, METRICS_STREAM};
+use super::transport::{Answer, Body, Transport, TransportError};
 use crate::sinks::driver::{Outcome, Refusal, Retry, RetryItems, Service};
-use crate::sinks::influxdb::config::redacted_url;
 use crate::sinks::retry::retry_after_seconds;
 
 #[derive(Debug, thiserror::Error)]
@@ -38,10 +34,10 @@ pub enum EsError {
         status: u16,
         reason: String,
     },
-    #[error("cannot use --es-ca-cert {path}: {reason}")]
-    Certificate { path: String, reason: String },
-    #[error("cannot build the Elasticsearch client: {0}")]
-    Client(String),
+    #[error("Elasticsearch at {url}: {reason} (check --es-aws-region and the AWS_* variables or profile)")]
+    Credentials { url: String, reason: String },
+    #[error("{0}")]
+    Setup(TransportError),
 }
 
 /// What happened to one document of a bulk request.
@@ -71,8 +67,7 @@ pub enum BulkResult {
 }
 
 pub struct EsClient {
-    client: Elasticsearch,
-    url: String,
+    transport: Transport,
 }
 
 /// Elasticsearch's own explanation from an error body.
@@ -87,10 +82,6 @@ fn error_reason(body: &Value) -> String {
         Some(kind) => format!("{kind}: {reason}"),
         None => reason.to_string(),
     }
-}
-
-async fn body_of(response: Response) -> Value {
-    response.json::<Value>().await.unwrap_or(Value::Null)
 }
 
 /// The engine and version of a `GET /` answer, or the version when it is
@@ -148,70 +139,53 @@ pub fn parse_bulk_items(body: &Value, expected: usize) -> Result<Vec<ItemResult>
 
 impl EsClient {
     pub fn new(config: &EsConfig) -> Result<Self, EsError> {
-        let url = redacted_url(&config.url);
-        let mut builder = TransportBuilder::new(SingleNodeConnectionPool::new(config.url.clone()))
-            .timeout(REQUEST_TIMEOUT)
-            .disable_proxy();
-        builder = match &config.auth {
-            EsAuth::None => builder,
-            EsAuth::Basic { username, password } => {
-                builder.auth(Credentials::Basic(username.clone(), password.clone()))
-            }
-            EsAuth::ApiKey(key) => match key.split_once(':') {
-                Some((id, secret)) => builder.auth(Credentials::ApiKey(id.into(), secret.into())),
-                None => builder.auth(Credentials::EncodedApiKey(key.clone())),
-            },
-        };
-        if let Some(path) = &config.ca_certificate {
-            let pem = std::fs::read(path).map_err(|e| EsError::Certificate {
-                path: path.display().to_string(),
-                reason: e.to_string(),
-            })?;
-            let certificate = Certificate::from_pem(&pem).map_err(|e| EsError::Certificate {
-                path: path.display().to_string(),
-                reason: e.to_string(),
-            })?;
-            builder = builder.cert_validation(CertificateValidation::Full(certificate));
-        }
-        let transport = builder
-            .build()
-            .map_err(|e| EsError::Client(e.to_string()))?;
         Ok(EsClient {
-            client: Elasticsearch::new(transport),
-            url,
+            transport: Transport::new(config).map_err(EsError::Setup)?,
         })
+    }
+
+    fn url(&self) -> String {
+        self.transport.shown_url.clone()
+    }
+
+    /// A request whose failure to happen at all is an error of the setup
+    /// phase (unreachable, or no AWS credentials).
+    async fn call(&self, method: Method, path: &str, body: Body) -> Result<Answer, EsError> {
+        self.transport
+            .send(method, path, body)
+            .await
+            .map_err(|error| match error {
+                TransportError::Credentials(reason) => EsError::Credentials {
+                    url: self.url(),
+                    reason: format!("no AWS credentials to sign with: {reason}"),
+                },
+                other => EsError::Unreachable {
+                    url: self.url(),
+                    reason: other.to_string(),
+                },
+            })
     }
 
     /// Checks the server answers, accepts our credentials and is recent
     /// enough for data streams; returns its engine and version
     /// ("Elasticsearch 8.15.0", "OpenSearch 2.19.1").
     pub async fn healthcheck(&self) -> Result<String, EsError> {
-        let response = self
-            .client
-            .info()
-            .send()
-            .await
-            .map_err(|e| EsError::Unreachable {
-                url: self.url.clone(),
-                reason: e.to_string(),
-            })?;
-        let status = response.status_code().as_u16();
-        let body = body_of(response).await;
+        let Answer { status, body, .. } = self.call(Method::GET, "/", Body::None).await?;
         if status == 401 || status == 403 {
             return Err(EsError::Unauthorized {
-                url: self.url.clone(),
+                url: self.url(),
                 status,
                 reason: error_reason(&body),
             });
         }
         if status >= 300 {
             return Err(EsError::Unreachable {
-                url: self.url.clone(),
+                url: self.url(),
                 reason: format!("GET / answered {status}: {}", error_reason(&body)),
             });
         }
         engine_of(&body).map_err(|version| EsError::Unsupported {
-            url: self.url.clone(),
+            url: self.url(),
             version,
         })
     }
@@ -219,20 +193,15 @@ impl EsClient {
     /// Installs (or updates) the index templates of both data streams.
     pub async fn install_templates(&self) -> Result<(), EsError> {
         for name in [EVENTS_STREAM, METRICS_STREAM] {
-            let response = self
-                .client
-                .indices()
-                .put_index_template(IndicesPutIndexTemplateParts::Name(name))
-                .body(index_template(name))
-                .send()
-                .await
-                .map_err(|e| EsError::Unreachable {
-                    url: self.url.clone(),
-                    reason: e.to_string(),
-                })?;
-            let status = response.status_code().as_u16();
+            let template = index_template(name).to_string().into_bytes();
+            let Answer { status, body, .. } = self
+                .call(
+                    Method::PUT,
+                    &format!("_index_template/{name}"),
+                    Body::Json(template),
+                )
+                .await?;
             if status >= 300 {
-                let body = body_of(response).await;
                 return Err(EsError::Template {
                     name: name.to_string(),
                     status,
@@ -244,29 +213,24 @@ impl EsClient {
     }
 
     pub async fn bulk(&self, docs: &[PendingDoc]) -> BulkResult {
-        let response = match self
-            .client
-            .bulk(BulkParts::None)
-            .body(bulk_lines(docs))
-            .send()
-            .await
-        {
-            Ok(response) => response,
+        let answer = self
+            .transport
+            .send(Method::POST, "_bulk", Body::NdJson(bulk_body(docs)))
+            .await;
+        let Answer {
+            status,
+            retry_after,
+            body,
+        } = match answer {
+            Ok(answer) => answer,
             Err(error) => {
                 return BulkResult::RetryAll {
-                    reason: format!("{}: {error}", self.url),
+                    reason: format!("{}: {error}", self.url()),
                     retry_after: None,
                 }
             }
         };
-        let status = response.status_code().as_u16();
-        let retry_after = retry_after_seconds(
-            response
-                .headers()
-                .get("retry-after")
-                .and_then(|v| v.to_str().ok()),
-        );
-        let body = body_of(response).await;
+        let retry_after = retry_after_seconds(retry_after.as_deref());
         match status {
             200..=299 => match parse_bulk_items(&body, docs.len()) {
                 Ok(items) => BulkResult::Items(items),

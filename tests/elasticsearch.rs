@@ -962,7 +962,7 @@ async fn two_clusters_ship_documents_labelled_with_their_cluster() {
 }
 
 /// Field names in visState/searchSource JSON strings, search columns and
-/// sort, and KQL `field : value` clauses.
+/// sort, KQL `field : value` clauses and Lucene `field:value` terms.
 fn collect_fields(value: &Value, out: &mut Vec<String>) {
     match value {
         Value::String(text) => {
@@ -982,6 +982,18 @@ fn collect_fields(value: &Value, out: &mut Vec<String>) {
                         out.extend(columns.iter().filter_map(Value::as_str).map(str::to_string))
                     }
                     ("query", Value::String(kql)) => {
+                        // Lucene: `field:value` terms and `_exists_:field`.
+                        for term in kql.split(|c: char| c.is_whitespace() || c == '(' || c == ')') {
+                            match term.split_once(':') {
+                                Some(("_exists_", field)) => out.push(field.to_string()),
+                                Some((field, _))
+                                    if !field.is_empty() && !field.starts_with('_') =>
+                                {
+                                    out.push(field.to_string())
+                                }
+                                _ => {}
+                            }
+                        }
                         for clause in kql.split(" or ").chain(kql.split(" and ")) {
                             if let Some((field, _)) = clause.split_once(" : ") {
                                 let field = field
@@ -1067,4 +1079,419 @@ async fn long_outage_measurement() {
         "after recovery: {after}; drained in {drained:?}; stored {stored}; duplicates {duplicates}"
     );
     running.stop().await.expect("clean stop");
+}
+
+// The saved objects in elk/ against the real node.
+
+/// Kibana's objects, and the same less what only Kibana has.
+const SAVED_OBJECT_FILES: [&str; 2] = [
+    "elk/kibana/kafka-pulse.ndjson",
+    "elk/opensearch-dashboards/kafka-pulse.ndjson",
+];
+
+/// Every saved search, visualization and control of both files, run on the
+/// real node against documents the sink shipped, answers: hits for the
+/// searches, non-empty buckets with values for the aggregations and the
+/// controls' options, none skipped (the counts are the files' own). The
+/// searches keep their meaning: each finds the event provoked for it, and
+/// nothing its query does not name. The Cluster control's choice, as the
+/// filter it adds, keeps every panel's answer; a cluster that does not
+/// exist empties them all (the field is there on every panel's index).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn every_saved_search_and_visualization_answers_on_opensearch() {
+    const TOPIC: &str = "saved-objects";
+    const GROUP: &str = "saved-readers";
+    // Real node only: the stand-in stores documents but does not search.
+    let Some(es) = Backend::start(Kind::OpenSearch).await else {
+        return;
+    };
+    let started = Instant::now();
+    let url = es.url();
+    let mut config = test_config(None, None);
+    config.cluster_name = Some("es-test".into());
+    config.lag_thresholds.messages = Some(5);
+    config.elasticsearch = Some(es_config(&url, EsAuth::None));
+    let running = app::start(config).await.expect("start");
+    let base = format!("http://{}", running.web_addr);
+    // Events need a sample to compare with (the first raises none).
+    wait_for_json(&base, "/api/v1/health", WAIT, |h| {
+        h["sequence"].as_u64() >= Some(1)
+    })
+    .await;
+    es.wait_templates().await;
+    let bootstrap = running.kafka_bootstrap.clone();
+    // topic_created, for "Broker and topic changes".
+    kafka_pulse::demo::ensure_topic(&bootstrap, TOPIC, 1)
+        .await
+        .unwrap();
+    produce_split(&bootstrap, TOPIC, &[(0, 2)]).await;
+    consume_and_commit(&bootstrap, GROUP, TOPIC, &[(0, 2)]).await;
+    // Seen under the threshold first, so that it can cross it.
+    wait_for_json(&base, &format!("/api/v1/groups/{GROUP}"), WAIT, |g| {
+        g["lag"] == 0
+    })
+    .await;
+    // 20 unread, no member, no commit: lag_threshold_crossed at once ("Lag
+    // threshold crossings"); once the status window has seen the commits
+    // stand still, OK -> STOP: group_status_changed ("Status changes").
+    produce_split(&bootstrap, TOPIC, &[(0, 20)]).await;
+    let provoked = [
+        "topic_created",
+        "lag_threshold_crossed",
+        "group_status_changed",
+    ];
+    let events = es
+        .wait_documents(EVENTS_STREAM, "the provoked events", |docs| {
+            provoked
+                .iter()
+                .all(|a| docs.iter().any(|d| d["event"]["action"] == *a))
+        })
+        .await;
+    es.wait_documents(METRICS_STREAM, "a group document with lag 20", |docs| {
+        docs.iter()
+            .any(|d| d["kafka"]["group"] == GROUP && d["kafka"]["lag"] == 20)
+    })
+    .await;
+    // Events no saved search names, so "selects nothing else" means something.
+    assert!(
+        events
+            .iter()
+            .any(|d| d["event"]["action"] == "group_created"),
+        "no group_created event"
+    );
+    let shipped = started.elapsed();
+
+    let all_events = events.len() as u64;
+    for path in SAVED_OBJECT_FILES {
+        let objects = kibana_queries::SavedObjects::load(path);
+        let report = objects.run(&url, &[]).await;
+        check_saved_objects_answers(&objects, &report, all_events);
+        println!(
+            "{path}: {} searches (hits {:?}), {} visualizations (buckets {:?}), {} controls \
+             (options {:?})",
+            report.searches.len(),
+            report.searches.iter().map(|a| a.hits).collect::<Vec<_>>(),
+            report.visualizations.len(),
+            report
+                .visualizations
+                .iter()
+                .map(|a| a.buckets)
+                .collect::<Vec<_>>(),
+            report.controls.len(),
+            report.controls.iter().map(|a| &a.keys).collect::<Vec<_>>(),
+        );
+        for control in &report.controls {
+            let field = control.field.as_deref().unwrap();
+            let chosen = json!({"match_phrase": {field: control.keys[0]}});
+            let narrowed = objects.run(&url, &[chosen]).await;
+            check_saved_objects_answers(&objects, &narrowed, all_events);
+            let nowhere = json!({"match_phrase": {field: "no-such-cluster"}});
+            let emptied = objects.run(&url, &[nowhere]).await;
+            for answer in emptied
+                .searches
+                .iter()
+                .chain(&emptied.visualizations)
+                .filter(|a| a.kind != kibana_queries::Kind::ControlPanel)
+            {
+                assert!(
+                    answer.hits == 0 && answer.buckets == 0,
+                    "{path}: {} ignores the {} control's filter: {answer:?}",
+                    answer.title,
+                    control.title
+                );
+            }
+        }
+    }
+    println!(
+        "documents shipped in {:.1} s; whole test {:.1} s",
+        shipped.as_secs_f64(),
+        started.elapsed().as_secs_f64()
+    );
+    running.stop().await.expect("clean stop");
+}
+
+/// The counts are the file's, every answer has hits or buckets with values,
+/// and the three saved searches find what their names promise.
+fn check_saved_objects_answers(
+    objects: &kibana_queries::SavedObjects,
+    report: &kibana_queries::Report,
+    all_events: u64,
+) {
+    let path = &objects.path;
+    let searches = objects.of_type("search").count();
+    let visualizations = objects.of_type("visualization").count();
+    assert!(
+        searches >= 3 && visualizations >= 4,
+        "{path}: only {searches} searches, {visualizations} visualizations"
+    );
+    assert_eq!(report.searches.len(), searches, "{path}: searches run");
+    assert_eq!(
+        report.visualizations.len(),
+        visualizations,
+        "{path}: visualizations run"
+    );
+    assert_eq!(
+        report.controls.len(),
+        objects.control_count(),
+        "{path}: controls run"
+    );
+    assert!(!report.controls.is_empty(), "{path}: no control");
+    for search in &report.searches {
+        assert!(
+            search.hits > 0,
+            "{path}: saved search {:?} found nothing: {}",
+            search.title,
+            search.request
+        );
+        assert!(
+            search.hits < all_events,
+            "{path}: saved search {:?} selects every event: {}",
+            search.title,
+            search.request
+        );
+    }
+    for answer in report.visualizations.iter().chain(&report.controls) {
+        assert!(
+            answer.buckets > 0,
+            "{path}: {:?} has no buckets: {}",
+            answer.title,
+            answer.request
+        );
+        assert!(
+            answer.null_metrics.is_empty(),
+            "{path}: {:?}: {:?}; request {}",
+            answer.title,
+            answer.null_metrics,
+            answer.request
+        );
+    }
+    for (kind, id) in &report.panels {
+        assert!(
+            report
+                .searches
+                .iter()
+                .chain(&report.visualizations)
+                .any(|a| &a.id == id),
+            "{path}: dashboard panel {kind} {id} was not run"
+        );
+    }
+    // What the KQL queries meant, checked against what the Lucene ones find.
+    // (saved search, the event provoked for it, the actions its query names)
+    type Meaning = (&'static str, &'static str, fn(&str) -> bool);
+    let meanings: [Meaning; 3] = [
+        (
+            "kafka-pulse-search-lag-thresholds",
+            "lag_threshold_crossed",
+            |a| {
+                [
+                    "lag_threshold_crossed",
+                    "lag_seconds_threshold_crossed",
+                    "lag_recovered",
+                    "lag_seconds_recovered",
+                ]
+                .contains(&a)
+            },
+        ),
+        (
+            "kafka-pulse-search-status-changes",
+            "group_status_changed",
+            |a| a == "group_status_changed" || a == "group_state_changed",
+        ),
+        (
+            "kafka-pulse-search-broker-topic-changes",
+            "topic_created",
+            |a| {
+                a.starts_with("broker_")
+                    || a.starts_with("topic_")
+                    || [
+                        "controller_changed",
+                        "partitions_added",
+                        "leader_changed",
+                        "isr_changed",
+                    ]
+                    .contains(&a)
+            },
+        ),
+    ];
+    for (id, provoked, named) in meanings {
+        let search = report
+            .searches
+            .iter()
+            .find(|s| s.id == id)
+            .unwrap_or_else(|| panic!("{path}: no saved search {id}"));
+        assert!(
+            search.actions.contains(provoked),
+            "{path}: {id} misses {provoked}: {:?}",
+            search.actions
+        );
+        assert!(
+            search.actions.iter().all(|a| named(a)),
+            "{path}: {id} finds events its query does not name: {:?}",
+            search.actions
+        );
+    }
+}
+
+/// elk/opensearch-dashboards holds Kibana's objects less what only Kibana
+/// has ([`kibana_queries::for_opensearch_dashboards`]), and nothing that
+/// OpenSearch Dashboards' strict saved-objects mapping would refuse. In
+/// both files a non-empty query is Lucene (no engine runs KQL).
+#[test]
+fn opensearch_dashboards_objects_are_the_kibana_objects_less_kibana_only_attributes() {
+    use kibana_queries::{for_opensearch_dashboards, SavedObjects, OSD_ATTRIBUTES};
+    // JSON held in strings (visState, panelsJSON ...) compared parsed.
+    fn parsed(value: &Value) -> Value {
+        match value {
+            Value::String(text) => match serde_json::from_str::<Value>(text) {
+                Ok(inner) if inner.is_object() || inner.is_array() => parsed(&inner),
+                _ => value.clone(),
+            },
+            Value::Object(map) => {
+                Value::Object(map.iter().map(|(k, v)| (k.clone(), parsed(v))).collect())
+            }
+            Value::Array(items) => Value::Array(items.iter().map(parsed).collect()),
+            _ => value.clone(),
+        }
+    }
+    let kibana = SavedObjects::load(SAVED_OBJECT_FILES[0]);
+    let osd = SavedObjects::load(SAVED_OBJECT_FILES[1]);
+    assert_eq!(
+        osd.objects.len(),
+        kibana.objects.len(),
+        "one OpenSearch Dashboards object per Kibana object"
+    );
+    for (ours, theirs) in osd.objects.iter().zip(&kibana.objects) {
+        let expected = for_opensearch_dashboards(theirs);
+        assert_eq!(
+            parsed(ours),
+            parsed(&expected),
+            "{}: {} differs from Kibana's less its Kibana-only attributes; expected:\n{}",
+            osd.path,
+            ours["id"],
+            serde_json::to_string(&expected).unwrap()
+        );
+    }
+    for object in &osd.objects {
+        let keys: Vec<&String> = object.as_object().unwrap().keys().collect();
+        assert!(
+            keys.iter()
+                .all(|k| ["type", "id", "attributes", "references"].contains(&k.as_str())),
+            "{}: {} has {keys:?}",
+            osd.path,
+            object["id"]
+        );
+        let kind = object["type"].as_str().unwrap();
+        let (_, allowed) = OSD_ATTRIBUTES
+            .iter()
+            .find(|(t, _)| *t == kind)
+            .unwrap_or_else(|| panic!("OpenSearch Dashboards has no {kind} objects"));
+        for attribute in object["attributes"].as_object().unwrap().keys() {
+            assert!(
+                allowed.contains(&attribute.as_str()),
+                "{}: {kind} {}: OpenSearch Dashboards has no attribute {attribute}",
+                osd.path,
+                object["id"]
+            );
+        }
+    }
+    for objects in [&kibana, &osd] {
+        for object in &objects.objects {
+            // Panics on a non-empty query that is not Lucene.
+            kibana_queries::query_clause(
+                &format!("{}: {}", objects.path, object["id"]),
+                &kibana_queries::search_source(object),
+            );
+        }
+    }
+}
+
+/// What a stand-in for Kibana or OpenSearch Dashboards received on its
+/// import endpoint: the headers and the multipart body.
+type Imports = std::sync::Arc<std::sync::Mutex<Vec<(axum::http::HeaderMap, String)>>>;
+
+/// Serves `/api/status` with `status` and records imports; returns its URL.
+/// Neither product can run here; these two endpoints are all import.sh uses.
+async fn import_stand_in(status: Value) -> (String, Imports) {
+    use axum::routing::{get, post};
+    let imports: Imports = Default::default();
+    let recorded = imports.clone();
+    let app = axum::Router::new()
+        .route(
+            "/api/status",
+            get(move || async move { axum::Json(status) }),
+        )
+        .route(
+            "/api/saved_objects/_import",
+            post(
+                move |headers: axum::http::HeaderMap, body: axum::body::Bytes| async move {
+                    let body = String::from_utf8_lossy(&body).to_string();
+                    let count = body.matches("\"type\":").count();
+                    recorded.lock().unwrap().push((headers, body));
+                    axum::Json(json!({"success": true, "successCount": count}))
+                },
+            ),
+        );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (url, imports)
+}
+
+/// elk/import.sh recognises OpenSearch Dashboards (version 1.x-3.x, its
+/// `core:opensearch` status) and Kibana from `/api/status`, and sends each
+/// its own file with its own XSRF header (either product refuses the
+/// other's); `--kibana` / `--opensearch-dashboards` override.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn import_script_sends_each_product_its_own_objects() {
+    let osd = json!({"name": "osd", "version": {"number": "2.19.0"},
+        "status": {"overall": {"state": "green"}, "statuses": [{"id": "core:opensearch@2.19.0"}]}});
+    let kibana = json!({"name": "kibana", "version": {"number": "8.17.2"},
+        "status": {"overall": {"level": "available"}, "core": {"elasticsearch": {}}}});
+    for (status, flag, to_osd) in [
+        (&osd, None, true),
+        (&kibana, None, false),
+        (&kibana, Some("--opensearch-dashboards"), true),
+        (&osd, Some("--kibana"), false),
+    ] {
+        let (url, imports) = import_stand_in(status.clone()).await;
+        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/elk/import.sh");
+        let output = tokio::task::spawn_blocking(move || {
+            std::process::Command::new("bash")
+                .arg(script)
+                .args(flag)
+                .env("KIBANA_URL", url)
+                .env("KIBANA_WAIT_TRIES", "3")
+                .output()
+                .expect("bash runs elk/import.sh")
+        })
+        .await
+        .unwrap();
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        assert!(
+            output.status.success(),
+            "{flag:?}: {stdout}{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let imports = imports.lock().unwrap();
+        assert_eq!(imports.len(), 1, "{flag:?}: one import");
+        let (headers, body) = &imports[0];
+        let (file, header, other) = if to_osd {
+            (SAVED_OBJECT_FILES[1], "osd-xsrf", "kbn-xsrf")
+        } else {
+            (SAVED_OBJECT_FILES[0], "kbn-xsrf", "osd-xsrf")
+        };
+        assert!(
+            headers.contains_key(header) && !headers.contains_key(other),
+            "{flag:?}: {headers:?}"
+        );
+        let objects =
+            std::fs::read_to_string(format!("{}/{file}", env!("CARGO_MANIFEST_DIR"))).unwrap();
+        assert!(body.contains(objects.trim()), "{flag:?}: {file} not sent");
+        let product = if to_osd {
+            "OpenSearch Dashboards"
+        } else {
+            "Kibana"
+        };
+        assert!(stdout.contains(product), "{flag:?}: {stdout}");
+    }
 }

@@ -16,6 +16,7 @@ pub mod crosscheck;
 pub mod es_server;
 pub mod fake_kafka;
 pub mod kafka_cluster;
+pub mod kibana_queries;
 pub mod opensearch;
 pub mod replay_checks;
 pub mod servers;

@@ -201,11 +201,12 @@ impl SeriesPoint for ClusterPoint {
         }
     }
     fn unpack(packed: &Packed) -> Self {
+        // + 0.0: a sum of no rates is -0.0, shown as 0.
         ClusterPoint {
             time: DateTime::from_timestamp_nanos(packed.nanos),
             lag: packed.level,
-            messages_in_per_sec: widen(packed.first_rate),
-            messages_out_per_sec: widen(packed.second_rate),
+            messages_in_per_sec: widen(packed.first_rate) + 0.0,
+            messages_out_per_sec: widen(packed.second_rate) + 0.0,
         }
     }
     /// Lag keeps the minute's worst value; rates are averaged.
@@ -559,7 +560,11 @@ impl Store {
 
     /// The cluster's totals from `since` on (per sample, up to 1 h).
     pub fn totals_since(&self, since: DateTime<Utc>) -> Vec<ClusterPoint> {
-        self.history.lock().expect("history poisoned").totals.since(since)
+        self.history
+            .lock()
+            .expect("history poisoned")
+            .totals
+            .since(since)
     }
 
     /// The cluster's totals, one point per minute for up to 24 h.

@@ -67,7 +67,7 @@
     var fg = css("--fg", "#1b1f24"), line = css("--line", "#d8dde3");
     var colors = [css("--c1", "#0969da"), css("--c2", "#bc4c00"), css("--err", "#cf222e")];
     var px = parseFloat(getComputedStyle(el).fontSize) || 14;
-    var font = Math.round(px * 0.85) + "px system-ui, sans-serif";
+    var font = Math.round(wall ? px : px * 0.85) + "px system-ui, sans-serif";
     var axis = { stroke: fg, font: font, grid: { stroke: line, width: 1 }, ticks: { stroke: line, width: 1 } };
     var series = [{}];
     spec.fields.forEach(function (field, i) {
@@ -92,7 +92,8 @@
       series: series,
       scales: { x: { time: true }, y: { range: function (u, min, max) { return [0, max > 0 ? max * 1.1 : 1]; } } },
       axes: [
-        Object.assign({}, axis, { size: Math.round(px * 2.6) }),
+        // Two lines of time labels fit, and labels keep apart at any size.
+        Object.assign({}, axis, { size: Math.round(px * 3.6), space: Math.round(px * 6) }),
         Object.assign({}, axis, { size: Math.round(px * 5), label: spec.unit, labelFont: font, values: function (u, splits) { return splits.map(spec.fmt); } })
       ],
       legend: { live: !wall }

@@ -160,9 +160,9 @@ impl LagHeat {
     /// budget shared by all rows.
     pub fn record(&mut self, snapshot: &Snapshot, cells: usize) {
         if snapshot.kafka_up {
-            let present: HashSet<&str> =
-                snapshot.groups.iter().map(|g| g.group.as_str()).collect();
-            self.groups.retain(|name, _| present.contains(name.as_str()));
+            let present: HashSet<&str> = snapshot.groups.iter().map(|g| g.group.as_str()).collect();
+            self.groups
+                .retain(|name, _| present.contains(name.as_str()));
         }
         let rows: usize = snapshot.groups.iter().map(|g| g.partitions.len()).sum();
         let minutes = (cells / rows.max(1)).clamp(MIN_MINUTES, HEAT_MINUTES);
@@ -320,8 +320,15 @@ mod tests {
         let map = heat.map("g", 64).unwrap();
         assert_eq!(map.minutes, HEAT_MINUTES);
         assert_eq!(map.start, 10 * 60, "the last hour: minutes 10..=69");
-        assert_eq!((map.rows[0].topic.as_str(), map.rows[0].partition), ("orders", 1));
-        assert_eq!(map.rows[0].last_lag, Some(69 * 20 + 30), "worst of the minute");
+        assert_eq!(
+            (map.rows[0].topic.as_str(), map.rows[0].partition),
+            ("orders", 1)
+        );
+        assert_eq!(
+            map.rows[0].last_lag,
+            Some(69 * 20 + 30),
+            "worst of the minute"
+        );
         assert_eq!(map.rows[0].lags[0], Some(10 * 20 + 30));
         assert_eq!(map.rows[1].partition, 0);
         assert_eq!(heat.map("g", 1).unwrap().rows.len(), 1);
@@ -332,7 +339,10 @@ mod tests {
     fn skipped_minutes_are_empty_and_new_partitions_keep_the_others() {
         let mut heat = LagHeat::default();
         heat.record(&at(0, 0, vec![group("g", &[("t", 0, 5)])]), 1_000);
-        heat.record(&at(3, 0, vec![group("g", &[("t", 0, 7), ("t", 1, 9)])]), 1_000);
+        heat.record(
+            &at(3, 0, vec![group("g", &[("t", 0, 7), ("t", 1, 9)])]),
+            1_000,
+        );
         let map = heat.map("g", 64).unwrap();
         let row0 = map.rows.iter().find(|r| r.partition == 0).unwrap();
         let n = row0.lags.len();
@@ -360,7 +370,11 @@ mod tests {
         heat.record(&at(1, 0, vec![group("g", &lags)]), 100);
         let map = heat.map("g", 64).unwrap();
         assert_eq!(map.minutes, MIN_MINUTES);
-        assert_eq!(map.rows[0].lags[MIN_MINUTES - 2], Some(999), "kept on relayout");
+        assert_eq!(
+            map.rows[0].lags[MIN_MINUTES - 2],
+            Some(999),
+            "kept on relayout"
+        );
         assert!(heat.bytes() >= 1_000 * (24 + 2 * MIN_MINUTES));
     }
 }

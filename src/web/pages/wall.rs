@@ -129,16 +129,22 @@ fn rotate_interval(text: &str) -> Result<Duration, ApiError> {
 
 fn window(text: &str) -> Result<&'static str, ApiError> {
     let text = if text == "1h" { "60m" } else { text };
-    WINDOWS.iter().find(|w| **w == text).copied().ok_or_else(|| {
-        ApiError::bad_request(format!("window must be 5m, 15m or 60m, got '{text}'"))
-    })
+    WINDOWS
+        .iter()
+        .find(|w| **w == text)
+        .copied()
+        .ok_or_else(|| {
+            ApiError::bad_request(format!("window must be 5m, 15m or 60m, got '{text}'"))
+        })
 }
 
 /// The cluster base of a page path: `/clusters/NAME` or "" (the one
 /// cluster at the root, or the all-clusters home).
 fn base_of(path: &str) -> (&str, &str) {
     if let Some(rest) = path.strip_prefix("/clusters/") {
-        let end = rest.find('/').map_or(path.len(), |i| "/clusters/".len() + i);
+        let end = rest
+            .find('/')
+            .map_or(path.len(), |i| "/clusters/".len() + i);
         return (&path[..end], &path[end..]);
     }
     ("", path)
@@ -170,14 +176,16 @@ pub(crate) fn parse(path: &str, query: &str, directory: &Directory) -> Result<Di
         return Ok(display);
     };
     let (base, rest) = base_of(path);
-    let home = base.is_empty() && directory.is_several();
-    let stops: Vec<Stop> = if home {
-        if !topics.is_empty() || !groups.is_empty() {
-            return Err(ApiError::bad_request(
-                "on the all-clusters wall, rotate goes through each cluster's wall; \
-                 topic= and group= belong to one cluster's wall (/clusters/NAME/wall)",
-            ));
-        }
+    // With several clusters, a rotation without chosen pages goes through
+    // the all-clusters wall and each cluster's.
+    let every_cluster = directory.is_several() && topics.is_empty() && groups.is_empty();
+    if base.is_empty() && directory.is_several() && !every_cluster {
+        return Err(ApiError::bad_request(
+            "on the all-clusters wall, rotate goes through each cluster's wall; \
+             topic= and group= belong to one cluster's wall (/clusters/NAME/wall)",
+        ));
+    }
+    let stops: Vec<Stop> = if every_cluster {
         std::iter::once(Stop {
             path: "/wall".into(),
             label: "all clusters".into(),
@@ -233,7 +241,11 @@ pub(crate) fn parse(path: &str, query: &str, directory: &Directory) -> Result<Di
     for group in &groups {
         carried.append_pair("group", group);
     }
-    let separator = if next.path.ends_with("/wall") { "?" } else { "?wall&" };
+    let separator = if next.path.ends_with("/wall") {
+        "?"
+    } else {
+        "?wall&"
+    };
     display.wall = Some(Wall {
         rotation: Some(Rotation {
             ms: interval.as_millis(),
@@ -257,13 +269,19 @@ mod tests {
         assert_eq!(parse("/", "", &one()).unwrap(), Display::default());
         assert!(parse("/groups/x", "wall", &one()).unwrap().wall.is_some());
         assert!(parse("/groups/x", "wall=0", &one()).unwrap().wall.is_none());
-        assert!(parse("/clusters/a/wall", "", &one()).unwrap().wall.is_some());
+        assert!(parse("/clusters/a/wall", "", &one())
+            .unwrap()
+            .wall
+            .is_some());
     }
 
     #[test]
     fn bad_values_are_named() {
         let message = |q: &str| parse("/wall", q, &one()).unwrap_err().message;
-        assert_eq!(message("rotate=2s&group=g"), "rotate must be at least 5s, got '2s'");
+        assert_eq!(
+            message("rotate=2s&group=g"),
+            "rotate must be at least 5s, got '2s'"
+        );
         assert!(message("rotate=soon&group=g").contains("like 30s"));
         assert!(message("rotate=2h&group=g").contains("at most 1h"));
         assert!(message("rotate=30s").contains("topic=NAME and/or group=NAME"));

@@ -62,8 +62,8 @@
       li.setAttribute("data-row", String(i));
       li.setAttribute("data-partition", row.topic + "/" + row.partition);
       li.textContent = row.topic + "/" + row.partition + " · " +
-        (row.last_lag == null ? "—" : number(row.last_lag)) + (i === 0 && row.max_lag > 0 ? " ▲ most lag" : "");
-      li.title = "worst lag in the window: " + number(row.max_lag);
+        (row.lag_now == null ? "—" : number(row.lag_now)) + (i === 0 && row.max_lag > 0 ? " ▲ most lag" : "");
+      li.title = "lag now " + (row.lag_now == null ? "unknown" : number(row.lag_now)) + "; worst in the window " + number(row.max_lag);
       if (i === 0 && row.max_lag > 0) li.className = "hot";
       return li;
     });
@@ -71,7 +71,7 @@
     var hot = rows[0];
     summary.textContent = !rows.length ? "No partitions with commits yet."
       : hot.max_lag > 0
-        ? "Most lag: " + hot.topic + "/" + hot.partition + " (" + number(hot.max_lag) + " at worst)" +
+        ? "Most lag: " + hot.topic + "/" + hot.partition + " (" + number(hot.lag_now || 0) + " now, " + number(hot.max_lag) + " at worst)" +
           (map.total_rows > rows.length ? "; " + rows.length + " of " + map.total_rows + " partitions shown." : ".")
         : "No lag in the window.";
     canvas.setAttribute("aria-label", "lag heatmap: " + summary.textContent);

@@ -678,7 +678,10 @@ async fn series_ranges_are_validated() {
     assert_eq!(body["points"][1]["lag"], 90);
     let (status, body) = get_json("/api/v1/series?topic=orders&range=7d").await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
-    assert!(body["error"].as_str().unwrap().contains("5m, 15m, 60m (or 1h) or 24h"));
+    assert!(body["error"]
+        .as_str()
+        .unwrap()
+        .contains("5m, 15m, 60m (or 1h) or 24h"));
 }
 
 /// Every error answer is the documented `{"error": ...}` JSON, including a

@@ -50,6 +50,9 @@ struct GroupHeat {
     /// (topic, partition) of each row, sorted.
     keys: Vec<(Name, i32)>,
     cells: Vec<u16>,
+    /// Each row's lag at the newest sample (a cell is the minute's worst,
+    /// so a partition that just caught up still shows its peak there).
+    now: Vec<u16>,
     /// Minutes per row (the map's share when this group was laid out).
     minutes: usize,
     /// The newest minute (Unix minutes) the rows hold.
@@ -77,6 +80,7 @@ impl GroupHeat {
                 }
             }
         }
+        self.now = vec![NONE; keys.len()];
         self.keys = keys;
         self.cells = cells;
         self.minutes = minutes;
@@ -104,6 +108,7 @@ impl GroupHeat {
         let index = row * self.minutes + self.slot(minute);
         let cell = &mut self.cells[index];
         let code = encode(lag);
+        self.now[row] = code;
         if *cell == NONE || code > *cell {
             *cell = code; // the minute's worst lag
         }
@@ -111,7 +116,7 @@ impl GroupHeat {
 
     fn bytes(&self) -> usize {
         self.keys.capacity() * std::mem::size_of::<(Name, i32)>()
-            + self.cells.capacity() * std::mem::size_of::<u16>()
+            + (self.cells.capacity() + self.now.capacity()) * std::mem::size_of::<u16>()
             + std::mem::size_of::<Self>()
     }
 }
@@ -137,10 +142,13 @@ pub struct HeatRow {
     pub partition: i32,
     /// Lag of each minute, oldest first; `None`: no sample that minute.
     pub lags: Vec<Option<i64>>,
-    /// The row's worst lag over the window (what rows are ranked by).
+    /// The row's worst lag over the window.
     pub max_lag: i64,
-    /// Lag in the newest minute.
-    pub last_lag: Option<i64>,
+    /// The sum of its minutes' lag: rows are ranked by it (a partition
+    /// stuck for long outranks a short burst), then by `lag_now`.
+    pub lag_minutes: i64,
+    /// Lag at the newest sample.
+    pub lag_now: Option<i64>,
 }
 
 /// A group's heatmap: rows ranked by lag, minutes oldest first.
@@ -203,7 +211,8 @@ impl LagHeat {
     }
 
     /// `group`'s heatmap: the `limit` rows with the most lag over the
-    /// window (then by name), each with the ring's minutes oldest first.
+    /// window (summed over its minutes; then the lag now, then by name),
+    /// each with the ring's minutes oldest first.
     pub fn map(&self, group: &str, limit: usize) -> Option<HeatMap> {
         let heat = self.groups.get(group)?;
         let first = heat.newest - heat.minutes as i64 + 1;
@@ -219,15 +228,19 @@ impl LagHeat {
                     topic: topic.to_string(),
                     partition: *partition,
                     max_lag: lags.iter().flatten().copied().max().unwrap_or(0),
-                    last_lag: lags.last().copied().flatten(),
+                    lag_minutes: lags
+                        .iter()
+                        .flatten()
+                        .fold(0i64, |sum, l| sum.saturating_add(*l)),
+                    lag_now: decode(heat.now[row]),
                     lags,
                 }
             })
             .collect();
         rows.sort_by(|a, b| {
-            b.max_lag
-                .cmp(&a.max_lag)
-                .then(b.last_lag.cmp(&a.last_lag))
+            b.lag_minutes
+                .cmp(&a.lag_minutes)
+                .then(b.lag_now.cmp(&a.lag_now))
                 .then(a.topic.cmp(&b.topic))
                 .then(a.partition.cmp(&b.partition))
         });
@@ -325,14 +338,30 @@ mod tests {
             ("orders", 1)
         );
         assert_eq!(
-            map.rows[0].last_lag,
+            map.rows[0].lags[59],
             Some(69 * 20 + 30),
             "worst of the minute"
         );
+        assert_eq!(map.rows[0].lag_now, Some(69 * 20 + 30));
         assert_eq!(map.rows[0].lags[0], Some(10 * 20 + 30));
         assert_eq!(map.rows[1].partition, 0);
         assert_eq!(heat.map("g", 1).unwrap().rows.len(), 1);
         assert_eq!(heat.map("g", 1).unwrap().total_rows, 3);
+    }
+
+    #[test]
+    fn among_equal_minutes_the_partition_behind_now_ranks_first() {
+        let mut heat = LagHeat::default();
+        let all_behind = group("g", &[("t", 0, 30), ("t", 1, 30), ("t", 2, 30)]);
+        heat.record(&at(0, 10, vec![all_behind]), 1_000);
+        let one_behind = group("g", &[("t", 0, 0), ("t", 1, 30), ("t", 2, 0)]);
+        heat.record(&at(0, 20, vec![one_behind]), 1_000);
+        let map = heat.map("g", 64).unwrap();
+        assert_eq!(map.rows[0].partition, 1);
+        assert_eq!(
+            (map.rows[0].lag_now, map.rows[1].lag_now),
+            (Some(30), Some(0))
+        );
     }
 
     #[test]

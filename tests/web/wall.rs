@@ -194,6 +194,7 @@ async fn the_heatmap_shows_a_stalled_partition_as_the_hot_row() {
         (Some("orders"), Some(1))
     );
     assert_eq!(rows[0]["max_lag"], 290 - 5, "its lag at the last sample");
+    assert_eq!(rows[0]["lag_now"], 290 - 5);
     assert!(rows[1]["max_lag"].as_i64().unwrap() <= 1, "{}", rows[1]);
     let lags = rows[0]["lags"].as_array().unwrap();
     assert_eq!(lags.len(), 60);

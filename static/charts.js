@@ -96,7 +96,8 @@
         Object.assign({}, axis, { size: Math.round(px * 3.6), space: Math.round(px * 6) }),
         Object.assign({}, axis, { size: Math.round(px * 5), label: spec.unit, labelFont: font, values: function (u, splits) { return splits.map(spec.fmt); } })
       ],
-      legend: { live: !wall }
+      // The wall's captions say which line is which (solid, dashed).
+      legend: { show: !wall }
     };
     var chart = new uPlot(opts, emptyData(spec), el);
     return { el: el, spec: spec, chart: chart, data: emptyData(spec) };

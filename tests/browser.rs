@@ -988,6 +988,10 @@ async fn check_wallboard(browser: &Browser, base: &str, bootstrap: &str) {
         "the hot row is said in words too"
     );
     browser.assert_clean_console("group heatmap").await;
+    browser
+        .run("const h = document.querySelector('section.heatmap'); window.scrollTo(0, h.getBoundingClientRect().top + window.scrollY - 380); return true")
+        .await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
     browser.doc_screenshot("group").await;
     browser.resize(360, 800).await;
     browser.goto(&format!("{base}/groups/{HEAT_GROUP}")).await;

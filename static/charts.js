@@ -72,7 +72,7 @@
     var series = [{}];
     spec.fields.forEach(function (field, i) {
       var style = spec.style ? spec.style(field) : {
-        stroke: colors[i % colors.length],
+        stroke: field[3] != null ? colors[2] : colors[i % colors.length],
         // Lines differ by shape, not only colour: the second dashed, a
         // threshold dotted.
         dash: field[3] != null ? [2, 6] : i === 1 ? [6, 4] : undefined
@@ -116,8 +116,8 @@
       note.className = "chart-empty";
       c.el.parentNode.appendChild(note);
     }
-    note.textContent = text || "\u00a0"; // keeps its line: no shift when it empties
-    note.classList.toggle("quiet", !text);
+    note.textContent = text; // drawn over the chart: never moves anything
+    note.hidden = !text;
   }
 
   function valueOf(field, source) {

@@ -350,3 +350,22 @@ async fn several_clusters_have_a_wall_each_and_one_for_all() {
 fn a_place(state: &mut kafka_pulse::web::AppState, name: &str) {
     state.place = Arc::new(ClusterPlace::among_several(name));
 }
+
+/// The page-weight budget: all the dashboard's JavaScript together stays
+/// within 150 KB uncompressed (uPlot included), served from /static.
+#[test]
+fn the_dashboards_javascript_stays_within_150_kb() {
+    let js: usize = kafka_pulse::web::assets::ASSETS
+        .iter()
+        .filter(|a| a.name.ends_with(".js"))
+        .map(|a| a.body.len())
+        .sum();
+    assert!(js <= 150_000, "{js} bytes of JavaScript");
+    let on_disk: u64 = std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/static"))
+        .unwrap()
+        .flatten()
+        .filter(|e| e.path().extension().is_some_and(|x| x == "js"))
+        .map(|e| e.metadata().unwrap().len())
+        .sum();
+    assert_eq!(on_disk as usize, js, "every script in static/ is served");
+}

@@ -4,10 +4,11 @@
 //! Why this shape: the heatmap must exist for any group (a stuck
 //! partition is found after the fact, not only on pages someone had open),
 //! and at 50,000 groups there are ~200,000 group-partitions. One row per
-//! group-partition is a ring of one-minute cells (the minute's worst lag),
-//! all rows of a group in one flat allocation, with one "newest minute" for
-//! the whole group: a row costs its key (24 bytes) and 2 bytes per minute,
-//! not a `VecDeque` and a time per cell. A cell is a 16-bit float-like code
+//! group-partition is a ring of one-minute cells (the minute's worst lag)
+//! plus its lag now, all rows of a group in one flat allocation, with one
+//! "newest minute" for the whole group: a row costs its key (24 bytes) and
+//! 2 bytes per minute (+2), not a `VecDeque` and a time per cell; a group
+//! adds its map entry (64 bytes and the table's slack). A cell is a 16-bit float-like code
 //! (11 bits of mantissa, 5 of exponent: exact below 2,048, within 0.1 %
 //! above, up to 4·10¹²) since a heatmap's colour and tooltip need no more.
 //! Rows keep 60 minutes while the whole map fits its share of the store's
@@ -44,45 +45,61 @@ pub fn decode(code: u16) -> Option<i64> {
     })
 }
 
-/// One group's rows: `cells[row * minutes + minute % minutes]`.
+/// One group's rows, in two allocations: the keys, and the cells, where
+/// row `r` is `cells[r * stride ..][..stride]`: its ring of minutes
+/// (`minute % minutes`), then its lag at the newest sample. Boxed slices
+/// and a 32-bit minute count keep the struct at 48 bytes: at 50,000 groups
+/// the per-group overhead is as large as the cells.
 #[derive(Default)]
 struct GroupHeat {
     /// (topic, partition) of each row, sorted.
-    keys: Vec<(Name, i32)>,
-    cells: Vec<u16>,
-    /// Each row's lag at the newest sample (a cell is the minute's worst,
-    /// so a partition that just caught up still shows its peak there).
-    now: Vec<u16>,
+    keys: Box<[(Name, i32)]>,
+    cells: Box<[u16]>,
     /// Minutes per row (the map's share when this group was laid out).
-    minutes: usize,
+    minutes: u32,
     /// The newest minute (Unix minutes) the rows hold.
     newest: i64,
 }
 
 impl GroupHeat {
+    fn stride(&self) -> usize {
+        self.minutes as usize + 1
+    }
+
     fn slot(&self, minute: i64) -> usize {
-        minute.rem_euclid(self.minutes as i64) as usize
+        minute.rem_euclid(i64::from(self.minutes)) as usize
+    }
+
+    fn cell(&self, row: usize, minute: i64) -> u16 {
+        self.cells[row * self.stride() + self.slot(minute)]
+    }
+
+    /// The row's lag at the newest sample (a cell is the minute's worst,
+    /// so a partition that just caught up still shows its peak there).
+    fn now(&self, row: usize) -> u16 {
+        self.cells[row * self.stride() + self.minutes as usize]
     }
 
     /// Lays the rows out for `keys` with `minutes` per row, keeping the
     /// minutes of rows that stay.
-    fn relayout(&mut self, keys: Vec<(Name, i32)>, minutes: usize) {
-        let mut cells = vec![NONE; keys.len() * minutes];
-        let kept = self.minutes.min(minutes) as i64;
+    fn relayout(&mut self, keys: Vec<(Name, i32)>, minutes: u32) {
+        let stride = minutes as usize + 1;
+        let mut cells = vec![NONE; keys.len() * stride];
+        let kept = i64::from(self.minutes.min(minutes));
         if self.minutes > 0 {
             for (row, key) in keys.iter().enumerate() {
                 let Ok(old) = self.keys.binary_search(key) else {
                     continue;
                 };
                 for minute in (self.newest - kept + 1)..=self.newest {
-                    let code = self.cells[old * self.minutes + self.slot(minute)];
-                    cells[row * minutes + minute.rem_euclid(minutes as i64) as usize] = code;
+                    let slot = minute.rem_euclid(i64::from(minutes)) as usize;
+                    cells[row * stride + slot] = self.cell(old, minute);
                 }
+                cells[row * stride + minutes as usize] = self.now(old);
             }
         }
-        self.now = vec![NONE; keys.len()];
-        self.keys = keys;
-        self.cells = cells;
+        self.keys = keys.into_boxed_slice();
+        self.cells = cells.into_boxed_slice();
         self.minutes = minutes;
     }
 
@@ -91,33 +108,36 @@ impl GroupHeat {
         if minute <= self.newest {
             return;
         }
-        let cleared = (minute - self.newest).min(self.minutes as i64);
+        let cleared = (minute - self.newest).min(i64::from(self.minutes));
+        let stride = self.stride();
         for m in (minute - cleared + 1)..=minute {
             let slot = self.slot(m);
             for row in 0..self.keys.len() {
-                self.cells[row * self.minutes + slot] = NONE;
+                self.cells[row * stride + slot] = NONE;
             }
         }
         self.newest = minute;
     }
 
     fn record(&mut self, row: usize, minute: i64, lag: i64) {
-        if minute + (self.minutes as i64) <= self.newest {
+        if minute + i64::from(self.minutes) <= self.newest {
             return; // older than the ring
         }
-        let index = row * self.minutes + self.slot(minute);
-        let cell = &mut self.cells[index];
         let code = encode(lag);
-        self.now[row] = code;
+        let stride = self.stride();
+        let index = row * stride + self.slot(minute);
+        let cell = &mut self.cells[index];
         if *cell == NONE || code > *cell {
             *cell = code; // the minute's worst lag
         }
+        self.cells[row * stride + self.minutes as usize] = code;
     }
 
+    /// Its bytes, with its entry in the map.
     fn bytes(&self) -> usize {
-        self.keys.capacity() * std::mem::size_of::<(Name, i32)>()
-            + (self.cells.capacity() + self.now.capacity()) * std::mem::size_of::<u16>()
-            + std::mem::size_of::<Self>()
+        self.keys.len() * std::mem::size_of::<(Name, i32)>()
+            + self.cells.len() * std::mem::size_of::<u16>()
+            + std::mem::size_of::<(Name, Self)>()
     }
 }
 
@@ -173,7 +193,7 @@ impl LagHeat {
                 .retain(|name, _| present.contains(name.as_str()));
         }
         let rows: usize = snapshot.groups.iter().map(|g| g.partitions.len()).sum();
-        let minutes = (cells / rows.max(1)).clamp(MIN_MINUTES, HEAT_MINUTES);
+        let minutes = (cells / rows.max(1)).clamp(MIN_MINUTES, HEAT_MINUTES) as u32;
         let minute = snapshot.taken_at.timestamp().div_euclid(60);
         let mut bytes = 0;
         for group in &snapshot.groups {
@@ -215,14 +235,14 @@ impl LagHeat {
     /// each with the ring's minutes oldest first.
     pub fn map(&self, group: &str, limit: usize) -> Option<HeatMap> {
         let heat = self.groups.get(group)?;
-        let first = heat.newest - heat.minutes as i64 + 1;
+        let first = heat.newest - i64::from(heat.minutes) + 1;
         let mut rows: Vec<HeatRow> = heat
             .keys
             .iter()
             .enumerate()
             .map(|(row, (topic, partition))| {
                 let lags: Vec<Option<i64>> = (first..=heat.newest)
-                    .map(|m| decode(heat.cells[row * heat.minutes + heat.slot(m)]))
+                    .map(|m| decode(heat.cell(row, m)))
                     .collect();
                 HeatRow {
                     topic: topic.to_string(),
@@ -232,7 +252,7 @@ impl LagHeat {
                         .iter()
                         .flatten()
                         .fold(0i64, |sum, l| sum.saturating_add(*l)),
-                    lag_now: decode(heat.now[row]),
+                    lag_now: decode(heat.now(row)),
                     lags,
                 }
             })
@@ -248,7 +268,7 @@ impl LagHeat {
         rows.truncate(limit);
         Some(HeatMap {
             start: first * 60,
-            minutes: heat.minutes,
+            minutes: heat.minutes as usize,
             total_rows,
             rows,
         })

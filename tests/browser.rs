@@ -572,6 +572,10 @@ async fn check_pages(browser: &Browser, base: &str, bootstrap: &str) {
                     Duration::from_secs(5),
                 )
                 .await;
+            // The depth chart, then the per-partition in-rate bars.
+            browser
+                .run("const s = document.querySelector('ul.skew'); window.scrollTo(0, s.getBoundingClientRect().top + window.scrollY - 560); return true")
+                .await;
             tokio::time::sleep(Duration::from_millis(800)).await;
             browser.doc_screenshot("topic").await;
             browser.resize(360, 800).await;

@@ -278,6 +278,12 @@ fn run_size(partitions: usize, groups: usize, budget_seconds: f64) {
     let analyse_ms = analyse * 1000.0 / TIMED_TICKS as f64;
     let publish_ms = publish * 1000.0 / TIMED_TICKS as f64;
 
+    // The lag heatmap's share of the store history (counted in it).
+    let heat_bytes = process.store.heatmap_bytes();
+    let heat_minutes = process
+        .store
+        .lag_heatmap(&process.cluster.groups[0], 1)
+        .map_or(0, |map| map.minutes);
     // Attribute the steady-state heap: one part at a time.
     let Process {
         cluster,
@@ -325,6 +331,13 @@ fn run_size(partitions: usize, groups: usize, budget_seconds: f64) {
         parts.time_tables as f64 / MIB,
         parts.group_windows as f64 / MIB,
         parts.partition_windows as f64 / MIB,
+    );
+    println!(
+        "            lag heatmap (in the store history): {:.1} MiB for {} group-partitions, \
+         {heat_minutes} minutes each ({:.1} bytes per group-partition)",
+        heat_bytes as f64 / MIB,
+        groups * PARTITIONS_PER_TOPIC,
+        heat_bytes as f64 / (groups * PARTITIONS_PER_TOPIC).max(1) as f64,
     );
     if partitions == 40_000 {
         println!(

@@ -279,13 +279,8 @@ fn main() {
         wall * 1000.0 / ticks as f64,
         slowest * 1000.0
     );
-    let at = |minute: i64| {
-        curve
-            .iter()
-            .filter(|(m, _)| *m <= minute)
-            .last()
-            .map(|&(m, rss)| (m, rss))
-    };
+    // The last point at or before `minute` (the curve is in time order).
+    let at = |minute: i64| curve.iter().rev().find(|(m, _)| *m <= minute).copied();
     match (at(10.min(o.minutes)), curve.last()) {
         (Some((m0, base)), Some(&(m1, end))) if m1 > m0 => {
             let limit = 1.2 * base + 5.0;

@@ -361,6 +361,10 @@ struct Member {
     stop: Arc<AtomicBool>,
     /// While set the member does not poll (a stuck application).
     paused: Arc<AtomicBool>,
+    /// Set by the member's thread once it saw `paused` and left `poll`:
+    /// librdkafka serves a rebalance inside a `poll` call, so a member
+    /// paused while in one could still rejoin.
+    idle: Arc<AtomicBool>,
     read: Arc<AtomicUsize>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
@@ -385,17 +389,21 @@ impl Member {
         consumer.subscribe(topics).expect("subscribe");
         let stop = Arc::new(AtomicBool::new(false));
         let paused = Arc::new(AtomicBool::new(false));
+        let idle = Arc::new(AtomicBool::new(false));
         let read = Arc::new(AtomicUsize::new(0));
         let thread = {
-            let (stop, paused, read) = (stop.clone(), paused.clone(), read.clone());
+            let (stop, paused, idle, read) =
+                (stop.clone(), paused.clone(), idle.clone(), read.clone());
             std::thread::spawn(move || {
                 let mut last_commit = Instant::now();
                 let mut uncommitted = false;
                 while !stop.load(Ordering::Relaxed) {
                     if paused.load(Ordering::Relaxed) {
+                        idle.store(true, Ordering::Relaxed);
                         std::thread::sleep(Duration::from_millis(50));
                         continue;
                     }
+                    idle.store(false, Ordering::Relaxed);
                     if let Some(Ok(_)) = consumer.poll(Duration::from_millis(100)) {
                         read.fetch_add(1, Ordering::Relaxed);
                         uncommitted = true;
@@ -417,9 +425,25 @@ impl Member {
         Member {
             stop,
             paused,
+            idle,
             read,
             thread: Some(thread),
         }
+    }
+
+    /// Stops polling (a stuck application); returns once the member is out
+    /// of its last `poll` call.
+    fn pause(&self) {
+        self.paused.store(true, Ordering::Relaxed);
+        let deadline = Instant::now() + WAIT;
+        while !self.idle.load(Ordering::Relaxed) {
+            assert!(Instant::now() < deadline, "the member never paused");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    fn resume(&self) {
+        self.paused.store(false, Ordering::Relaxed);
     }
 
     fn read(&self) -> usize {
@@ -674,7 +698,7 @@ async fn group_states(cluster: &KafkaCluster, tag: &str) {
         assert!(Instant::now() < deadline);
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    leaver.paused.store(true, Ordering::Relaxed);
+    leaver.pause();
     leaver.leave();
     // Traffic after it left: lag with nobody to read it.
     produce_split(bootstrap, &topic, &[(0, 30)]).await;
@@ -734,7 +758,7 @@ async fn group_states(cluster: &KafkaCluster, tag: &str) {
 
     // A rebalancing classic group: one member stops polling, a new one
     // joins; the group waits in PreparingRebalance for the stuck member.
-    first.paused.store(true, Ordering::Relaxed);
+    first.pause();
     let third = Member::start(bootstrap, &pair, &[&topic], "classic");
     let detail = wait_for_json(&base, &format!("/api/v1/groups/{pair}"), WAIT, |body| {
         body["state"] == "PreparingRebalance" || body["state"] == "CompletingRebalance"
@@ -746,7 +770,7 @@ async fn group_states(cluster: &KafkaCluster, tag: &str) {
         "oracle says {state}, kafka-pulse {detail}"
     );
     assert_ne!(detail["status"], "DEAD");
-    first.paused.store(false, Ordering::Relaxed);
+    first.resume();
     wait_for_json(&base, &format!("/api/v1/groups/{pair}"), WAIT, |body| {
         body["state"] == "Stable" && body["members"].as_array().is_some_and(|m| m.len() == 3)
     })

@@ -37,6 +37,7 @@ RUN mkdir -p src benches \
     && echo 'fn main() {}' > benches/analysis.rs \
     && echo 'fn main() {}' > benches/sinks.rs \
     && echo 'fn main() {}' > benches/metrics.rs \
+    && echo 'fn main() {}' > benches/memory_hour.rs \
     && cargo build --release --locked --features msk-iam $CARGO_FEATURES \
     && rm -rf src benches
 

@@ -349,6 +349,12 @@ fn run_size(partitions: usize, groups: usize) {
     let tick_ms = median(ticks.iter().map(Phases::total).collect()) * 1000.0;
     let phases = Phases::medians(&ticks);
 
+    // The lag heatmap's share of the store history (counted in it).
+    let heat_bytes = process.store.heatmap_bytes();
+    let heat_minutes = process
+        .store
+        .lag_heatmap(&process.cluster.groups[0], 1)
+        .map_or(0, |map| map.minutes);
     // Attribute the steady-state heap: one part at a time.
     let Process {
         cluster,
@@ -398,6 +404,13 @@ fn run_size(partitions: usize, groups: usize) {
         parts.group_windows as f64 / MIB,
         parts.partition_windows as f64 / MIB,
         rss_peak - rss_start,
+    );
+    println!(
+        "            lag heatmap (in the store history): {:.1} MiB for {} group-partitions, \
+         {heat_minutes} minutes each ({:.1} bytes per group-partition)",
+        heat_bytes as f64 / MIB,
+        groups * PARTITIONS_PER_TOPIC,
+        heat_bytes as f64 / (groups * PARTITIONS_PER_TOPIC).max(1) as f64,
     );
     println!(
         "{CHILD_TAG} {} {} {tick_ms}",

@@ -186,11 +186,13 @@ pub async fn start(config: Config) -> Result<RunningApp, AppError> {
     let mut running = Vec::with_capacity(clusters.len());
     let mut cluster_tasks = Vec::with_capacity(clusters.len());
     for (cluster, bootstrap, store) in reached {
-        let place = Arc::new(if several {
+        let mut place = if several {
             web::clusters::ClusterPlace::among_several(cluster.url_name())
         } else {
             web::clusters::ClusterPlace::single(cluster.name.clone())
-        });
+        };
+        place.lag_threshold = cluster.lag_thresholds.messages;
+        let place = Arc::new(place);
         let (state, tasks) = start_cluster(
             &config,
             cluster,

@@ -12,6 +12,9 @@ use tokio::sync::watch;
 pub use crate::model::Event;
 use crate::model::{Name, Snapshot};
 
+mod heat;
+pub use heat::{HeatMap, HeatRow, HEAT_MINUTES};
+
 /// 1 h at the default 1 s interval.
 pub const DEFAULT_HISTORY_POINTS: usize = 3600;
 /// All per-sample rings together hold at most this many points (24 bytes
@@ -29,6 +32,14 @@ const MIN_SERIES_POINTS: usize = 10;
 const USEFUL_SERIES_POINTS: usize = 60;
 /// Likewise for the per-minute rings.
 const MIN_MINUTE_POINTS: usize = 4;
+/// The lag heatmap's cells (2 bytes each, 4 MiB) at most, shared by every
+/// group-partition: a full hour for 33,000 of them, 10 minutes each at
+/// 200,000 (see `store/heat.rs`). What the heatmap holds, keys included,
+/// is taken from the per-sample budget above ([`Store::ring_points`]), so
+/// the history's memory stays within the same cap.
+pub const HEAT_CELLS: usize = 2_000_000;
+/// Bytes of one per-sample point (a [`Packed`]).
+const POINT_BYTES: usize = std::mem::size_of::<Packed>();
 pub const DEFAULT_EVENT_CAPACITY: usize = 10_000;
 
 #[derive(Debug, Clone, Copy, Serialize, PartialEq)]
@@ -44,6 +55,15 @@ pub struct GroupPoint {
     pub time: DateTime<Utc>,
     pub lag: i64,
     pub lag_seconds: f64,
+    pub messages_out_per_sec: f64,
+}
+
+/// A cluster's totals at one sample: the overview's flow and lag charts.
+#[derive(Debug, Clone, Copy, Serialize, PartialEq)]
+pub struct ClusterPoint {
+    pub time: DateTime<Utc>,
+    pub lag: i64,
+    pub messages_in_per_sec: f64,
     pub messages_out_per_sec: f64,
 }
 
@@ -165,6 +185,43 @@ impl SeriesPoint for GroupPoint {
     }
 }
 
+impl SeriesPoint for ClusterPoint {
+    fn time(&self) -> DateTime<Utc> {
+        self.time
+    }
+    fn set_time(&mut self, time: DateTime<Utc>) {
+        self.time = time;
+    }
+    fn pack(&self) -> Packed {
+        Packed {
+            nanos: to_nanos(self.time),
+            level: self.lag,
+            first_rate: self.messages_in_per_sec as f32,
+            second_rate: self.messages_out_per_sec as f32,
+        }
+    }
+    fn unpack(packed: &Packed) -> Self {
+        // + 0.0: a sum of no rates is -0.0, shown as 0.
+        ClusterPoint {
+            time: DateTime::from_timestamp_nanos(packed.nanos),
+            lag: packed.level,
+            messages_in_per_sec: widen(packed.first_rate) + 0.0,
+            messages_out_per_sec: widen(packed.second_rate) + 0.0,
+        }
+    }
+    /// Lag keeps the minute's worst value; rates are averaged.
+    fn merge(&mut self, next: &Self, samples: u32) {
+        self.lag = self.lag.max(next.lag);
+        self.messages_in_per_sec =
+            running_mean(self.messages_in_per_sec, next.messages_in_per_sec, samples);
+        self.messages_out_per_sec = running_mean(
+            self.messages_out_per_sec,
+            next.messages_out_per_sec,
+            samples,
+        );
+    }
+}
+
 /// One minute's summary and how many samples went into it.
 #[derive(Debug, Clone, Copy)]
 struct Minute {
@@ -246,6 +303,10 @@ struct History {
     /// Keyed by the snapshot's names (shared, not copied).
     topics: HashMap<Name, Series<TopicPoint>>,
     groups: HashMap<Name, Series<GroupPoint>>,
+    /// The cluster's totals: one series, always a full ring (the overview).
+    totals: Series<ClusterPoint>,
+    /// Lag per group-partition per minute (the group heatmap).
+    heat: heat::LagHeat,
 }
 
 /// Bucketed tick durations for the Prometheus histogram.
@@ -433,9 +494,22 @@ impl Store {
         }
         {
             let mut history = self.history.lock().expect("history poisoned");
-            let (per_series, per_series_minutes) =
-                self.ring_points(snapshot.topics.len() + snapshot.groups.len());
             let history = &mut *history;
+            history.heat.record(&snapshot, HEAT_CELLS);
+            history.totals.push(
+                ClusterPoint {
+                    time: snapshot.taken_at,
+                    lag: snapshot.total_lag(),
+                    messages_in_per_sec: snapshot.total_in_per_sec(),
+                    messages_out_per_sec: snapshot.total_out_per_sec(),
+                },
+                self.history_points,
+                MINUTE_HISTORY_POINTS,
+            );
+            let (per_series, per_series_minutes) = self.ring_points_with(
+                snapshot.topics.len() + snapshot.groups.len(),
+                history.heat.bytes(),
+            );
             for topic in &snapshot.topics {
                 let point = TopicPoint {
                     time: snapshot.taken_at,
@@ -494,8 +568,16 @@ impl Store {
     /// Points each series keeps (per sample, per minute) when `series`
     /// topics and groups share the history budget.
     pub fn ring_points(&self, series: usize) -> (usize, usize) {
+        let heat = self.history.lock().expect("history poisoned").heat.bytes();
+        self.ring_points_with(series, heat)
+    }
+
+    /// [`Self::ring_points`] while the heatmap holds `heat_bytes`: they
+    /// come out of the per-sample budget.
+    fn ring_points_with(&self, series: usize, heat_bytes: usize) -> (usize, usize) {
         let series = series.max(1);
-        let share = TOTAL_HISTORY_POINTS / series;
+        let budget = TOTAL_HISTORY_POINTS.saturating_sub(heat_bytes.div_ceil(POINT_BYTES));
+        let share = budget / series;
         let share = if share < USEFUL_SERIES_POINTS {
             MIN_SERIES_POINTS
         } else {
@@ -508,6 +590,39 @@ impl Store {
         let per_minute =
             (TOTAL_MINUTE_POINTS / series).clamp(MIN_MINUTE_POINTS, MINUTE_HISTORY_POINTS);
         (per_sample, per_minute)
+    }
+
+    /// The cluster's totals from `since` on (per sample, up to 1 h).
+    pub fn totals_since(&self, since: DateTime<Utc>) -> Vec<ClusterPoint> {
+        self.history
+            .lock()
+            .expect("history poisoned")
+            .totals
+            .since(since)
+    }
+
+    /// The cluster's totals, one point per minute for up to 24 h.
+    pub fn totals_minutes(&self) -> Vec<ClusterPoint> {
+        self.history
+            .lock()
+            .expect("history poisoned")
+            .totals
+            .minutes()
+    }
+
+    /// `group`'s lag heatmap: its `rows` partitions with the most lag over
+    /// the last hour (or what the budget keeps), minute by minute.
+    pub fn lag_heatmap(&self, group: &str, rows: usize) -> Option<HeatMap> {
+        self.history
+            .lock()
+            .expect("history poisoned")
+            .heat
+            .map(group, rows)
+    }
+
+    /// Bytes the lag heatmap holds (counted against the history budget).
+    pub fn heatmap_bytes(&self) -> usize {
+        self.history.lock().expect("history poisoned").heat.bytes()
     }
 
     pub fn sample_durations(&self) -> DurationHistogram {

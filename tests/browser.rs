@@ -4,7 +4,15 @@
 //! without console errors (CSP violations included), that the overview
 //! updates itself, that a hostile consumer group id created through Kafka
 //! shows as text and runs nothing, and that a 360 px wide screen never
-//! scrolls sideways. Screenshots go to $CARGO_TARGET_DIR/screenshots.
+//! scrolls sideways. Screenshots go to $CARGO_TARGET_DIR/screenshots;
+//! with KAFKA_PULSE_SCREENSHOTS=1 the ones the README shows are written to
+//! docs/ too (a normal run leaves the clone clean).
+//!
+//! The wallboard test: the overview's flow chart gains points without a
+//! reload and nothing shifts over three updates (layout-shift entries),
+//! `/wall` at 1920×1080 has large type and no console or CSP errors, at
+//! 360 px no sideways scroll, `?rotate=` moves on, and a consumer stopped on
+//! one partition is the heatmap's hot row.
 //!
 //! Needs Debian's chromium and chromium-driver; skips with a printed reason
 //! without them, fails instead when KAFKA_PULSE_REQUIRE_EXTERNAL=1.
@@ -27,7 +35,7 @@ const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 const HOSTILE_GROUP: &str = "<img src=x onerror=\"window.__xss=1\">";
 const INTERVAL: Duration = Duration::from_secs(1);
 /// Whole-test bound: a hung browser must not hang the suite.
-const TEST_BUDGET: Duration = Duration::from_secs(120);
+const TEST_BUDGET: Duration = Duration::from_secs(150);
 
 /// chromedriver (and the Chromium it starts), ended on drop even when an
 /// assertion failed: the session is closed, then every process still
@@ -134,6 +142,7 @@ impl Browser {
             "--headless",
             "--no-sandbox",
             "--disable-gpu",
+            "--disable-quic",
             "--no-first-run",
             "--disable-background-networking",
             "--disable-component-update",
@@ -249,6 +258,51 @@ impl Browser {
         std::fs::create_dir_all(&dir).unwrap();
         std::fs::write(dir.join(format!("{name}.png")), png).unwrap();
     }
+
+    /// A screenshot the README shows: also written to docs/ when
+    /// KAFKA_PULSE_SCREENSHOTS=1.
+    async fn doc_screenshot(&self, name: &str) {
+        self.screenshot(name).await;
+        if let Some(docs) = docs_screenshots() {
+            std::fs::copy(
+                screenshot_dir().join(format!("{name}.png")),
+                docs.join(format!("{name}.png")),
+            )
+            .unwrap();
+        }
+    }
+
+    /// Fails on console warnings or errors (CSP violations among them).
+    async fn assert_clean_console(&self, what: &str) {
+        let problems = self.console_problems().await;
+        assert!(problems.is_empty(), "{what}: console errors: {problems:?}");
+    }
+
+    /// The live sequence of the page's status strip.
+    async fn sequence(&self) -> f64 {
+        self.run("const s = document.querySelector('[data-sequence]'); return s ? Number(s.getAttribute('data-sequence')) : 0")
+            .await
+            .as_f64()
+            .unwrap_or(0.0)
+    }
+
+    /// No sideways scroll at the window's width.
+    async fn assert_no_sideways_scroll(&self, what: &str) {
+        let overflow = self
+            .run("return [document.documentElement.scrollWidth, document.documentElement.clientWidth]")
+            .await;
+        let (scroll, client) = (overflow[0].as_f64().unwrap(), overflow[1].as_f64().unwrap());
+        assert!(
+            scroll <= client,
+            "{what} scrolls sideways: scrollWidth {scroll} > clientWidth {client}"
+        );
+    }
+}
+
+/// Where the README's screenshots are regenerated, when asked for.
+fn docs_screenshots() -> Option<PathBuf> {
+    (std::env::var("KAFKA_PULSE_SCREENSHOTS").as_deref() == Ok("1"))
+        .then(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("docs"))
 }
 
 fn screenshot_dir() -> PathBuf {
@@ -508,6 +562,24 @@ async fn check_pages(browser: &Browser, base: &str, bootstrap: &str) {
         if ["overview", "group-hostile", "topic"].contains(name) {
             browser.screenshot(&format!("{name}-360")).await;
         }
+        if *name == "topic" {
+            // The README's topic picture is the wide one, taken above.
+            browser.resize(1280, 900).await;
+            browser.goto(&format!("{base}{path}")).await;
+            browser
+                .wait_for(
+                    "return document.querySelectorAll('.uplot canvas').length >= 2",
+                    Duration::from_secs(5),
+                )
+                .await;
+            // The depth chart, then the per-partition in-rate bars.
+            browser
+                .run("const s = document.querySelector('ul.skew'); window.scrollTo(0, s.getBoundingClientRect().top + window.scrollY - 560); return true")
+                .await;
+            tokio::time::sleep(Duration::from_millis(800)).await;
+            browser.doc_screenshot("topic").await;
+            browser.resize(360, 800).await;
+        }
     }
 }
 
@@ -681,4 +753,282 @@ async fn check_clusters(browser: &Browser, base: &str, mirrored: &str) {
         "mirror topics: console errors: {problems:?}"
     );
     browser.screenshot("clusters-switched").await;
+}
+
+/// The wallboard, the overview's live charts and the group heatmap, on the
+/// demo plus one group whose consumer stopped on one partition.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wallboard_charts_and_heatmap_in_a_real_browser() {
+    let Some(browser) = require(Browser::start().await) else {
+        return;
+    };
+    let mut config = test_config(None, None);
+    config.demo = true;
+    config.interval = INTERVAL;
+    config.lag_thresholds.messages = Some(500);
+    let running = app::start(config).await.expect("start kafka-pulse");
+    let base = format!("http://{}", running.web_addr);
+    // Regenerating the README's pictures waits for a minute of traffic.
+    let budget =
+        TEST_BUDGET + docs_screenshots().map_or(Duration::ZERO, |_| Duration::from_secs(90));
+    let checks = tokio::time::timeout(
+        budget,
+        check_wallboard(&browser, &base, &running.kafka_bootstrap),
+    );
+    let outcome = checks.await;
+    running.stop().await.expect("clean stop");
+    drop(browser);
+    outcome.expect("the wallboard checks finished within the budget");
+}
+
+/// Topic `heat-check`, 4 partitions: group `heat-group` read everything
+/// once, then kept reading partitions 0, 1 and 3 while partition 2's
+/// consumer stopped: partition 2 is 30 behind, the others 0.
+const HEAT_TOPIC: &str = "heat-check";
+const HEAT_GROUP: &str = "heat-group";
+
+async fn stop_a_consumer_on_one_partition(bootstrap: &str) {
+    kafka_pulse::demo::ensure_topic(bootstrap, HEAT_TOPIC, 4)
+        .await
+        .expect("create topic");
+    let all: Vec<(i32, usize)> = (0..4).map(|p| (p, 20)).collect();
+    produce_split(bootstrap, HEAT_TOPIC, &all).await;
+    consume_and_commit(bootstrap, HEAT_GROUP, HEAT_TOPIC, &all).await;
+    let more: Vec<(i32, usize)> = (0..4).map(|p| (p, 30)).collect();
+    produce_split(bootstrap, HEAT_TOPIC, &more).await;
+    consume_and_commit(
+        bootstrap,
+        HEAT_GROUP,
+        HEAT_TOPIC,
+        &[(0, 50), (1, 50), (3, 50)],
+    )
+    .await;
+}
+
+/// Points in the overview's flow chart (set by charts.js).
+const CHART_POINTS: &str =
+    "return Number(document.querySelector('section.charts').getAttribute('data-points') || 0)";
+
+async fn check_wallboard(browser: &Browser, base: &str, bootstrap: &str) {
+    stop_a_consumer_on_one_partition(bootstrap).await;
+    wait_for_json(base, "/api/v1/groups", Duration::from_secs(30), |body| {
+        body["groups"].as_array().is_some_and(|groups| {
+            groups
+                .iter()
+                .any(|g| g["group"] == HEAT_GROUP && g["lag"] == 30)
+                && groups.iter().any(|g| g["group"] == "order-service")
+        })
+    })
+    .await;
+
+    // The overview's chart gains points with each update, without a
+    // reload, and nothing on the page shifts while numbers change.
+    browser.resize(1280, 900).await;
+    browser.goto(&format!("{base}/")).await;
+    browser
+        .wait_for(&format!("{CHART_POINTS} > 0"), Duration::from_secs(10))
+        .await;
+    // Layout shifts from here on (the first paint and the charts' first
+    // draw are done): the sum must stay 0 over three updates.
+    browser
+        .run(
+            "window.__marker = 1; window.__shift = 0; window.__shifts = [];\
+             new PerformanceObserver(list => list.getEntries().forEach(e => {\
+               if (!e.hadRecentInput) { window.__shift += e.value;\
+                 window.__shifts.push(e.sources.map(s => s.node && (s.node.id || s.node.className || s.node.nodeName)).join(',')); }\
+             })).observe({type: 'layout-shift'}); return true",
+        )
+        .await;
+    let points = browser.run(CHART_POINTS).await.as_f64().unwrap();
+    let sequence = browser.sequence().await;
+    browser
+        .wait_for(
+            &format!("return document.querySelector('[data-sequence]') && Number(document.querySelector('[data-sequence]').getAttribute('data-sequence')) >= {} && ({}) >= {}",
+                sequence + 3.0, CHART_POINTS.trim_start_matches("return "), points + 3.0),
+            INTERVAL * 8,
+        )
+        .await;
+    assert_eq!(
+        browser.run("return window.__marker").await,
+        1,
+        "the page was reloaded"
+    );
+    let shift = browser
+        .run("return [window.__shift, window.__shifts]")
+        .await;
+    assert_eq!(
+        shift[0].as_f64(),
+        Some(0.0),
+        "layout shifted over 3 updates: {shift}"
+    );
+    assert_eq!(
+        browser
+            .run("return document.querySelectorAll('section.charts .uplot canvas').length")
+            .await,
+        2,
+        "the flow and lag charts"
+    );
+    assert!(
+        browser
+            .run("return document.querySelectorAll('#ov-tiles .tile').length")
+            .await
+            .as_u64()
+            .unwrap()
+            >= 4,
+        "a tile per demo group"
+    );
+    browser.assert_clean_console("overview").await;
+    if docs_screenshots().is_some() {
+        // A minute of demo traffic for the picture.
+        browser
+            .wait_for(&format!("{CHART_POINTS} >= 70"), Duration::from_secs(90))
+            .await;
+    }
+    browser.doc_screenshot("overview").await;
+
+    // The wallboard at 1920×1080: no navigation, dark, totals ≥ 48 px and
+    // every other visible text ≥ 28 px, "updated Xs ago", no console or
+    // CSP errors.
+    browser.resize(1920, 1080).await;
+    browser.goto(&format!("{base}/wall")).await;
+    let sequence = browser.sequence().await;
+    browser
+        .wait_for(
+            &format!("return Number(document.querySelector('[data-sequence]').getAttribute('data-sequence')) > {sequence}"),
+            INTERVAL * 4,
+        )
+        .await;
+    browser
+        .wait_for(&format!("{CHART_POINTS} > 0"), Duration::from_secs(10))
+        .await;
+    let width = browser
+        .run("return window.innerWidth")
+        .await
+        .as_f64()
+        .unwrap();
+    assert!(width >= 1900.0, "window is {width} px wide");
+    assert_eq!(
+        browser
+            .run("return document.querySelectorAll('nav').length")
+            .await,
+        0,
+        "navigation on the wall"
+    );
+    let background = browser
+        .run("return getComputedStyle(document.body).backgroundColor")
+        .await;
+    assert_eq!(background, "rgb(11, 15, 20)", "the wall is dark");
+    let totals = browser
+        .run("return Array.from(document.querySelectorAll('.totals .value'), e => parseFloat(getComputedStyle(e).fontSize))")
+        .await;
+    let totals: Vec<f64> = serde_json::from_value(totals).unwrap();
+    assert!(
+        !totals.is_empty() && totals.iter().all(|&px| px >= 48.0),
+        "totals: {totals:?}"
+    );
+    let small = browser
+        .run(
+            "const small = [];\
+             document.querySelectorAll('body *').forEach(e => {\
+               const text = Array.from(e.childNodes).some(n => n.nodeType === 3 && n.textContent.trim() !== '');\
+               if (!text || e.getClientRects().length === 0) return;\
+               const px = parseFloat(getComputedStyle(e).fontSize);\
+               if (px < 28) small.push(e.nodeName + '.' + e.className + ' ' + px + 'px: ' + e.textContent.trim().slice(0, 40));\
+             }); return small",
+        )
+        .await;
+    assert_eq!(small, json!([]), "text under 28 px on the wall");
+    let age = browser
+        .run("return document.querySelector('.status-bar .age').textContent")
+        .await;
+    assert!(
+        age.as_str().unwrap_or("").starts_with("updated "),
+        "no 'updated Xs ago': {age}"
+    );
+    assert!(
+        browser
+            .run("return document.querySelector('#ov-tiles .tile .reason') !== null")
+            .await
+            == true,
+        "the worst groups with their reasons"
+    );
+    browser.assert_clean_console("/wall at 1920x1080").await;
+    if docs_screenshots().is_some() {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    browser.doc_screenshot("wall").await;
+
+    // The wall at 360 px: no sideways scroll.
+    browser.resize(360, 800).await;
+    browser.goto(&format!("{base}/wall")).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    browser.assert_no_sideways_scroll("/wall at 360 px").await;
+    browser.assert_clean_console("/wall at 360 px").await;
+    browser.screenshot("wall-360").await;
+
+    // The group heatmap: the partition whose consumer stopped is the hot row.
+    browser.resize(1280, 1000).await;
+    browser.goto(&format!("{base}/groups/{HEAT_GROUP}")).await;
+    browser
+        .wait_for(
+            "return document.querySelectorAll('.heat-labels li').length === 4",
+            Duration::from_secs(10),
+        )
+        .await;
+    let hot = browser
+        .run("const li = document.querySelector('.heat-labels li'); return [li.getAttribute('data-partition'), li.className, document.querySelector('section.heatmap').getAttribute('data-hot')]")
+        .await;
+    assert_eq!(
+        hot,
+        json!([format!("{HEAT_TOPIC}/2"), "hot", format!("{HEAT_TOPIC}/2")])
+    );
+    assert!(
+        browser
+            .run("return document.querySelector('.heat-summary').textContent")
+            .await
+            .as_str()
+            .unwrap_or("")
+            .contains(&format!("{HEAT_TOPIC}/2")),
+        "the hot row is said in words too"
+    );
+    browser.assert_clean_console("group heatmap").await;
+    browser
+        .run("const h = document.querySelector('section.heatmap'); window.scrollTo(0, h.getBoundingClientRect().top + window.scrollY - 380); return true")
+        .await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    browser.doc_screenshot("group").await;
+    browser.resize(360, 800).await;
+    browser.goto(&format!("{base}/groups/{HEAT_GROUP}")).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    browser
+        .assert_no_sideways_scroll("the heatmap at 360 px")
+        .await;
+
+    // Rotation: the wall moves on to the chosen topic, then the group.
+    browser.resize(1280, 900).await;
+    browser
+        .goto(&format!(
+            "{base}/wall?rotate=5s&topic=orders&group={HEAT_GROUP}"
+        ))
+        .await;
+    browser.run("window.__first = 1; return true").await;
+    assert!(browser
+        .run("return document.getElementById('wall-next').textContent")
+        .await
+        .as_str()
+        .unwrap()
+        .contains("next: topic orders"));
+    browser
+        .wait_for(
+            "return location.pathname === '/topics/orders' && document.readyState === 'complete' && document.documentElement.classList.contains('wall')",
+            Duration::from_secs(12),
+        )
+        .await;
+    browser
+        .wait_for(
+            &format!("return location.pathname === '/groups/{HEAT_GROUP}' && document.readyState === 'complete'"),
+            Duration::from_secs(12),
+        )
+        .await;
+    browser.assert_clean_console("rotation").await;
 }

@@ -1288,9 +1288,14 @@ async fn a_killed_broker_is_reported_and_recovers() {
         .sum();
     let grown = (points.last().unwrap()["depth"].as_i64().unwrap()
         - points[0]["depth"].as_i64().unwrap()) as f64;
+    let trace: Vec<String> = points
+        .iter()
+        .map(|p| format!("{} {} {}", p["time"], p["messages_in_per_sec"], p["depth"]))
+        .collect();
     assert!(
         (integral - grown).abs() <= grown * 0.03 + 5.0,
-        "∫ in-rate dt = {integral:.0} but the log grew by {grown}"
+        "∫ in-rate dt = {integral:.0} but the log grew by {grown}; points (time, in/s, depth):\n{}",
+        trace.join("\n")
     );
     running.stop().await.expect("clean stop");
 }

@@ -24,7 +24,26 @@ const SIZES: [(usize, usize, f64, f64); 3] = [
     (40_000, 50_000, 5.0, 200.0),
 ];
 const PARTITIONS_PER_TOPIC: usize = 4;
+/// Measured per size; `KAFKA_PULSE_BENCH_SECONDS` overrides it.
 const MEASURE: Duration = Duration::from_secs(20);
+
+/// The sizes to run: all of `SIZES`, or those whose partitions are listed
+/// in `KAFKA_PULSE_SCALE_PARTITIONS` (e.g. "1000" for a quick check).
+fn sizes() -> Vec<(usize, usize, f64, f64)> {
+    match std::env::var("KAFKA_PULSE_SCALE_PARTITIONS") {
+        Ok(list) => {
+            let wanted: Vec<usize> = list
+                .split(',')
+                .filter_map(|p| p.trim().parse().ok())
+                .collect();
+            SIZES
+                .into_iter()
+                .filter(|size| wanted.contains(&size.0))
+                .collect()
+        }
+        Err(_) => SIZES.to_vec(),
+    }
+}
 
 struct Pulse(Child);
 
@@ -52,11 +71,15 @@ fn status_mib(pid: u32, field: &str) -> f64 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "benchmark: bench/collector-fake/run"]
 async fn collector_at_scale() {
+    let measure = std::env::var("KAFKA_PULSE_BENCH_SECONDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .map_or(MEASURE, Duration::from_secs);
     println!(
         "kafka-pulse (this build) against a fake cluster, --interval 1s, {} s per size",
-        MEASURE.as_secs()
+        measure.as_secs()
     );
-    for (partitions, groups, budget, rss_target) in SIZES {
+    for (partitions, groups, budget, rss_target) in sizes() {
         let cluster = fake_kafka::start(Shape {
             topics: partitions / PARTITIONS_PER_TOPIC,
             partitions: PARTITIONS_PER_TOPIC,
@@ -99,7 +122,7 @@ async fn collector_at_scale() {
         let measure_start = Instant::now();
         let (mut rss_sum, mut rss_n, mut read_sum, mut read_n) = (0.0f64, 0.0f64, 0.0f64, 0.0f64);
         let mut last_sequence = first["sequence"].as_u64().unwrap_or(0);
-        while measure_start.elapsed() < MEASURE {
+        while measure_start.elapsed() < measure {
             tokio::time::sleep(Duration::from_millis(250)).await;
             rss_sum += status_mib(pid, "VmRSS:");
             rss_n += 1.0;

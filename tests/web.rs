@@ -26,6 +26,8 @@ use kafka_pulse::web::{router, AppState};
 
 #[path = "web/several_clusters.rs"]
 mod several_clusters;
+#[path = "web/wall.rs"]
+mod wall;
 
 const HOSTILE: &str = "<img src=x onerror=alert(1)>";
 /// Kafka forbids such topic names, but a non-Kafka broker or a future
@@ -676,7 +678,10 @@ async fn series_ranges_are_validated() {
     assert_eq!(body["points"][1]["lag"], 90);
     let (status, body) = get_json("/api/v1/series?topic=orders&range=7d").await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
-    assert!(body["error"].as_str().unwrap().contains("5m, 1h or 24h"));
+    assert!(body["error"]
+        .as_str()
+        .unwrap()
+        .contains("5m, 15m, 60m (or 1h) or 24h"));
 }
 
 /// Every error answer is the documented `{"error": ...}` JSON, including a
@@ -1120,6 +1125,10 @@ fn arbitrary_parameters_never_give_a_server_error() {
         "/messages?topic={}&partition={}&offset={}",
         "/live/events?kind={}",
         "/static/{}",
+        "/wall?rotate={}&group={}&window={}",
+        "/groups/{}?wall={}&rotate={}&topic={}",
+        "/api/v1/groups/{}/heatmap?rows={}",
+        "/api/v1/series?totals&range={}",
     ];
     let mut runner = TestRunner::new(Config {
         cases: 400,

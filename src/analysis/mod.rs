@@ -50,9 +50,9 @@ struct PartitionState {
     table: OffsetTimeTable,
     /// Sequence of the last sample that listed the partition.
     listed: u64,
-    /// Sequence of the last sample that recorded a high watermark: when it
-    /// is the previous good sample, the table's newest point is the
-    /// previous watermark (rates need no map of their own).
+    /// Sequence of the last good sample that recorded a high watermark (0:
+    /// none yet): the table's newest point is then the watermark the next
+    /// in-rate starts from (rates need no map of their own).
     recorded: u64,
 }
 
@@ -206,23 +206,18 @@ impl Analyzer {
                             self.settings.time_table_points,
                         );
                         state.listed = sequence;
-                        // The last recorded high watermark and the seconds
-                        // since: one interval normally; longer when the
+                        // The last recorded high watermark. When the
                         // partition's watermark could not be read for a few
-                        // ticks (its leader failing over), so what was
-                        // appended meanwhile is spread over the gap instead
-                        // of lost or shown as a spike.
+                        // ticks (its leader failing over), what was appended
+                        // meanwhile counts in this interval: the points of
+                        // the gap already said 0 for it, so spreading it over
+                        // the gap would lose it from every sum of rate × time
+                        // (and a producer's backlog does arrive in a burst
+                        // once a new leader is elected).
                         let previous = (previous_sequence > 0 && state.recorded > 0)
                             .then(|| state.table.last())
                             .flatten()
-                            .map(|(high, at)| {
-                                let since = if state.recorded == previous_sequence {
-                                    elapsed
-                                } else {
-                                    now - at
-                                };
-                                (high, since)
-                            });
+                            .map(|(high, _)| high);
                         if let Some(high) = p.high_watermark {
                             state.table.record(high, now);
                             state.recorded = current;
@@ -235,12 +230,11 @@ impl Analyzer {
                             low_watermark: p.low_watermark,
                             high_watermark: p.high_watermark,
                             depth: depth(p.low_watermark, p.high_watermark),
-                            messages_in_per_sec: match previous {
-                                Some((high, since)) if p.high_watermark.is_some() => {
-                                    rates::per_second(Some(high), p.high_watermark, since)
-                                }
-                                _ => 0.0,
-                            },
+                            messages_in_per_sec: rates::per_second(
+                                previous,
+                                p.high_watermark,
+                                elapsed,
+                            ),
                         }
                     })
                     .collect();
@@ -927,7 +921,7 @@ mod tests {
     }
 
     #[test]
-    fn a_watermark_unknown_for_some_ticks_spreads_what_came_over_the_gap() {
+    fn a_watermark_unknown_for_some_ticks_counts_what_came_once() {
         let mut analyzer = Analyzer::new(AnalyzerSettings::default());
         analyzer.analyze(sample_at(0, &[100], &[]));
         analyzer.analyze(sample_at(1, &[110], &[]));
@@ -938,9 +932,11 @@ mod tests {
             let snapshot = analyzer.analyze(sample);
             assert_eq!(snapshot.topic("orders").unwrap().messages_in_per_sec, 0.0);
         }
-        // 30 messages arrived over the 3 s since the last known watermark.
+        // 30 messages arrived since the last known watermark: the gap's
+        // ticks said 0, so all of them count in this one, never lost from
+        // the sum of rate × time.
         let snapshot = analyzer.analyze(sample_at(4, &[140], &[]));
-        assert_eq!(snapshot.topic("orders").unwrap().messages_in_per_sec, 10.0);
+        assert_eq!(snapshot.topic("orders").unwrap().messages_in_per_sec, 30.0);
         let snapshot = analyzer.analyze(sample_at(5, &[150], &[]));
         assert_eq!(snapshot.topic("orders").unwrap().messages_in_per_sec, 10.0);
     }

@@ -151,7 +151,6 @@ impl<const N: usize> PackedRing<N> {
         self.len += 1;
     }
 
-    /// Drops the oldest point.
     /// `push` for a caller that keeps the ring's last point: `last()`
     /// decodes the whole ring, and the time tables push once a tick on
     /// each of up to 200,000 partitions.
@@ -187,6 +186,7 @@ impl<const N: usize> PackedRing<N> {
         }
     }
 
+    /// Drops the oldest point.
     pub fn pop_front(&mut self) {
         match self.len {
             0 => {}

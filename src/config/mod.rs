@@ -14,7 +14,7 @@ use crate::filter::{FilterError, Filters, NameFilter};
 use crate::sinks::elasticsearch::config::EsConfig;
 use crate::sinks::influxdb::config::InfluxConfig;
 use crate::sinks::webhook::config::WebhookConfig;
-use sinks::{es_config, influx_config, notify_config, InfluxOptions};
+use sinks::{es_config, influx_config, notify_config, EsOptions, InfluxOptions};
 use url::Url;
 
 pub mod cluster;
@@ -368,16 +368,16 @@ impl Config {
             },
             metrics.per_partition,
         )?;
-        let es = es_config(
-            o.es_url,
-            o.es_api_key,
-            o.es_username,
-            o.es_password,
-            o.es_aws_region,
-            o.es_ca_cert,
-            o.es_metrics_interval,
-            o.es_queue_docs,
-        )?;
+        let es = es_config(EsOptions {
+            url: o.es_url,
+            api_key: o.es_api_key,
+            username: o.es_username,
+            password: o.es_password,
+            aws_region: o.es_aws_region,
+            ca_cert: o.es_ca_cert,
+            metrics_interval: o.es_metrics_interval,
+            queue_docs: o.es_queue_docs,
+        })?;
         let notify = notify_config(
             o.notify_webhook,
             o.notify_kinds.map(BrokerList::Text),

@@ -14,16 +14,29 @@ use crate::sinks::influxdb::config::{InfluxApi, InfluxConfig, DEFAULT_QUEUE_LINE
 use crate::sinks::influxdb::encoder::Precision;
 use crate::sinks::webhook::config::WebhookConfig;
 
-pub(super) fn es_config(
-    url: Option<String>,
-    api_key: Option<String>,
-    username: Option<String>,
-    password: Option<String>,
-    aws_region: Option<String>,
-    ca_cert: Option<PathBuf>,
-    metrics_interval: Option<String>,
-    queue_docs: Option<usize>,
-) -> Result<Option<EsConfig>, ConfigError> {
+/// The Elasticsearch options as given, before validation.
+pub(super) struct EsOptions {
+    pub(super) url: Option<String>,
+    pub(super) api_key: Option<String>,
+    pub(super) username: Option<String>,
+    pub(super) password: Option<String>,
+    pub(super) aws_region: Option<String>,
+    pub(super) ca_cert: Option<PathBuf>,
+    pub(super) metrics_interval: Option<String>,
+    pub(super) queue_docs: Option<usize>,
+}
+
+pub(super) fn es_config(options: EsOptions) -> Result<Option<EsConfig>, ConfigError> {
+    let EsOptions {
+        url,
+        api_key,
+        username,
+        password,
+        aws_region,
+        ca_cert,
+        metrics_interval,
+        queue_docs,
+    } = options;
     let err = |text: String| Err(ConfigError::Elasticsearch(text));
     let Some(url_text) = url else {
         for (name, given) in [

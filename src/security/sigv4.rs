@@ -425,7 +425,9 @@ mod tests {
         let form_hash = payload_sha256(b"Param1=value1");
         let prefix =
             "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20150830/us-east-1/service/aws4_request, ";
-        let cases: [(&str, &str, &str, &[(&str, &str)], &[(&str, &str)], &str, &str); 5] = [
+        type Pairs<'a> = &'a [(&'a str, &'a str)];
+        // name, method, path, query, extra headers, payload hash, expected.
+        let cases: [(&str, &str, &str, Pairs, Pairs, &str, &str); 5] = [
             (
                 "get-vanilla",
                 "GET",

@@ -180,6 +180,8 @@ pub async fn events(
 pub struct SeriesQuery {
     topic: Option<String>,
     group: Option<String>,
+    /// Present (any value): the cluster's totals (the overview's charts).
+    totals: Option<String>,
     /// `5m` or `1h` (every sample), `24h` (one point per minute); without
     /// it, every sample kept (up to 1 h).
     range: Option<String>,
@@ -199,10 +201,11 @@ fn series_range(
     match range {
         None => Ok(SeriesRange::All),
         Some("5m") => Ok(SeriesRange::Since(now - chrono::Duration::minutes(5))),
-        Some("1h") => Ok(SeriesRange::Since(now - chrono::Duration::hours(1))),
+        Some("15m") => Ok(SeriesRange::Since(now - chrono::Duration::minutes(15))),
+        Some("1h" | "60m") => Ok(SeriesRange::Since(now - chrono::Duration::hours(1))),
         Some("24h") => Ok(SeriesRange::Minutes),
         Some(other) => Err(ApiError::bad_request(format!(
-            "range must be 5m, 1h or 24h, got '{other}'"
+            "range must be 5m, 15m, 60m (or 1h) or 24h, got '{other}'"
         ))),
     }
 }
@@ -216,6 +219,21 @@ pub async fn series(
     let latest = state.store.latest().taken_at;
     let range = series_range(query.range.as_deref(), latest)?;
     let store = &state.store;
+    if query.totals.is_some() {
+        if query.topic.is_some() || query.group.is_some() {
+            return Err(ApiError::bad_request(
+                "give exactly one of ?totals, ?topic=NAME or ?group=NAME",
+            ));
+        }
+        let points = match range {
+            SeriesRange::All => store.totals_since(chrono::DateTime::<chrono::Utc>::MIN_UTC),
+            SeriesRange::Since(since) => store.totals_since(since),
+            SeriesRange::Minutes => store.totals_minutes(),
+        };
+        return Ok(Json(
+            json!({ "totals": true, "range": query.range, "points": points }),
+        ));
+    }
     match (query.topic, query.group) {
         (Some(topic), None) => {
             let points = match range {
@@ -240,7 +258,43 @@ pub async fn series(
             ))
         }
         _ => Err(ApiError::bad_request(
-            "give exactly one of ?topic=NAME or ?group=NAME",
+            "give exactly one of ?totals, ?topic=NAME or ?group=NAME",
         )),
     }
+}
+
+/// Rows of a heatmap unless `?rows=` says otherwise: enough for a screen,
+/// and a stuck partition is among the ones with the most lag.
+pub const HEATMAP_ROWS: usize = 64;
+/// The most rows `?rows=` may ask for.
+const MAX_HEATMAP_ROWS: usize = 1024;
+
+#[derive(Debug, Deserialize)]
+pub struct HeatmapQuery {
+    rows: Option<String>,
+}
+
+/// `GET /groups/{group}/heatmap`: lag per partition per minute over the
+/// last hour, the partitions with the most lag first.
+pub async fn heatmap(
+    State(state): State<AppState>,
+    Path(group): Path<String>,
+    Query(query): Query<HeatmapQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let rows = match query.rows.as_deref() {
+        None => HEATMAP_ROWS,
+        Some(text) => match text.parse::<usize>() {
+            Ok(n) if (1..=MAX_HEATMAP_ROWS).contains(&n) => n,
+            _ => {
+                return Err(ApiError::bad_request(format!(
+                    "rows must be a whole number from 1 to {MAX_HEATMAP_ROWS}, got '{text}'"
+                )))
+            }
+        },
+    };
+    let map = state
+        .store
+        .lag_heatmap(&group, rows)
+        .ok_or_else(|| ApiError::not_found(format!("no heatmap for group '{group}'")))?;
+    Ok(Json(json!({ "group": group, "heatmap": map })))
 }

@@ -39,6 +39,16 @@ pub const ASSETS: &[Asset] = &[
         body: include_bytes!("../../static/charts.js"),
     },
     Asset {
+        name: "heatmap.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_bytes!("../../static/heatmap.js"),
+    },
+    Asset {
+        name: "wall.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_bytes!("../../static/wall.js"),
+    },
+    Asset {
         name: "uPlot.iife.min.js",
         content_type: "text/javascript; charset=utf-8",
         body: include_bytes!("../../static/uPlot.iife.min.js"),

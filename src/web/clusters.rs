@@ -32,6 +32,9 @@ pub struct ClusterPlace {
     pub base: String,
     /// Prefix of its API: `/api/v1`, or `/api/v1/clusters/NAME`.
     pub api: String,
+    /// `--lag-threshold-messages` of this cluster: the line drawn on its
+    /// lag chart (pages show where the alerts would fire).
+    pub lag_threshold: Option<i64>,
 }
 
 impl Default for ClusterPlace {
@@ -50,6 +53,7 @@ impl ClusterPlace {
             configured,
             base: String::new(),
             api: "/api/v1".to_string(),
+            lag_threshold: None,
         }
     }
 
@@ -60,6 +64,7 @@ impl ClusterPlace {
             configured: Some(name.to_string()),
             base: format!("/clusters/{name}"),
             api: format!("/api/v1/clusters/{name}"),
+            lag_threshold: None,
         }
     }
 

@@ -123,6 +123,7 @@ pub fn router(state: AppState) -> Router {
 fn cluster_pages<S: Clone + Send + Sync + 'static>(state: &AppState) -> Router<S> {
     Router::new()
         .route("/", get(pages::overview))
+        .route("/wall", get(pages::overview))
         .route("/fragments/overview", get(pages::overview_fragment))
         .route("/live", get(pages::overview::live))
         .route("/messages", get(messages::page))
@@ -144,6 +145,7 @@ fn cluster_api() -> Router<AppState> {
         .route("/topics/{topic}", get(api::topic))
         .route("/groups", get(api::groups))
         .route("/groups/{group}", get(api::group))
+        .route("/groups/{group}/heatmap", get(api::heatmap))
         .route("/events", get(api::events))
         .route("/series", get(api::series))
         .route("/topics/{topic}/messages", get(messages::api))
@@ -172,6 +174,7 @@ const SINGLE_CLUSTER_API: &[&str] = &[
     "/api/v1/topics/{topic}",
     "/api/v1/groups",
     "/api/v1/groups/{group}",
+    "/api/v1/groups/{group}/heatmap",
     "/api/v1/events",
     "/api/v1/series",
     "/api/v1/topics/{topic}/messages",
@@ -237,6 +240,7 @@ pub fn router_for(mut states: Vec<AppState>) -> Router {
     } else {
         app = app
             .route("/", get(pages::home::page))
+            .route("/wall", get(pages::home::page))
             .route("/api/v1/health", get(clusters::health));
         for path in SINGLE_CLUSTER_PAGES {
             app = app.route(path, get(clusters::to_home));
@@ -261,6 +265,12 @@ pub fn router_for(mut states: Vec<AppState>) -> Router {
         .route("/static/{file}", get(assets::serve))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
+        // Wallboard mode and display parameters of every page (a 400 for
+        // a bad value).
+        .layer(middleware::from_fn_with_state(
+            directory.clone(),
+            pages::wall::scope,
+        ))
         .layer(middleware::from_fn_with_state(
             first.access.clone(),
             auth::guard,

@@ -376,6 +376,7 @@ async fn one_cluster_keeps_todays_links_and_no_switcher() {
         "/replays",
         "/api/v1/health",
         "/metrics",
+        "/wall",
     ];
     for path in [
         "/",

@@ -219,7 +219,7 @@ mod tests {
         let lines: Vec<&str> = body.trim_end_matches('\n').split('\n').collect();
         assert_eq!(lines.len(), 4, "{body}");
         assert_eq!(lines[3], r#"{"b":"x\ny"}"#);
-        let action: Value = serde_json::from_str(&lines[0]).unwrap();
+        let action: Value = serde_json::from_str(lines[0]).unwrap();
         assert_eq!(action["create"]["_index"], "kafka-pulse-events");
         assert_eq!(action["create"]["_id"], docs[0].id);
         assert_eq!(lines[1], r#"{"a":1}"#);

@@ -35,6 +35,12 @@ pub struct ClusterRow {
     pub total_lag: String,
     pub in_per_sec: String,
     pub out_per_sec: String,
+    /// Its totals series (the home chart's history) and newest point.
+    pub series: String,
+    pub time_ms: i64,
+    pub in_raw: f64,
+    pub out_raw: f64,
+    pub lag_raw: i64,
 }
 
 impl ClusterRow {
@@ -71,6 +77,15 @@ impl ClusterRow {
             total_lag: format::int(snapshot.total_lag()),
             in_per_sec: format::rate(snapshot.total_in_per_sec()),
             out_per_sec: format::rate(snapshot.total_out_per_sec()),
+            series: format!("{}/series?totals", member.place.api),
+            time_ms: if snapshot.sequence > 0 {
+                snapshot.taken_at.timestamp_millis()
+            } else {
+                0
+            },
+            in_raw: snapshot.total_in_per_sec(),
+            out_raw: snapshot.total_out_per_sec(),
+            lag_raw: snapshot.total_lag(),
         }
     }
 }
@@ -86,6 +101,7 @@ struct HomeLive<'a> {
 struct HomePage<'a> {
     rows: &'a [ClusterRow],
     interval_ms: u128,
+    window: &'static str,
 }
 
 fn rows(directory: &Directory) -> Vec<ClusterRow> {
@@ -107,6 +123,7 @@ pub async fn page(State(directory): State<Arc<Directory>>) -> Response {
     let page = HomePage {
         rows: &rows,
         interval_ms: interval.unwrap_or_default().as_millis(),
+        window: super::wall::current().window.unwrap_or("5m"),
     };
     html_page("the clusters page", page.render())
 }

@@ -12,6 +12,7 @@ pub mod home_live;
 pub mod live;
 pub mod overview;
 pub mod topics;
+pub mod wall;
 
 use askama::Template;
 use axum::extract::{Path, Query, State};

@@ -49,9 +49,37 @@ pub struct GroupRow {
     pub messages_out_per_sec: String,
 }
 
+/// One group's tile above the tables: status as colour and as text, the
+/// reason, the lag.
+pub struct GroupTile {
+    pub name: String,
+    pub href: String,
+    pub status: &'static str,
+    pub status_class: &'static str,
+    pub reason: String,
+    pub lag: String,
+}
+
+/// The newest totals, appended to the overview's charts by the page
+/// script each tick (`.chart-point`).
+pub struct TotalsPoint {
+    pub time_ms: i64,
+    pub messages_in_per_sec: f64,
+    pub messages_out_per_sec: f64,
+    pub lag: i64,
+}
+
+/// Tiles above the overview's tables: the worst groups; the rest are
+/// counted ("and N more"), and all are in the table below.
+pub const OVERVIEW_TILES: usize = 12;
+
 /// Everything the overview shows, formatted for people.
 pub struct OverviewView {
     pub status: StatusView,
+    pub tiles: Vec<GroupTile>,
+    /// Groups beyond the tiles.
+    pub more_tiles: usize,
+    pub point: TotalsPoint,
     pub topic_count: usize,
     pub group_count: usize,
     pub total_in: String,
@@ -137,8 +165,28 @@ fn worst_first(snapshot: &Snapshot) -> Vec<&crate::model::GroupView> {
 impl OverviewView {
     /// The overview of the cluster at `place` (every link goes there).
     pub fn build(snapshot: &Snapshot, events: &[Event], place: &ClusterPlace) -> Self {
+        let worst = worst_first(snapshot);
         OverviewView {
             status: StatusView::build(snapshot),
+            tiles: worst
+                .iter()
+                .take(OVERVIEW_TILES)
+                .map(|g| GroupTile {
+                    name: g.group.to_string(),
+                    href: Link::group(place, &g.group).href,
+                    status: g.status.as_str(),
+                    status_class: status_class(g.status),
+                    reason: g.reason.clone(),
+                    lag: format::int(g.lag),
+                })
+                .collect(),
+            more_tiles: worst.len().saturating_sub(OVERVIEW_TILES),
+            point: TotalsPoint {
+                time_ms: snapshot.taken_at.timestamp_millis(),
+                messages_in_per_sec: snapshot.total_in_per_sec(),
+                messages_out_per_sec: snapshot.total_out_per_sec(),
+                lag: snapshot.total_lag(),
+            },
             topic_count: snapshot.topics.len(),
             group_count: snapshot.groups.len(),
             total_in: format::rate(snapshot.total_in_per_sec()),
@@ -159,7 +207,7 @@ impl OverviewView {
                     groups: t.groups.join(", "),
                 })
                 .collect(),
-            groups: worst_first(snapshot)
+            groups: worst
                 .into_iter()
                 .take(OVERVIEW_ROWS)
                 .map(|g| GroupRow {
@@ -255,6 +303,8 @@ pub struct OverviewPage<'a> {
     pub status: &'a StatusView,
     pub place: &'a ClusterPlace,
     pub interval_ms: u128,
+    /// The chart window the page opens with (`?window=`, else 5m).
+    pub window: &'static str,
 }
 
 /// Events shown on the overview.
@@ -278,6 +328,7 @@ pub async fn overview(State(state): State<AppState>) -> Response {
         status: &view.status,
         place: &state.place,
         interval_ms: state.interval.as_millis(),
+        window: super::wall::current().window.unwrap_or("5m"),
     };
     html_page("the overview", page.render())
 }

@@ -124,6 +124,46 @@ pub struct PartitionRow {
     pub messages_in_per_sec: String,
 }
 
+/// One bar of the per-partition in-rate chart (skew between partitions).
+pub struct SkewBar {
+    pub partition: i32,
+    /// Bar length, 0–100 (share of the busiest partition's rate).
+    pub length: String,
+    pub rate: String,
+}
+
+/// Bars shown at most: the busiest partitions beyond that are what skew is
+/// about; the partitions table has them all.
+pub const SKEW_BARS: usize = 64;
+
+/// Per-partition in-rate bars, by partition number (the busiest
+/// [`SKEW_BARS`] when there are more), scaled to the busiest.
+fn skew_bars(topic: &TopicView) -> Vec<SkewBar> {
+    let mut partitions: Vec<_> = topic.partitions.iter().collect();
+    if partitions.len() > SKEW_BARS {
+        partitions.sort_by(|a, b| b.messages_in_per_sec.total_cmp(&a.messages_in_per_sec));
+        partitions.truncate(SKEW_BARS);
+    }
+    partitions.sort_by_key(|p| p.partition);
+    let max = partitions
+        .iter()
+        .map(|p| p.messages_in_per_sec)
+        .filter(|r| r.is_finite())
+        .fold(0.0, f64::max);
+    partitions
+        .into_iter()
+        .map(|p| SkewBar {
+            partition: p.partition,
+            length: if max > 0.0 && p.messages_in_per_sec.is_finite() {
+                format!("{:.1}", (p.messages_in_per_sec.max(0.0) / max) * 100.0)
+            } else {
+                "0".into()
+            },
+            rate: format::rate(p.messages_in_per_sec),
+        })
+        .collect()
+}
+
 pub struct TopicGroupRow {
     pub link: Link,
     pub status: &'static str,
@@ -155,6 +195,7 @@ pub struct TopicDetailView {
     pub under_replicated: usize,
     pub offline: usize,
     pub partitions: Vec<PartitionRow>,
+    pub skew: Vec<SkewBar>,
     pub groups: Vec<TopicGroupRow>,
     pub point: TopicPointView,
 }
@@ -205,6 +246,7 @@ impl TopicDetailView {
                     messages_in_per_sec: format::rate(p.messages_in_per_sec),
                 })
                 .collect(),
+            skew: skew_bars(topic),
             groups: groups
                 .into_iter()
                 .map(|(g, on_topic)| TopicGroupRow {

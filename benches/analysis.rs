@@ -1,14 +1,19 @@
 //! Cost of one collector tick without I/O (analysis, events, publishing to
-//! the store) and the memory a process needs to run it, for synthetic
-//! clusters of 1,000 / 10,000 / 40,000 partitions.
+//! the store) and the memory a process needs to run it: a curve over the
+//! number of group-partitions (1k to 1M), plus the partition-heavy sizes
+//! quoted before (1,000 / 100 and 10,000 / 500).
 //!
 //! Each size runs in its own child process (the bench re-executes itself),
 //! so the resident memory of one size is not left over from another. A
 //! child does what the app does: analyzer + a Store fed with every
 //! snapshot, the previous snapshot kept for the event diff, one Sample in
 //! flight; it warms up until time tables, status windows and the store's
-//! history rings are full (steady state), then times a few ticks.
-//! A counting allocator attributes the live heap to each part.
+//! history rings are full (steady state), then times a few ticks and
+//! reports the median, phase by phase. A counting allocator attributes the
+//! live heap to each part.
+//!
+//! `cargo bench --bench analysis -- --up-to 200000` stops the curve early;
+//! `--size PARTITIONS GROUPS` runs one size in this process (for profiling).
 
 use std::alloc::{GlobalAlloc, Layout};
 use std::process::Command;
@@ -60,16 +65,30 @@ fn live_mib() -> f64 {
 
 const MIB: f64 = 1024.0 * 1024.0;
 const PARTITIONS_PER_TOPIC: usize = 4;
-/// The issue's targets: 40,000 partitions / 50,000 groups in ≤ 5 s and
-/// ≤ 200 MiB; 10,000 partitions / 500 groups within a 1 s interval.
+/// The curve's shape: each group reads one 4-partition topic and five
+/// groups share a topic, so groups = gp / 4 and partitions = gp / 5; the
+/// number of group-partitions (gp) is the one variable. 200,000 is issue
+/// 18's 40,000 partitions / 50,000 groups.
+const GROUPS_PER_TOPIC: usize = 5;
+const CURVE: [usize; 7] = [1_000, 10_000, 50_000, 100_000, 200_000, 500_000, 1_000_000];
+/// The partition-heavy sizes the README quoted before the curve.
+const PARTITION_SIZES: [(usize, usize); 2] = [(1_000, 100), (10_000, 500)];
+/// Issue 18's targets: 200,000 group-partitions in ≤ 200 ms per tick, and
+/// the whole process within 200 MiB at 40,000 partitions / 50,000 groups.
+const BIG_GROUP_PARTITIONS: usize = 200_000;
+const BIG_TICK_TARGET_MS: f64 = 200.0;
 const BIG_RSS_TARGET_MIB: f64 = 200.0;
-const SIZES: [(usize, usize, f64); 3] =
-    [(1_000, 100, 1.0), (10_000, 500, 1.0), (40_000, 50_000, 5.0)];
-/// Ticks that are timed once the steady state is reached.
-const TIMED_TICKS: i64 = 5;
+/// Ticks timed once the steady state is reached; the median is reported.
+const TIMED_TICKS: usize = 7;
 /// Seconds between warm-up samples: one per minute fills the per-minute
 /// history rings as fast as the per-sample ones.
 const WARMUP_SPACING: i64 = 60;
+/// A size is skipped (and says so) when the previous one projects its wall
+/// time above this or its memory above what the machine has free: the whole
+/// bench stays within ~10 minutes on a 2-core machine.
+const SIZE_WALL_BOUND_SECONDS: f64 = 240.0;
+/// The child's last stdout line, read by the parent: "#child WALL_S PEAK_MIB".
+const CHILD_TAG: &str = "#child";
 
 /// Cheap deterministic noise, so watermarks move irregularly (bursts) and
 /// the time tables keep their full number of points, as on a real cluster.
@@ -166,15 +185,19 @@ impl Cluster {
 }
 
 fn rss_mib() -> f64 {
-    status_kib("VmRSS:") / 1024.0
+    status_kib("/proc/self/status", "VmRSS:") / 1024.0
 }
 
 fn peak_rss_mib() -> f64 {
-    status_kib("VmHWM:") / 1024.0
+    status_kib("/proc/self/status", "VmHWM:") / 1024.0
 }
 
-fn status_kib(field: &str) -> f64 {
-    std::fs::read_to_string("/proc/self/status")
+fn available_mib() -> f64 {
+    status_kib("/proc/meminfo", "MemAvailable:") / 1024.0
+}
+
+fn status_kib(file: &str, field: &str) -> f64 {
+    std::fs::read_to_string(file)
         .ok()
         .and_then(|s| {
             s.lines()
@@ -196,12 +219,57 @@ struct Process {
     thresholds: LagThresholds,
 }
 
+/// Seconds spent in each part of one tick, in the app's order.
+#[derive(Debug, Clone, Copy, Default)]
+struct Phases {
+    /// `Analyzer::analyze`: sample → snapshot.
+    analyze: f64,
+    /// `events::diff` of the previous and the new snapshot.
+    diff: f64,
+    /// `Store::publish`: history rings and the latest snapshot.
+    publish: f64,
+    /// `Store::push_events`.
+    events: f64,
+    /// Letting go of the previous snapshot: its last reference is the
+    /// collector's, so freeing it happens here.
+    drop_previous: f64,
+}
+
+impl Phases {
+    fn total(&self) -> f64 {
+        self.analyze + self.diff + self.publish + self.events + self.drop_previous
+    }
+
+    /// Each phase's own median (so they need not add up to the total's).
+    fn medians(ticks: &[Phases]) -> Phases {
+        let median = |part: fn(&Phases) -> f64| median(ticks.iter().map(part).collect());
+        Phases {
+            analyze: median(|p| p.analyze),
+            diff: median(|p| p.diff),
+            publish: median(|p| p.publish),
+            events: median(|p| p.events),
+            drop_previous: median(|p| p.drop_previous),
+        }
+    }
+}
+
+fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values[values.len() / 2]
+}
+
 /// One tick's cost and the memory at its peak.
 struct Tick {
-    analyse_seconds: f64,
-    publish_seconds: f64,
+    phases: Phases,
     rss_mib: f64,
     live_mib: f64,
+}
+
+fn seconds_since(begun: &mut Instant) -> f64 {
+    let now = Instant::now();
+    let seconds = (now - *begun).as_secs_f64();
+    *begun = now;
+    seconds
 }
 
 impl Process {
@@ -209,28 +277,34 @@ impl Process {
     fn tick(&mut self, tick: i64, time: i64) -> Tick {
         self.cluster.advance(tick);
         let sample = self.cluster.sample(tick, time, true);
-        let begun = Instant::now();
+        let mut phases = Phases::default();
+        let mut begun = Instant::now();
         // The analyzer consumes the sample as it goes.
         let snapshot = self.analyzer.analyze(sample);
+        phases.analyze = seconds_since(&mut begun);
         let events = diff(&self.previous, &snapshot, &self.thresholds);
-        let analyse_seconds = begun.elapsed().as_secs_f64();
+        phases.diff = seconds_since(&mut begun);
         // The peak of a tick: previous and new snapshot, before publishing.
         let (rss_mib, live_mib) = (rss_mib(), live_mib());
-        let begun = Instant::now();
+        let mut begun = Instant::now();
         self.store.publish(snapshot);
+        phases.publish = seconds_since(&mut begun);
         self.store.push_events(events);
+        phases.events = seconds_since(&mut begun);
         self.previous = self.store.latest();
+        phases.drop_previous = seconds_since(&mut begun);
         Tick {
-            analyse_seconds,
-            publish_seconds: begun.elapsed().as_secs_f64(),
+            phases,
             rss_mib,
             live_mib,
         }
     }
 }
 
-/// One size, in this process; prints one result line and a breakdown.
-fn run_size(partitions: usize, groups: usize, budget_seconds: f64) {
+/// One size, in this process; prints one table row and a heap breakdown,
+/// then the tag line the parent reads.
+fn run_size(partitions: usize, groups: usize) {
+    let child_started = Instant::now();
     let rss_start = rss_mib();
     let live_start = live_mib();
     let store = Store::new(DEFAULT_HISTORY_POINTS, DEFAULT_EVENT_CAPACITY);
@@ -242,7 +316,6 @@ fn run_size(partitions: usize, groups: usize, budget_seconds: f64) {
         thresholds: LagThresholds::default(),
     };
     let table_points = AnalyzerSettings::default().time_table_points as i64;
-    let started = Instant::now();
 
     // Fill the time tables: watermarks only (no groups), one per second.
     let mut tick = 0;
@@ -263,20 +336,18 @@ fn run_size(partitions: usize, groups: usize, budget_seconds: f64) {
         process.tick(tick, time);
         tick += 1;
     }
-    let warmed = started.elapsed().as_secs_f64();
-    let (mut analyse, mut publish, mut rss_peak, mut live_peak) = (0.0, 0.0, 0.0f64, 0.0f64);
+    let warmed = child_started.elapsed().as_secs_f64();
+    let (mut ticks, mut rss_peak, mut live_peak) = (Vec::new(), 0.0f64, 0.0f64);
     for _ in 0..TIMED_TICKS {
         time += 1;
         let t = process.tick(tick, time);
-        analyse += t.analyse_seconds;
-        publish += t.publish_seconds;
+        ticks.push(t.phases);
         rss_peak = rss_peak.max(t.rss_mib);
-
         live_peak = live_peak.max(t.live_mib);
         tick += 1;
     }
-    let analyse_ms = analyse * 1000.0 / TIMED_TICKS as f64;
-    let publish_ms = publish * 1000.0 / TIMED_TICKS as f64;
+    let tick_ms = median(ticks.iter().map(Phases::total).collect()) * 1000.0;
+    let phases = Phases::medians(&ticks);
 
     // The lag heatmap's share of the store history (counted in it).
     let heat_bytes = process.store.heatmap_bytes();
@@ -310,27 +381,29 @@ fn run_size(partitions: usize, groups: usize, budget_seconds: f64) {
     drop(analyzer);
     let analyzer_mib = before - live_mib();
 
-    let tick_ms = analyse_ms + publish_ms;
-    let verdict = if tick_ms / 1000.0 <= budget_seconds {
-        format!("yes (≤ {budget_seconds} s)")
-    } else {
-        format!("NO (> {budget_seconds} s)")
-    };
+    let group_partitions = groups * PARTITIONS_PER_TOPIC;
+    let ms = |seconds: f64| seconds * 1000.0;
     println!(
-        "{partitions:>10}  {groups:>6}  {:>10}  {analyse_ms:>10.1}  {publish_ms:>10.1}  {:>8.0}  {rss_peak:>7.0}  {:>8.0}  {:>8.0}  {verdict}",
-        groups * PARTITIONS_PER_TOPIC,
-        rss_peak - rss_start,
+        "{group_partitions:>9}  {partitions:>10}  {groups:>7}  {tick_ms:>8.1}  {:>8.3}  {:>8.1}  {:>6.1}  {:>7.1}  {:>6.1}  {:>6.1}  {rss_peak:>7.0}  {:>8.0}  {:>8.0}",
+        tick_ms * 1000.0 / group_partitions as f64,
+        ms(phases.analyze),
+        ms(phases.diff),
+        ms(phases.publish),
+        ms(phases.events),
+        ms(phases.drop_previous),
         peak_rss_mib(),
         live_peak - live_start,
     );
     println!(
-        "            heap: sample {sample_mib:.1} MiB, snapshot {snapshot_mib:.1} MiB (x2 at the peak), \
+        "           heap: sample {sample_mib:.1} MiB, snapshot {snapshot_mib:.1} MiB (x2 at the peak), \
          store history {history_mib:.1} MiB, analyzer {analyzer_mib:.1} MiB \
          (time tables {:.1}, group windows {:.1}, group-partition windows {:.1}); \
-         warm-up {warmup} ticks in {warmed:.0} s",
+         RSS +{:.0} MiB over the child's start; {TIMED_TICKS} ticks timed after a \
+         warm-up of {warmup} in {warmed:.0} s",
         parts.time_tables as f64 / MIB,
         parts.group_windows as f64 / MIB,
         parts.partition_windows as f64 / MIB,
+        rss_peak - rss_start,
     );
     println!(
         "            lag heatmap (in the store history): {:.1} MiB for {} group-partitions, \
@@ -339,17 +412,55 @@ fn run_size(partitions: usize, groups: usize, budget_seconds: f64) {
         groups * PARTITIONS_PER_TOPIC,
         heat_bytes as f64 / (groups * PARTITIONS_PER_TOPIC).max(1) as f64,
     );
-    if partitions == 40_000 {
-        println!(
-            "            200 MiB target at 40k/50k: {} (peak RSS {:.0} MiB)",
-            if peak_rss_mib() <= BIG_RSS_TARGET_MIB {
-                "met"
-            } else {
-                "NOT met"
-            },
-            peak_rss_mib()
-        );
+    println!(
+        "{CHILD_TAG} {} {} {tick_ms}",
+        child_started.elapsed().as_secs_f64(),
+        peak_rss_mib()
+    );
+}
+
+/// What a child reported: wall seconds, peak RSS (MiB), median tick (ms).
+#[derive(Debug, Clone, Copy)]
+struct ChildReport {
+    wall_seconds: f64,
+    peak_mib: f64,
+    tick_ms: f64,
+}
+
+/// Runs one size in a child process, echoes its rows, returns its report.
+fn run_child(partitions: usize, groups: usize) -> ChildReport {
+    let me = std::env::current_exe().expect("own path");
+    let output = Command::new(me)
+        .args(["--size", &partitions.to_string(), &groups.to_string()])
+        .stderr(std::process::Stdio::inherit())
+        .output()
+        .expect("run one size");
+    assert!(output.status.success(), "size {partitions}/{groups} failed");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let mut report = None;
+    for line in stdout.lines() {
+        match line.strip_prefix(CHILD_TAG) {
+            Some(tag) => {
+                let values: Vec<f64> = tag
+                    .split_whitespace()
+                    .map(|v| v.parse().expect("child tag"))
+                    .collect();
+                report = Some(ChildReport {
+                    wall_seconds: values[0],
+                    peak_mib: values[1],
+                    tick_ms: values[2],
+                });
+            }
+            None => println!("{line}"),
+        }
     }
+    report.expect("the child's report")
+}
+
+fn print_header() {
+    println!(
+        "group-pt  partitions   groups   tick ms  ms/1k gp   analyze    diff  publish  events    drop  RSS MiB  peak MiB  heap MiB"
+    );
 }
 
 fn main() {
@@ -357,33 +468,77 @@ fn main() {
     if let Some(i) = args.iter().position(|a| a == "--size") {
         let partitions = args[i + 1].parse().expect("partitions");
         let groups = args[i + 2].parse().expect("groups");
-        let budget = args[i + 3].parse().expect("budget");
-        run_size(partitions, groups, budget);
+        run_size(partitions, groups);
         return;
     }
+    let up_to: usize = args
+        .iter()
+        .position(|a| a == "--up-to")
+        .map_or(usize::MAX, |i| args[i + 1].parse().expect("--up-to N"));
+    println!("Per tick without I/O, median of {TIMED_TICKS} steady-state ticks (ms): analyze, event diff,");
     println!(
-        "Per tick without I/O: analyse = analysis + event diff, publish = store history + latest."
+        "store publish (history rings + latest), events pushed, drop of the previous snapshot;"
     );
     println!(
-        "RSS: growth over the child's start and absolute at the tick's peak (sample in flight,"
+        "ms/1k gp = tick ms per 1,000 group-partitions (flat = linear). RSS at the tick's peak"
     );
     println!(
-        "previous and new snapshot, analyzer, store at steady state); heap = live allocations."
+        "(sample in flight, previous and new snapshot, analyzer, store); heap = live allocations."
     );
-    println!(
-        "partitions  groups  group-part  analyse ms  publish ms  RSS +MiB  RSS MiB  peak MiB  heap MiB  tick within interval"
-    );
-    let me = std::env::current_exe().expect("own path");
-    for (partitions, groups, budget) in SIZES {
-        let status = Command::new(&me)
-            .args([
-                "--size",
-                &partitions.to_string(),
-                &groups.to_string(),
-                &budget.to_string(),
-            ])
-            .status()
-            .expect("run one size");
-        assert!(status.success(), "size {partitions}/{groups} failed");
+    println!();
+    println!("Curve: each group reads one 4-partition topic, 5 groups per topic.");
+    print_header();
+    let mut per_1k = Vec::new();
+    let mut big: Option<ChildReport> = None;
+    let mut last: Option<(usize, ChildReport)> = None;
+    for gp in CURVE.into_iter().filter(|&gp| gp <= up_to) {
+        let (groups, partitions) = (gp / PARTITIONS_PER_TOPIC, gp / GROUPS_PER_TOPIC);
+        if let Some((previous_gp, previous)) = last {
+            // Cost and memory grow (at most) linearly: project from the
+            // size before, with a margin.
+            let scale = gp as f64 / previous_gp as f64 * 1.2;
+            let (wall, peak) = (previous.wall_seconds * scale, previous.peak_mib * scale);
+            if wall > SIZE_WALL_BOUND_SECONDS || peak > available_mib() * 0.8 {
+                println!(
+                    "{gp:>9}  skipped: projected {wall:.0} s (bound {SIZE_WALL_BOUND_SECONDS:.0} s) \
+                     and {peak:.0} MiB ({:.0} MiB available)",
+                    available_mib()
+                );
+                continue;
+            }
+        }
+        let report = run_child(partitions, groups);
+        if gp >= 10_000 {
+            per_1k.push(report.tick_ms * 1000.0 / gp as f64);
+        }
+        if gp == BIG_GROUP_PARTITIONS {
+            big = Some(report);
+        }
+        last = Some((gp, report));
+    }
+    if per_1k.len() >= 2 {
+        let (low, high) = per_1k
+            .iter()
+            .fold((f64::MAX, 0.0f64), |(l, h), &v| (l.min(v), h.max(v)));
+        println!(
+            "Linearity from 10k on: ms per 1k group-partitions {low:.3} to {high:.3} ({:.2}x)",
+            high / low
+        );
+    }
+    if let Some(big) = big {
+        println!(
+            "Targets at 200,000 group-partitions (40,000 partitions / 50,000 groups): \
+             tick ≤ {BIG_TICK_TARGET_MS} ms: {} ({:.1} ms); peak RSS ≤ {BIG_RSS_TARGET_MIB} MiB: {} ({:.0} MiB)",
+            if big.tick_ms <= BIG_TICK_TARGET_MS { "met" } else { "NOT met" },
+            big.tick_ms,
+            if big.peak_mib <= BIG_RSS_TARGET_MIB { "met" } else { "NOT met" },
+            big.peak_mib,
+        );
+    }
+    println!();
+    println!("Partition-heavy sizes (topics of 4 partitions, each group reads one topic):");
+    print_header();
+    for (partitions, groups) in PARTITION_SIZES {
+        run_child(partitions, groups);
     }
 }

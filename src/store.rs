@@ -432,9 +432,32 @@ fn push_bounded<T>(ring: &mut VecDeque<T>, item: T, capacity: usize) {
     ring.push_back(item);
 }
 
+/// How many distinct names a sorted list holds; `None` when it is not
+/// sorted.
+fn distinct_sorted<'a>(mut names: impl Iterator<Item = &'a str>) -> Option<usize> {
+    let Some(mut previous) = names.next() else {
+        return Some(0);
+    };
+    let mut distinct = 1;
+    for name in names {
+        match previous.cmp(name) {
+            std::cmp::Ordering::Less => distinct += 1,
+            std::cmp::Ordering::Equal => {}
+            std::cmp::Ordering::Greater => return None,
+        }
+        previous = name;
+    }
+    Some(distinct)
+}
+
 /// The series of `name`, created when new.
 fn series_of<'a, P>(map: &'a mut HashMap<Name, Series<P>>, name: &Name) -> &'a mut Series<P> {
-    map.entry(name.clone()).or_default()
+    // Looked up by text first: `entry` would clone the name (an atomic
+    // increment and decrement) for every series that already exists.
+    if !map.contains_key(name.as_str()) {
+        map.insert(name.clone(), Series::default());
+    }
+    map.get_mut(name.as_str()).expect("inserted above")
 }
 
 impl Store {
@@ -471,20 +494,6 @@ impl Store {
         }
         {
             let mut history = self.history.lock().expect("history poisoned");
-            if snapshot.kafka_up {
-                // Deleted topics and groups leave the history with the snapshot.
-                // (Sets, not scans: 50,000 groups must not cost 50,000².)
-                let topics: HashSet<&str> =
-                    snapshot.topics.iter().map(|t| t.name.as_str()).collect();
-                let groups: HashSet<&str> =
-                    snapshot.groups.iter().map(|g| g.group.as_str()).collect();
-                history
-                    .topics
-                    .retain(|name, _| topics.contains(name.as_str()));
-                history
-                    .groups
-                    .retain(|name, _| groups.contains(name.as_str()));
-            }
             let history = &mut *history;
             history.heat.record(&snapshot, HEAT_CELLS);
             history.totals.push(
@@ -526,6 +535,31 @@ impl Store {
                     per_series,
                     per_series_minutes,
                 );
+            }
+            if snapshot.kafka_up {
+                // Deleted topics and groups leave the history with the
+                // snapshot. Every name of the snapshot has a series now, so
+                // when there are as many series as distinct names none is
+                // stale and the sets (hashing 50,000 names twice) are not
+                // built; snapshots list names sorted, which makes counting
+                // them one pass.
+                // (Sets, not scans: 50,000 groups must not cost 50,000².)
+                let topic_names = snapshot.topics.iter().map(|t| t.name.as_str());
+                if distinct_sorted(topic_names) != Some(history.topics.len()) {
+                    let topics: HashSet<&str> =
+                        snapshot.topics.iter().map(|t| t.name.as_str()).collect();
+                    history
+                        .topics
+                        .retain(|name, _| topics.contains(name.as_str()));
+                }
+                let group_names = snapshot.groups.iter().map(|g| g.group.as_str());
+                if distinct_sorted(group_names) != Some(history.groups.len()) {
+                    let groups: HashSet<&str> =
+                        snapshot.groups.iter().map(|g| g.group.as_str()).collect();
+                    history
+                        .groups
+                        .retain(|name, _| groups.contains(name.as_str()));
+                }
             }
         }
         self.latest.send_replace(Arc::new(snapshot));

@@ -254,15 +254,10 @@ fn group_events(
     events: &mut Vec<Event>,
 ) {
     let at = next.taken_at;
-    let before: BTreeMap<&str, &GroupView> = previous
-        .groups
-        .iter()
-        .map(|g| (g.group.as_str(), g))
-        .collect();
-    let after: HashSet<&str> = next.groups.iter().map(|g| g.group.as_str()).collect();
-    for group in &next.groups {
+    let (before, gone) = match_groups(&previous.groups, &next.groups);
+    for (group, old) in next.groups.iter().zip(before) {
         let name = group.group.as_str();
-        let Some(old) = before.get(name) else {
+        let Some(old) = old else {
             events.push(
                 Event::new(
                     at,
@@ -379,19 +374,72 @@ fn group_events(
             }
         }
     }
-    for group in &previous.groups {
-        if !after.contains(group.group.as_str()) {
-            events.push(
-                Event::new(
-                    at,
-                    "group_deleted",
-                    &group.group,
-                    format!("consumer group {} is gone", group.group),
-                )
-                .for_group(&group.group),
-            );
-        }
+    for group in gone {
+        events.push(
+            Event::new(
+                at,
+                "group_deleted",
+                &group.group,
+                format!("consumer group {} is gone", group.group),
+            )
+            .for_group(&group.group),
+        );
     }
+}
+
+/// Each of `next`'s groups with its previous view (if any), and the
+/// previous groups that are gone. Snapshots list groups sorted by name (the
+/// analyzer sorts them), so one merge walk pairs them without a map of
+/// 50,000 names; unsorted lists (hand-made snapshots) are paired by map,
+/// the last of a name listed twice winning.
+fn match_groups<'a>(
+    previous: &'a [GroupView],
+    next: &[GroupView],
+) -> (Vec<Option<&'a GroupView>>, Vec<&'a GroupView>) {
+    let strictly_sorted = previous
+        .windows(2)
+        .all(|w| w[0].group.as_str() < w[1].group.as_str());
+    let sorted = next
+        .windows(2)
+        .all(|w| w[0].group.as_str() <= w[1].group.as_str());
+    if !(strictly_sorted && sorted) {
+        let before: BTreeMap<&str, &GroupView> =
+            previous.iter().map(|g| (g.group.as_str(), g)).collect();
+        let after: HashSet<&str> = next.iter().map(|g| g.group.as_str()).collect();
+        return (
+            next.iter()
+                .map(|g| before.get(g.group.as_str()).copied())
+                .collect(),
+            previous
+                .iter()
+                .filter(|g| !after.contains(g.group.as_str()))
+                .collect(),
+        );
+    }
+    let mut matched = vec![false; previous.len()];
+    let mut at = 0;
+    let pairs = next
+        .iter()
+        .map(|group| {
+            while at < previous.len() && previous[at].group.as_str() < group.group.as_str() {
+                at += 1;
+            }
+            let old = previous
+                .get(at)
+                .filter(|old| old.group.as_str() == group.group.as_str());
+            if old.is_some() {
+                matched[at] = true;
+            }
+            old
+        })
+        .collect();
+    let gone = previous
+        .iter()
+        .zip(matched)
+        .filter(|(_, matched)| !matched)
+        .map(|(group, _)| group)
+        .collect();
+    (pairs, gone)
 }
 
 #[cfg(test)]
@@ -417,6 +465,36 @@ mod tests {
             partitions: vec![],
             error: None,
         }
+    }
+
+    #[test]
+    fn sorted_and_unsorted_group_lists_pair_alike() {
+        let names = |groups: &[&GroupView]| -> Vec<String> {
+            groups.iter().map(|g| g.group.to_string()).collect()
+        };
+        let views = |names: &[&str]| -> Vec<GroupView> {
+            names.iter().map(|n| group(n, 0, GroupStatus::Ok)).collect()
+        };
+        let previous = views(&["a", "b", "d", "f"]);
+        let next = views(&["b", "c", "d", "e", "g"]);
+        let (pairs, gone) = match_groups(&previous, &next);
+        let paired: Vec<Option<String>> = pairs
+            .iter()
+            .map(|p| p.map(|g| g.group.to_string()))
+            .collect();
+        let expected = [Some("b"), None, Some("d"), None, None];
+        assert_eq!(paired, expected.map(|e| e.map(String::from)));
+        assert_eq!(names(&gone), ["a", "f"]);
+        // The same lists out of order go the map's way, with the same answer.
+        let previous = views(&["f", "d", "b", "a"]);
+        let next = views(&["b", "c", "d", "e", "g"]);
+        let (pairs, gone) = match_groups(&previous, &next);
+        let paired: Vec<Option<String>> = pairs
+            .iter()
+            .map(|p| p.map(|g| g.group.to_string()))
+            .collect();
+        assert_eq!(paired, expected.map(|e| e.map(String::from)));
+        assert_eq!(names(&gone), ["f", "a"]);
     }
 
     fn topic(name: &str, leaders: &[i32]) -> TopicView {

@@ -91,8 +91,11 @@ impl OffsetTimeTable {
         self.points.heap_bytes()
     }
 
+    /// Moves the newest point (there are at least two).
     fn set_last(&mut self, point: (i64, i64)) {
-        self.points.set_last([point.0, point.1]);
+        let before = self.newest[0];
+        self.points
+            .set_last_after([before.0, before.1], [point.0, point.1]);
         self.newest[1] = point;
     }
 
@@ -133,8 +136,9 @@ impl OffsetTimeTable {
                 }
             }
         }
-        self.points.push([offset, time]);
-        self.newest = [self.newest[1], (offset, time)];
+        let last = self.newest[1];
+        self.points.push_after([last.0, last.1], [offset, time]);
+        self.newest = [last, (offset, time)];
         while self.points.len() > usize::from(self.capacity) {
             self.drop_least_informative();
         }
@@ -183,38 +187,41 @@ impl OffsetTimeTable {
 
     /// Estimated produce time of the message at `offset`, or `None` with too
     /// little data to tell.
+    ///
+    /// The message at `offset` exists once the watermark passed it: it was
+    /// produced before the first point with watermark > offset and after
+    /// the point before that one. Offsets never decrease along the table,
+    /// so that pair is found walking back from the newest point: commits
+    /// are usually a few points from the end, and every group on the
+    /// partition asks.
     pub fn produce_time(&self, offset: i64) -> Option<f64> {
-        let mut points = self
-            .points
-            .iter()
-            .map(|[o, t]| (o, to_seconds(t)))
-            .peekable();
-        let first = *points.peek()?;
-        // The message at `offset` exists once the watermark passed it: find the
-        // first point with watermark > offset; it was produced before that
-        // point and after the previous one.
-        let mut previous = None;
-        for (o2, t2) in points {
-            if o2 > offset {
-                let Some((o1, t1)) = previous else {
-                    // Older than our table: extrapolate at the table's average
-                    // rate, never later than the first point.
-                    let (last_offset, last_time) = self.last()?;
-                    let span_offsets = (last_offset - first.0) as f64;
-                    let span_time = last_time - first.1;
-                    if span_offsets <= 0.0 || span_time <= 0.0 {
-                        return Some(first.1);
-                    }
-                    let rate = span_offsets / span_time;
-                    return Some(first.1 - (first.0 - offset) as f64 / rate);
-                };
-                // Between the last time the watermark was o1 and when it reached o2.
+        let newest = self.newest[1];
+        if self.is_empty() || newest.0 <= offset {
+            return None;
+        }
+        // The oldest point seen so far with watermark > offset.
+        let mut after = newest;
+        for [o1, t1] in self.points.iter_back([newest.0, newest.1]).skip(1) {
+            if o1 <= offset {
+                // Between the last time the watermark was o1 and when it
+                // reached the next point's.
+                let (t1, (o2, t2)) = (to_seconds(t1), (after.0, to_seconds(after.1)));
                 let fraction = (offset - o1 + 1) as f64 / (o2 - o1) as f64;
                 return Some(t1 + fraction.clamp(0.0, 1.0) * (t2 - t1));
             }
-            previous = Some((o2, t2));
+            after = (o1, t1);
         }
-        None
+        // Older than our table: extrapolate at the table's average rate,
+        // never later than the first point.
+        let first = (after.0, to_seconds(after.1));
+        let (last_offset, last_time) = (newest.0, to_seconds(newest.1));
+        let span_offsets = (last_offset - first.0) as f64;
+        let span_time = last_time - first.1;
+        if span_offsets <= 0.0 || span_time <= 0.0 {
+            return Some(first.1);
+        }
+        let rate = span_offsets / span_time;
+        Some(first.1 - (first.0 - offset) as f64 / rate)
     }
 
     /// How many seconds behind `now` a consumer at `committed` is: 0 when it
@@ -230,6 +237,63 @@ impl OffsetTimeTable {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `produce_time` as a walk from the oldest point: what the walk back
+    /// from the newest must answer.
+    fn produce_time_forward(table: &OffsetTimeTable, offset: i64) -> Option<f64> {
+        let mut points = table
+            .points
+            .iter()
+            .map(|[o, t]| (o, to_seconds(t)))
+            .peekable();
+        let first = *points.peek()?;
+        let mut previous = None;
+        for (o2, t2) in points {
+            if o2 > offset {
+                let Some((o1, t1)) = previous else {
+                    let (last_offset, last_time) = table.last()?;
+                    let span_offsets = (last_offset - first.0) as f64;
+                    let span_time = last_time - first.1;
+                    if span_offsets <= 0.0 || span_time <= 0.0 {
+                        return Some(first.1);
+                    }
+                    let rate = span_offsets / span_time;
+                    return Some(first.1 - (first.0 - offset) as f64 / rate);
+                };
+                let fraction = (offset - o1 + 1) as f64 / (o2 - o1) as f64;
+                return Some(t1 + fraction.clamp(0.0, 1.0) * (t2 - t1));
+            }
+            previous = Some((o2, t2));
+        }
+        None
+    }
+
+    #[test]
+    fn walking_back_from_the_newest_point_answers_like_walking_forward() {
+        let mut next = crate::analysis::xorshift(0x2545_F491_4F6C_DD1D);
+        for round in 0..200 {
+            let mut table = OffsetTimeTable::new(2 + round % 20);
+            let (mut high, mut time) = (0i64, 1_700_000_000.0);
+            for _ in 0..(next() % 300) {
+                time += 0.5 + (next() % 4) as f64 * 0.25;
+                high = match next() % 10 {
+                    0 => high,
+                    1 if high > 10 => high / 2,
+                    _ => high + (next() % 500) as i64,
+                };
+                table.record(high, time);
+                for _ in 0..4 {
+                    let offset = high - (next() % 5_000) as i64 + 10;
+                    assert_eq!(
+                        table.produce_time(offset),
+                        produce_time_forward(&table, offset),
+                        "offset {offset} of {:?}",
+                        table.points.iter().collect::<Vec<_>>()
+                    );
+                }
+            }
+        }
+    }
 
     #[test]
     fn lag_is_high_minus_committed_and_never_negative() {

@@ -85,6 +85,26 @@ fn add<const N: usize>(point: &mut [i64; N], d: &[i64; N]) {
     }
 }
 
+fn sub<const N: usize>(point: &mut [i64; N], d: &[i64; N]) {
+    for i in 0..N {
+        point[i] = point[i].wrapping_sub(d[i]);
+    }
+}
+
+/// Where the last of the `N` varints ending at `end` starts: a varint's
+/// last byte is its only one below 0x80, so the bytes before a varint's end
+/// that are 0x80 or more belong to it.
+fn point_start<const N: usize>(bytes: &[u8], end: usize) -> usize {
+    let mut at = end;
+    for _ in 0..N {
+        at -= 1;
+        while at > 0 && bytes[at - 1] >= 0x80 {
+            at -= 1;
+        }
+    }
+    at
+}
+
 impl<const N: usize> PackedRing<N> {
     /// `pop_front` rewrites the head in a fixed buffer of 4 varints.
     const FITS_HEAD_BUFFER: () = assert!(N <= 4, "PackedRing holds at most 4 values a point");
@@ -129,6 +149,41 @@ impl<const N: usize> PackedRing<N> {
             Some(last) => put_point(&mut self.bytes, &delta(&last, &point)),
         }
         self.len += 1;
+    }
+
+    /// `push` for a caller that keeps the ring's last point: `last()`
+    /// decodes the whole ring, and the time tables push once a tick on
+    /// each of up to 200,000 partitions.
+    pub fn push_after(&mut self, last: [i64; N], point: [i64; N]) {
+        if self.len == 0 {
+            self.push(point);
+            return;
+        }
+        debug_assert_eq!(self.last(), Some(last));
+        put_point(&mut self.bytes, &delta(&last, &point));
+        self.len += 1;
+    }
+
+    /// `set_last` for a caller that keeps the point before the last (at
+    /// least two points): only the last point's bytes are read.
+    pub fn set_last_after(&mut self, before_last: [i64; N], point: [i64; N]) {
+        debug_assert!(self.len >= 2);
+        let start = point_start::<N>(&self.bytes, self.bytes.len());
+        self.bytes.truncate(start);
+        put_point(&mut self.bytes, &delta(&before_last, &point));
+    }
+
+    /// Newest first, for a caller that keeps the ring's last point: walks
+    /// back only as far as it is asked to (a commit is usually a few points
+    /// from the newest, the head is the oldest).
+    pub fn iter_back(&self, last: [i64; N]) -> PackedBackIter<'_, N> {
+        debug_assert!(self.is_empty() || self.last() == Some(last));
+        PackedBackIter {
+            bytes: &self.bytes,
+            end: self.bytes.len(),
+            left: self.len,
+            point: last,
+        }
     }
 
     /// Drops the oldest point.
@@ -257,6 +312,35 @@ impl<const N: usize> Iterator for PackedIter<'_, N> {
 
 impl<const N: usize> ExactSizeIterator for PackedIter<'_, N> {}
 
+pub struct PackedBackIter<'a, const N: usize> {
+    bytes: &'a [u8],
+    /// End of the encoding of the point `next` returns.
+    end: usize,
+    left: u16,
+    point: [i64; N],
+}
+
+impl<const N: usize> Iterator for PackedBackIter<'_, N> {
+    type Item = [i64; N];
+
+    fn next(&mut self) -> Option<[i64; N]> {
+        if self.left == 0 {
+            return None;
+        }
+        let point = self.point;
+        self.left -= 1;
+        if self.left > 0 {
+            // Bytes start..end are the delta that led to `point`.
+            let start = point_start::<N>(self.bytes, self.end);
+            let mut at = start;
+            let d = get_point::<N>(self.bytes, &mut at);
+            sub(&mut self.point, &d);
+            self.end = start;
+        }
+        Some(point)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -264,8 +348,9 @@ mod tests {
     #[test]
     fn every_operation_matches_a_plain_list() {
         // Random pushes (small steps, huge jumps, extremes), removals at
-        // random places, front pops and last-point rewrites, checked
-        // against a Vec after every step.
+        // random places, front pops and last-point rewrites, each by
+        // either form (decoding the ring or told its last points), checked
+        // against a Vec after every step, forwards and backwards.
         let mut next = crate::analysis::xorshift(0x9E37_79B9_7F4A_7C15);
         let mut ring = PackedRing::<2>::default();
         let mut model: Vec<[i64; 2]> = Vec::new();
@@ -280,7 +365,10 @@ mod tests {
             match next() % 6 {
                 0..=2 => {
                     let point = [value(next()), value(next())];
-                    ring.push(point);
+                    match model.last() {
+                        Some(&last) if next() % 2 == 0 => ring.push_after(last, point),
+                        _ => ring.push(point),
+                    }
                     model.push(point);
                 }
                 3 if model.len() > 1 => {
@@ -294,12 +382,21 @@ mod tests {
                 }
                 5 if !model.is_empty() => {
                     let point = [value(next()), value(next())];
-                    ring.set_last(point);
+                    if model.len() >= 2 && next() % 2 == 0 {
+                        ring.set_last_after(model[model.len() - 2], point);
+                    } else {
+                        ring.set_last(point);
+                    }
                     *model.last_mut().expect("not empty") = point;
                 }
                 _ => {}
             }
             assert_eq!(ring.iter().collect::<Vec<_>>(), model);
+            if let Some(&last) = model.last() {
+                let mut back: Vec<_> = ring.iter_back(last).collect();
+                back.reverse();
+                assert_eq!(back, model);
+            }
             if model.len() > 50 {
                 ring.clear();
                 model.clear();

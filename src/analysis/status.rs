@@ -111,31 +111,28 @@ impl GroupWindow {
         members: Option<usize>,
         state: Option<&str>,
     ) -> (GroupStatus, String) {
+        let verdict = self.judge(size, members, state);
+        (verdict.status(), verdict.reason())
+    }
+
+    /// What `evaluate` finds, before it is put in words.
+    pub fn judge(&self, size: usize, members: Option<usize>, state: Option<&str>) -> Verdict {
         let size = size.clamp(2, u32::MAX as usize) as u32;
         if state.is_some_and(|s| s.eq_ignore_ascii_case("dead")) {
-            return (
-                GroupStatus::Dead,
-                "the broker reports the group as Dead".into(),
-            );
+            return Verdict::Dead;
         }
         let Some(newest) = self.newest() else {
-            return (GroupStatus::Unknown, "no sample yet".into());
+            return Verdict::NoSample;
         };
         if newest.lag == 0 {
-            return (GroupStatus::Ok, "caught up: lag 0".into());
+            return Verdict::CaughtUp;
         }
         // Index of the oldest point still in the window.
         let start = self.pushes.saturating_sub(size);
         // The step into `rewind_index` is in the window when the point
         // before it is.
         if self.rewind_index > start {
-            return (
-                GroupStatus::Rewind,
-                format!(
-                    "committed offsets went back by {} messages",
-                    group_digits(self.rewind_by)
-                ),
-            );
+            return Verdict::Rewind { by: self.rewind_by };
         }
         let full = self.pushes >= size;
         if full && self.steady_index <= start {
@@ -143,38 +140,82 @@ impl GroupWindow {
             let no_members =
                 members == Some(0) || state.is_some_and(|s| s.eq_ignore_ascii_case("empty"));
             return if no_members {
-                (
-                    GroupStatus::Stop,
-                    format!(
-                        "no members and no commit for {seconds:.0}s; lag {}",
-                        group_digits(newest.lag)
-                    ),
-                )
+                Verdict::Stop {
+                    seconds,
+                    lag: newest.lag,
+                }
             } else {
-                (
-                    GroupStatus::Stall,
-                    format!(
-                        "commits stopped for {seconds:.0}s while lag is {}",
-                        group_digits(newest.lag)
-                    ),
-                )
+                Verdict::Stall {
+                    seconds,
+                    lag: newest.lag,
+                }
             };
         }
         if full && self.growing_index <= start {
-            return (
-                GroupStatus::Warn,
-                format!(
-                    "lag grew {} samples in a row: {} → {}",
-                    self.pushes - 1 - self.growing_index,
-                    group_digits(self.growing_from),
-                    group_digits(newest.lag)
-                ),
-            );
+            return Verdict::Warn {
+                samples: self.pushes - 1 - self.growing_index,
+                from: self.growing_from,
+                to: newest.lag,
+            };
         }
-        (
-            GroupStatus::Ok,
-            format!("consuming; lag {}", group_digits(newest.lag)),
-        )
+        Verdict::Consuming { lag: newest.lag }
+    }
+}
+
+/// A window's judgement with what its reason needs. The status alone
+/// costs nothing; the reason is formatted only when asked for, because the
+/// analyzer shows one partition's reason per group and judges every one of
+/// up to a million group-partitions each tick.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Verdict {
+    Dead,
+    NoSample,
+    CaughtUp,
+    Rewind { by: i64 },
+    Stop { seconds: f64, lag: i64 },
+    Stall { seconds: f64, lag: i64 },
+    Warn { samples: u32, from: i64, to: i64 },
+    Consuming { lag: i64 },
+}
+
+impl Verdict {
+    pub fn status(&self) -> GroupStatus {
+        match self {
+            Verdict::Dead => GroupStatus::Dead,
+            Verdict::NoSample => GroupStatus::Unknown,
+            Verdict::CaughtUp | Verdict::Consuming { .. } => GroupStatus::Ok,
+            Verdict::Rewind { .. } => GroupStatus::Rewind,
+            Verdict::Stop { .. } => GroupStatus::Stop,
+            Verdict::Stall { .. } => GroupStatus::Stall,
+            Verdict::Warn { .. } => GroupStatus::Warn,
+        }
+    }
+
+    /// The one-line reason shown with the status.
+    pub fn reason(&self) -> String {
+        match *self {
+            Verdict::Dead => "the broker reports the group as Dead".into(),
+            Verdict::NoSample => "no sample yet".into(),
+            Verdict::CaughtUp => "caught up: lag 0".into(),
+            Verdict::Rewind { by } => format!(
+                "committed offsets went back by {} messages",
+                group_digits(by)
+            ),
+            Verdict::Stop { seconds, lag } => format!(
+                "no members and no commit for {seconds:.0}s; lag {}",
+                group_digits(lag)
+            ),
+            Verdict::Stall { seconds, lag } => format!(
+                "commits stopped for {seconds:.0}s while lag is {}",
+                group_digits(lag)
+            ),
+            Verdict::Warn { samples, from, to } => format!(
+                "lag grew {samples} samples in a row: {} → {}",
+                group_digits(from),
+                group_digits(to)
+            ),
+            Verdict::Consuming { lag } => format!("consuming; lag {}", group_digits(lag)),
+        }
     }
 }
 

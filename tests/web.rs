@@ -141,6 +141,39 @@ fn state_with(
     }
 }
 
+/// Status and body of `path` on `app`.
+async fn fetch(app: &axum::Router, path: &str) -> (StatusCode, String) {
+    let response = app
+        .clone()
+        .oneshot(Request::get(path).body(Body::empty()).unwrap())
+        .await
+        .unwrap();
+    let status = response.status();
+    let body = response.into_body().collect().await.unwrap().to_bytes();
+    (status, String::from_utf8(body.to_vec()).unwrap())
+}
+
+/// A store holding one snapshot in which `count` groups, named by `name`,
+/// read orders/0: group i committed at offset i, so the first lags most.
+fn store_with_groups(count: i64, name: impl Fn(i64) -> String) -> Arc<Store> {
+    let store = Arc::new(Store::new(10, 10));
+    let mut analyzer = Analyzer::new(AnalyzerSettings::default());
+    let mut big = sample(0, 10, 5);
+    big.groups = (0..count)
+        .map(|i| GroupSample {
+            group: name(i).into(),
+            offsets: vec![CommittedOffset {
+                topic: "orders".into(),
+                partition: 0,
+                offset: Some(i).into(),
+            }],
+            ..GroupSample::default()
+        })
+        .collect();
+    store.publish(analyzer.analyze(big));
+    store
+}
+
 async fn get(path: &str) -> (StatusCode, axum::http::HeaderMap, String) {
     let response = router(state())
         .oneshot(Request::get(path).body(Body::empty()).unwrap())
@@ -355,21 +388,7 @@ async fn static_assets_are_served_without_a_cdn() {
 
 #[tokio::test]
 async fn overview_shows_the_top_of_big_clusters_only() {
-    let store = Arc::new(Store::new(10, 10));
-    let mut analyzer = Analyzer::new(AnalyzerSettings::default());
-    let mut big = sample(0, 10, 5);
-    big.groups = (0..250)
-        .map(|i| GroupSample {
-            group: format!("g{i:03}").into(),
-            offsets: vec![CommittedOffset {
-                topic: "orders".into(),
-                partition: 0,
-                offset: Some(i).into(),
-            }],
-            ..GroupSample::default()
-        })
-        .collect();
-    store.publish(analyzer.analyze(big));
+    let store = store_with_groups(250, |i| format!("g{i:03}"));
     let place = ClusterPlace::default();
     let view = OverviewView::build(&store.latest(), &[], &place);
     assert_eq!(view.groups.len(), kafka_pulse::web::pages::OVERVIEW_ROWS);

@@ -67,15 +67,13 @@ pub struct Request<'a> {
 /// writes them, so a token made here equals the Python signer's byte for
 /// byte.
 pub fn presign(request: &Request<'_>, credentials: &Credentials, time: DateTime<Utc>) -> String {
-    let amz_date = time.format("%Y%m%dT%H%M%SZ").to_string();
-    let date = time.format("%Y%m%d").to_string();
-    let scope = format!("{date}/{}/{}/aws4_request", request.region, request.service);
-    let credential = format!("{}/{scope}", credentials.access_key_id);
+    let scope = Scope::new(time, request.region, request.service);
+    let credential = format!("{}/{}", credentials.access_key_id, scope.scope);
     let expires = request.expires_secs.to_string();
     let mut auth: Vec<(&str, &str)> = vec![
         ("X-Amz-Algorithm", ALGORITHM),
         ("X-Amz-Credential", &credential),
-        ("X-Amz-Date", &amz_date),
+        ("X-Amz-Date", &scope.amz_date),
         ("X-Amz-Expires", &expires),
         ("X-Amz-SignedHeaders", "host"),
     ];
@@ -84,19 +82,7 @@ pub fn presign(request: &Request<'_>, credentials: &Credentials, time: DateTime<
     }
     let all: Vec<(&str, &str)> = request.params.iter().copied().chain(auth).collect();
 
-    let canonical = canonical_request(request, &all);
-    let string_to_sign = format!(
-        "{ALGORITHM}\n{amz_date}\n{scope}\n{}",
-        hex(&Sha256::digest(canonical.as_bytes()))
-    );
-    let key = signing_key(
-        credentials.secret_access_key.expose(),
-        &date,
-        request.region,
-        request.service,
-    );
-    let signature = hex(&hmac(&key, string_to_sign.as_bytes()));
-
+    let signature = scope.signature(&canonical_request(request, &all), credentials);
     let mut query = encode_pairs(&all);
     query.push_str("&X-Amz-Signature=");
     query.push_str(&signature);
@@ -131,10 +117,8 @@ pub fn sign_headers(
     credentials: &Credentials,
     time: DateTime<Utc>,
 ) -> Vec<(&'static str, String)> {
-    let amz_date = time.format("%Y%m%dT%H%M%SZ").to_string();
-    let date = time.format("%Y%m%d").to_string();
-    let scope = format!("{date}/{}/{}/aws4_request", request.region, request.service);
-    let mut added: Vec<(&'static str, String)> = vec![("x-amz-date", amz_date.clone())];
+    let scope = Scope::new(time, request.region, request.service);
+    let mut added: Vec<(&'static str, String)> = vec![("x-amz-date", scope.amz_date.clone())];
     if let Some(token) = &credentials.session_token {
         added.push(("x-amz-security-token", token.expose().to_string()));
     }
@@ -157,22 +141,13 @@ pub fn sign_headers(
         &headers,
         request.payload_hash,
     );
-    let string_to_sign = format!(
-        "{ALGORITHM}\n{amz_date}\n{scope}\n{}",
-        hex(&Sha256::digest(canonical.as_bytes()))
-    );
-    let key = signing_key(
-        credentials.secret_access_key.expose(),
-        &date,
-        request.region,
-        request.service,
-    );
-    let signature = hex(&hmac(&key, string_to_sign.as_bytes()));
+    let signature = scope.signature(&canonical, credentials);
     added.push((
         "authorization",
         format!(
-            "{ALGORITHM} Credential={}/{scope}, SignedHeaders={}, Signature={signature}",
+            "{ALGORITHM} Credential={}/{}, SignedHeaders={}, Signature={signature}",
             credentials.access_key_id,
+            scope.scope,
             signed_names(&headers)
         ),
     ));
@@ -251,6 +226,50 @@ fn canonical_request_with(
         "{method}\n{path}\n{query}\n{canonical_headers}\n\n{}\n{payload_hash}",
         signed_names(headers)
     )
+}
+
+/// The time and credential scope one signature is made for; both forms
+/// sign through it.
+struct Scope<'a> {
+    /// `YYYYMMDDTHHMMSSZ`: X-Amz-Date.
+    amz_date: String,
+    /// `YYYYMMDD`: the first step of the signing key.
+    date: String,
+    /// `date/region/service/aws4_request`.
+    scope: String,
+    region: &'a str,
+    service: &'a str,
+}
+
+impl<'a> Scope<'a> {
+    fn new(time: DateTime<Utc>, region: &'a str, service: &'a str) -> Self {
+        let date = time.format("%Y%m%d").to_string();
+        Scope {
+            amz_date: time.format("%Y%m%dT%H%M%SZ").to_string(),
+            scope: format!("{date}/{region}/{service}/aws4_request"),
+            date,
+            region,
+            service,
+        }
+    }
+
+    /// The hex signature of a canonical request: string to sign, derived
+    /// signing key, HMAC.
+    fn signature(&self, canonical_request: &str, credentials: &Credentials) -> String {
+        let string_to_sign = format!(
+            "{ALGORITHM}\n{}\n{}\n{}",
+            self.amz_date,
+            self.scope,
+            hex(&Sha256::digest(canonical_request.as_bytes()))
+        );
+        let key = signing_key(
+            credentials.secret_access_key.expose(),
+            &self.date,
+            self.region,
+            self.service,
+        );
+        hex(&hmac(&key, string_to_sign.as_bytes()))
+    }
 }
 
 /// HMAC chain `AWS4<secret>` → date → region → service → `aws4_request`.

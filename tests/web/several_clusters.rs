@@ -19,7 +19,7 @@ use kafka_pulse::web::clusters::ClusterPlace;
 use kafka_pulse::web::sse::LiveFragment;
 use kafka_pulse::web::{router, router_for, AppState};
 
-use super::{assert_escaped, sample, state, state_with, HOSTILE, HOSTILE_TOPIC};
+use super::{assert_escaped, fetch, sample, state, state_with, HOSTILE, HOSTILE_TOPIC};
 
 /// A cluster name no configuration accepts, but the pages must not trust.
 const HOSTILE_CLUSTER: &str = "b\"><svg onload=alert(9)>";
@@ -93,17 +93,6 @@ async fn two_clusters(b_name: &str) -> (axum::Router, Arc<Store>) {
         cluster(b_name, b.clone()).await,
     ];
     (router_for(states), b)
-}
-
-async fn fetch(app: &axum::Router, path: &str) -> (StatusCode, String) {
-    let response = app
-        .clone()
-        .oneshot(Request::get(path).body(Body::empty()).unwrap())
-        .await
-        .unwrap();
-    let status = response.status();
-    let body = response.into_body().collect().await.unwrap().to_bytes();
-    (status, String::from_utf8(body.to_vec()).unwrap())
 }
 
 /// Every URL in an attribute a browser follows or fetches, unescaped.

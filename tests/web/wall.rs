@@ -5,12 +5,9 @@
 
 use std::sync::Arc;
 
-use axum::body::Body;
-use axum::http::{Request, StatusCode};
-use http_body_util::BodyExt;
+use axum::http::StatusCode;
 use serde_json::Value;
 use tokio::sync::watch;
-use tower::ServiceExt;
 
 use kafka_pulse::analysis::{Analyzer, AnalyzerSettings};
 use kafka_pulse::model::{CommittedOffset, GroupSample, PartitionSample, Sample, TopicSample};
@@ -22,19 +19,9 @@ use kafka_pulse::web::sse::LiveFragment;
 use kafka_pulse::web::{router, router_for};
 
 use super::{
-    assert_escaped, get, get_html, get_json, hostile_group_path, sample, state, state_with, HOSTILE,
+    assert_escaped, fetch, get, get_html, get_json, hostile_group_path, state, state_with,
+    store_with_groups, HOSTILE,
 };
-
-async fn fetch(app: &axum::Router, path: &str) -> (StatusCode, String) {
-    let response = app
-        .clone()
-        .oneshot(Request::get(path).body(Body::empty()).unwrap())
-        .await
-        .unwrap();
-    let status = response.status();
-    let body = response.into_body().collect().await.unwrap().to_bytes();
-    (status, String::from_utf8(body.to_vec()).unwrap())
-}
 
 #[tokio::test]
 async fn the_wall_is_the_overview_without_navigation() {
@@ -238,21 +225,7 @@ async fn the_heatmap_shows_a_stalled_partition_as_the_hot_row() {
 
 #[tokio::test]
 async fn the_overview_charts_the_totals_with_the_lag_threshold_and_tiles_worst_first() {
-    let store = Arc::new(Store::new(10, 10));
-    let mut analyzer = Analyzer::new(AnalyzerSettings::default());
-    let mut big = sample(0, 10, 5);
-    big.groups = (0..20)
-        .map(|i| GroupSample {
-            group: format!("g{i:02}").into(),
-            offsets: vec![CommittedOffset {
-                topic: "orders".into(),
-                partition: 0,
-                offset: Some(i).into(),
-            }],
-            ..GroupSample::default()
-        })
-        .collect();
-    store.publish(analyzer.analyze(big));
+    let store = store_with_groups(20, |i| format!("g{i:02}"));
     let place = ClusterPlace {
         lag_threshold: Some(500),
         ..ClusterPlace::default()

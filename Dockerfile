@@ -2,7 +2,7 @@
 #
 #   docker build -t kafka-pulse .
 #       everything, including the embedded broker (a clean build takes
-#       15+ minutes on 2 cores; most of it is the embedded broker)
+#       about 8 minutes on 2 cores)
 #   docker build --build-arg CARGO_FEATURES=--no-default-features -t kafka-pulse:collector .
 #       --brokers only, much faster to build (what docker-compose.yml uses)
 #

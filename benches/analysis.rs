@@ -15,56 +15,18 @@
 //! `cargo bench --bench analysis -- --up-to 200000` stops the curve early;
 //! `--size PARTITIONS GROUPS` runs one size in this process (for profiling).
 
-use std::alloc::{GlobalAlloc, Layout};
 use std::process::Command;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
-use chrono::{TimeZone, Utc};
 use kafka_pulse::analysis::events::{diff, LagThresholds};
 use kafka_pulse::analysis::{Analyzer, AnalyzerSettings};
-use kafka_pulse::model::{
-    BrokerIds, CommittedOffset, GroupSample, Name, PartitionSample, Sample, Snapshot, TopicSample,
-};
+use kafka_pulse::model::Snapshot;
 use kafka_pulse::store::{Store, DEFAULT_EVENT_CAPACITY, DEFAULT_HISTORY_POINTS};
 
-/// Counts live heap bytes so the report can say which part holds what.
-struct Counting;
+mod common;
+use common::{available_mib, live_mib, peak_rss_mib, rss_mib, Cluster, MIB, PARTITIONS_PER_TOPIC};
 
-static LIVE: AtomicUsize = AtomicUsize::new(0);
-/// The allocator the binary uses, with its options (src/main.rs), so RSS is
-/// the app's.
-static INNER: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
-#[allow(non_upper_case_globals)]
-#[export_name = "_rjem_malloc_conf"]
-pub static malloc_conf: &[u8] = b"narenas:1,dirty_decay_ms:0,muzzy_decay_ms:0\0";
-
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        LIVE.fetch_add(layout.size(), Ordering::Relaxed);
-        INNER.alloc(layout)
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        LIVE.fetch_sub(layout.size(), Ordering::Relaxed);
-        INNER.dealloc(ptr, layout)
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        LIVE.fetch_add(new_size, Ordering::Relaxed);
-        LIVE.fetch_sub(layout.size(), Ordering::Relaxed);
-        INNER.realloc(ptr, layout, new_size)
-    }
-}
-
-#[global_allocator]
-static ALLOCATOR: Counting = Counting;
-
-fn live_mib() -> f64 {
-    LIVE.load(Ordering::Relaxed) as f64 / MIB
-}
-
-const MIB: f64 = 1024.0 * 1024.0;
-const PARTITIONS_PER_TOPIC: usize = 4;
 /// The curve's shape: each group reads one 4-partition topic and five
 /// groups share a topic, so groups = gp / 4 and partitions = gp / 5; the
 /// number of group-partitions (gp) is the one variable. 200,000 is issue
@@ -89,126 +51,6 @@ const WARMUP_SPACING: i64 = 60;
 const SIZE_WALL_BOUND_SECONDS: f64 = 240.0;
 /// The child's last stdout line, read by the parent: "#child WALL_S PEAK_MIB".
 const CHILD_TAG: &str = "#child";
-
-/// Cheap deterministic noise, so watermarks move irregularly (bursts) and
-/// the time tables keep their full number of points, as on a real cluster.
-fn noise(a: u64, b: u64) -> u64 {
-    let mut x = a.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ b.wrapping_mul(0xC2B2_AE3D_27D4_EB4F);
-    x ^= x >> 29;
-    x = x.wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    x ^ (x >> 32)
-}
-
-/// A synthetic cluster: `partitions` partitions in topics of 4, each group
-/// reads one topic and commits a bit behind the high watermark.
-struct Cluster {
-    topics: Vec<String>,
-    groups: Vec<String>,
-    /// High watermark per partition, advanced in bursts each tick.
-    highs: Vec<i64>,
-}
-
-impl Cluster {
-    fn new(partitions: usize, groups: usize) -> Self {
-        Cluster {
-            topics: (0..partitions / PARTITIONS_PER_TOPIC)
-                .map(|t| format!("topic-{t:05}"))
-                .collect(),
-            groups: (0..groups).map(|g| format!("group-{g:05}")).collect(),
-            highs: vec![1_000; partitions],
-        }
-    }
-
-    fn advance(&mut self, tick: i64) {
-        for (i, high) in self.highs.iter_mut().enumerate() {
-            *high += (noise(tick as u64, i as u64) % 200) as i64;
-        }
-    }
-
-    fn sample(&self, tick: i64, time: i64, with_groups: bool) -> Sample {
-        let topics = self.topics.len();
-        // Like the collector: names are new each tick, and commits share
-        // their topic's name.
-        let topic_names: Vec<Name> = self.topics.iter().map(|t| Name::from(t.as_str())).collect();
-        let replicas: BrokerIds = vec![0, 1, 2].into();
-        Sample {
-            taken_at: Utc.timestamp_opt(1_700_000_000 + time, 0).unwrap(),
-            kafka_up: true,
-            topics: self
-                .topics
-                .iter()
-                .enumerate()
-                .map(|(t, _)| TopicSample {
-                    name: topic_names[t].clone(),
-                    internal: false,
-                    partitions: (0..PARTITIONS_PER_TOPIC)
-                        .map(|p| PartitionSample {
-                            partition: p as i32,
-                            leader: p as i32 % 3,
-                            replicas: replicas.clone(),
-                            isr: replicas.clone(),
-                            low_watermark: Some(0),
-                            high_watermark: Some(self.highs[t * PARTITIONS_PER_TOPIC + p]),
-                        })
-                        .collect(),
-                })
-                .collect(),
-            groups: if with_groups {
-                self.groups
-                    .iter()
-                    .enumerate()
-                    .map(|(g, name)| {
-                        let topic = g % topics;
-                        GroupSample {
-                            group: name.as_str().into(),
-                            offsets: (0..PARTITIONS_PER_TOPIC)
-                                .map(|p| {
-                                    let high = self.highs[topic * PARTITIONS_PER_TOPIC + p];
-                                    let behind = noise(tick as u64, (g * 8 + p) as u64) % 500;
-                                    CommittedOffset {
-                                        topic: topic_names[topic].clone(),
-                                        partition: p as i32,
-                                        offset: Some((high - behind as i64).max(0)).into(),
-                                    }
-                                })
-                                .collect(),
-                            ..GroupSample::default()
-                        }
-                    })
-                    .collect()
-            } else {
-                Vec::new()
-            },
-            ..Sample::default()
-        }
-    }
-}
-
-fn rss_mib() -> f64 {
-    status_kib("/proc/self/status", "VmRSS:") / 1024.0
-}
-
-fn peak_rss_mib() -> f64 {
-    status_kib("/proc/self/status", "VmHWM:") / 1024.0
-}
-
-fn available_mib() -> f64 {
-    status_kib("/proc/meminfo", "MemAvailable:") / 1024.0
-}
-
-fn status_kib(file: &str, field: &str) -> f64 {
-    std::fs::read_to_string(file)
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with(field))?
-                .split_whitespace()
-                .nth(1)?
-                .parse::<f64>()
-                .ok()
-        })
-        .unwrap_or(f64::NAN)
-}
 
 /// What the app keeps between ticks, fed by the synthetic cluster.
 struct Process {
@@ -464,6 +306,7 @@ fn print_header() {
 }
 
 fn main() {
+    kafka_pulse::alloc::tune_process_allocator();
     let args: Vec<String> = std::env::args().collect();
     if let Some(i) = args.iter().position(|a| a == "--size") {
         let partitions = args[i + 1].parse().expect("partitions");

@@ -21,11 +21,9 @@ use kafka_pulse::store::{RequestStat, Store};
 use kafka_pulse::web::auth::AccessPolicy;
 use kafka_pulse::web::metrics::{gzip, render_snapshot, scrape_body, Counters, MetricsCache};
 
+/// The binary's allocator (src/alloc.rs), so timings include its costs.
 #[global_allocator]
-static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
-#[allow(non_upper_case_globals)]
-#[export_name = "_rjem_malloc_conf"]
-pub static malloc_conf: &[u8] = b"narenas:1,dirty_decay_ms:0,muzzy_decay_ms:0\0";
+static ALLOCATOR: kafka_pulse::alloc::ProcessAllocator = kafka_pulse::alloc::PROCESS_ALLOCATOR;
 
 const PARTITIONS_PER_TOPIC: usize = 4;
 /// The hard target: a complete scrape at 40k/50k with per-partition
@@ -235,6 +233,7 @@ fn mib(bytes: usize) -> String {
 }
 
 fn main() {
+    kafka_pulse::alloc::tune_process_allocator();
     let everything = MetricsOptions {
         per_partition: true,
         group_status_one_hot: true,

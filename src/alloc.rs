@@ -23,8 +23,44 @@ pub const RESERVE_ONLY_FROM: usize = 1 << 30;
 /// allocator.
 const MAPPING_ALIGN: usize = 4096;
 
-/// Wraps the process's allocator (jemalloc in the binary, see src/main.rs).
+/// Wraps the process's allocator ([`PROCESS_ALLOCATOR`]).
 pub struct LargeAllocsReserved<A>(pub A);
+
+/// The allocator of the binary (src/main.rs) and of the memory benches
+/// (benches/common), so what they measure is the app's: mimalloc, wrapped.
+/// mimalloc rather than glibc's malloc: each tick frees a sample and a
+/// snapshot of tens of MiB in many small pieces, and glibc kept 50-60 MiB of
+/// that resident at 50,000 groups (`cargo bench --bench analysis`).
+/// mimalloc rather than jemalloc, which did as well: its C library builds
+/// in seconds where jemalloc's took about 110 s of a clean build's CPU, late
+/// on its critical path (bench/README.md, "Clean release build").
+#[cfg(not(target_env = "msvc"))]
+pub type ProcessAllocator = LargeAllocsReserved<mimalloc::MiMalloc>;
+#[cfg(not(target_env = "msvc"))]
+pub const PROCESS_ALLOCATOR: ProcessAllocator = LargeAllocsReserved(mimalloc::MiMalloc);
+
+/// mimalloc's options, set first thing in `main` (and by the benches):
+/// freed pages go back to the OS at once instead of after its default 1 s.
+/// A tick frees a sample and the previous snapshot and allocates the next
+/// ones; with the delay, both generations were resident at the tick's peak
+/// (204 instead of 195 MiB at 40,000 partitions / 50,000 groups, `cargo
+/// bench --bench analysis`).
+pub fn tune_process_allocator() {
+    // `mi_option_purge_delay` in mimalloc.h's `mi_option_e` (the same in
+    // mimalloc 2 and 3); libmimalloc-sys names the options before it only.
+    #[cfg(not(target_env = "msvc"))]
+    const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
+    #[cfg(not(target_env = "msvc"))]
+    // SAFETY: sets one integer option; mimalloc reads it at each purge.
+    unsafe {
+        libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, 0);
+    }
+}
+
+#[cfg(target_env = "msvc")]
+pub type ProcessAllocator = LargeAllocsReserved<std::alloc::System>;
+#[cfg(target_env = "msvc")]
+pub const PROCESS_ALLOCATOR: ProcessAllocator = LargeAllocsReserved(std::alloc::System);
 
 fn mapped(layout: &Layout) -> bool {
     cfg!(unix) && layout.size() >= RESERVE_ONLY_FROM && layout.align() <= MAPPING_ALIGN

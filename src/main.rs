@@ -7,28 +7,13 @@ use clap::Parser;
 use kafka_pulse::cli::Cli;
 use kafka_pulse::config::Config;
 
-/// jemalloc instead of the system malloc: each tick frees a sample and a
-/// snapshot of tens of MiB in many small pieces, and glibc kept 50-60 MiB of
-/// that resident at 50,000 groups (`cargo bench --bench analysis`).
-/// Wrapped so a corrupt array length in a Kafka answer cannot abort the
-/// process (src/alloc.rs).
-#[cfg(not(target_env = "msvc"))]
+/// The process's allocator (src/alloc.rs): mimalloc, wrapped so a corrupt
+/// array length in a Kafka answer cannot abort the process.
 #[global_allocator]
-static ALLOCATOR: kafka_pulse::alloc::LargeAllocsReserved<tikv_jemallocator::Jemalloc> =
-    kafka_pulse::alloc::LargeAllocsReserved(tikv_jemallocator::Jemalloc);
-
-/// jemalloc's options (the environment's `_RJEM_MALLOC_CONF` still wins).
-/// One arena: a tick's Kafka answers are decoded on the async workers and
-/// analysed on a blocking thread; with an arena per thread the memory freed
-/// by one phase could not serve the other, and at 50,000 groups the process
-/// peaked at 269 MiB instead of 188 (`bench/collector-fake/run`). Freed
-/// pages go back to the OS at once instead of after 10 s.
-#[cfg(not(target_env = "msvc"))]
-#[allow(non_upper_case_globals)]
-#[export_name = "_rjem_malloc_conf"]
-pub static malloc_conf: &[u8] = b"narenas:1,dirty_decay_ms:0,muzzy_decay_ms:0\0";
+static ALLOCATOR: kafka_pulse::alloc::ProcessAllocator = kafka_pulse::alloc::PROCESS_ALLOCATOR;
 
 fn main() -> ExitCode {
+    kafka_pulse::alloc::tune_process_allocator();
     let filter = tracing_subscriber::EnvFilter::try_from_env("KAFKA_PULSE_LOG")
         .or_else(|_| tracing_subscriber::EnvFilter::try_from_default_env())
         // tansu logs every failed request at error level; ours says what matters.

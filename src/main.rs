@@ -18,9 +18,13 @@ fn main() -> ExitCode {
         .or_else(|_| tracing_subscriber::EnvFilter::try_from_default_env())
         // tansu logs every failed request at error level; ours says what matters.
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,tansu=off,libsql=warn"));
+    // Logs go to stderr: stdout is the subcommands' output (`replay --json`
+    // writes its report there, and librdkafka's warnings interleaved with
+    // it made the report unreadable).
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_target(false)
+        .with_writer(std::io::stderr)
         .init();
 
     let mut cli = Cli::parse();

@@ -151,6 +151,7 @@ fn help_documents_every_option() {
 async fn sigterm_exits_zero_within_five_seconds_with_a_live_viewer() {
     let [web_port, kafka_port] = free_ports::<2>();
     let log = tempfile::NamedTempFile::new().unwrap();
+    let stdout = tempfile::NamedTempFile::new().unwrap();
     let mut child = kafka_pulse()
         .args([
             "--listen",
@@ -160,7 +161,7 @@ async fn sigterm_exits_zero_within_five_seconds_with_a_live_viewer() {
             "--interval",
             "250ms",
         ])
-        .stdout(Stdio::null())
+        .stdout(stdout.reopen().unwrap())
         .stderr(log.reopen().unwrap())
         .spawn()
         .expect("spawn");
@@ -223,6 +224,12 @@ async fn sigterm_exits_zero_within_five_seconds_with_a_live_viewer() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     };
     assert_eq!(exit.code(), Some(0), "exit status {exit:?}");
+    // The log is on stderr; stdout is kept for the subcommands' output
+    // (`replay --json` writes its report there).
+    let logged = std::fs::read_to_string(log.path()).unwrap();
+    assert!(logged.contains("dashboard on http://"), "{logged}");
+    let printed = std::fs::read_to_string(stdout.path()).unwrap();
+    assert!(printed.is_empty(), "log lines on stdout: {printed}");
     // The open stream ended rather than hanging.
     let rest = tokio::time::timeout(Duration::from_secs(5), async {
         while let Ok(Some(_)) = stream.chunk().await {}
@@ -260,7 +267,7 @@ fn demo_and_no_demo_together_are_refused() {
 /// A child process killed when the test ends, passing or not.
 struct Running {
     child: std::process::Child,
-    /// Its stdout (the log) and stderr.
+    /// Its stdout and stderr (the log).
     output: [tempfile::NamedTempFile; 2],
 }
 

@@ -3,7 +3,7 @@
 //! does each tick, minus the Kafka requests: analyzer, event diff, store
 //! history and latest snapshot, the previous snapshot kept for the diff)
 //! are fed 3,600 synthetic samples one simulated second apart, as fast as
-//! they run. Every 5 simulated minutes: the process's RSS (/proc/self/statm)
+//! they run. Every 5 simulated minutes: the process's RSS (VmRSS)
 //! and live heap (a counting allocator over the binary's own allocator,
 //! benches/common). Verdict: RSS at 60 min ≤ 1.2 × RSS at 10 min + 5 MiB.
 //!

@@ -2,7 +2,7 @@
 #
 #   docker build -t kafka-pulse .
 #       everything, including the embedded broker (a clean build takes
-#       about 8 minutes on 2 cores)
+#       about 10 minutes on 2 cores with msk-iam)
 #   docker build --build-arg CARGO_FEATURES=--no-default-features -t kafka-pulse:collector .
 #       --brokers only, much faster to build (what docker-compose.yml uses)
 #

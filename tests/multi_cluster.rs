@@ -21,6 +21,7 @@ use std::time::{Duration, Instant};
 
 use common::crosscheck::{confluent_kafka_agrees_at, confluent_kafka_available, Traffic};
 use common::kafka_cluster::{versions, ClusterSpec, KafkaCluster};
+use common::proc_status::status_field;
 use common::servers::{self, require};
 use common::*;
 use kafka_pulse::app;
@@ -646,20 +647,6 @@ fn cpu_ticks(pid: u32) -> u64 {
         .split_whitespace()
         .collect();
     fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap()
-}
-
-fn status_field(pid: u32, field: &str) -> f64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with(field))?
-                .split_whitespace()
-                .nth(1)?
-                .parse::<f64>()
-                .ok()
-        })
-        .unwrap_or(f64::NAN)
 }
 
 struct Pulse(std::process::Child);

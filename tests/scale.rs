@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 
 use common::fake_kafka::{self, Shape};
 use common::get_json;
+use common::proc_status::status_field;
 use common::servers::free_port;
 
 /// The issue's targets: 40,000 partitions / 50,000 groups in one cycle of at
@@ -52,20 +53,6 @@ impl Drop for Pulse {
         self.0.kill().ok();
         self.0.wait().ok();
     }
-}
-
-fn status_mib(pid: u32, field: &str) -> f64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with(field))?
-                .split_whitespace()
-                .nth(1)?
-                .parse::<f64>()
-                .ok()
-        })
-        .map_or(f64::NAN, |kib| kib / 1024.0)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -124,7 +111,7 @@ async fn collector_at_scale() {
         let mut last_sequence = first["sequence"].as_u64().unwrap_or(0);
         while measure_start.elapsed() < measure {
             tokio::time::sleep(Duration::from_millis(250)).await;
-            rss_sum += status_mib(pid, "VmRSS:");
+            rss_sum += status_field(pid, "VmRSS:") / 1024.0;
             rss_n += 1.0;
             let (_, health) = get_json(&base, "/api/v1/health").await;
             let sequence = health["sequence"].as_u64().unwrap_or(0);
@@ -136,7 +123,7 @@ async fn collector_at_scale() {
         }
         let ticks = last_sequence - first["sequence"].as_u64().unwrap_or(0);
         let period = measure_start.elapsed().as_secs_f64() / ticks.max(1) as f64;
-        let peak = status_mib(pid, "VmHWM:");
+        let peak = status_field(pid, "VmHWM:") / 1024.0;
         println!(
             "{partitions:>6} partitions {groups:>6} groups: a tick every {period:.2} s \
              (within {budget} s: {}), Kafka part {:.3} s mean; RSS {:.0} MiB mean, \

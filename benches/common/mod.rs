@@ -43,36 +43,27 @@ unsafe impl GlobalAlloc for Counting {
 #[global_allocator]
 static ALLOCATOR: Counting = Counting;
 
+// The tests' /proc reader, so the benches read memory the same way.
+#[path = "../../tests/common/proc_status.rs"]
+mod proc_status;
+use proc_status::proc_field;
+
 /// Live heap (bytes allocated and not yet freed), in MiB.
 pub fn live_mib() -> f64 {
     LIVE.load(Ordering::Relaxed) as f64 / MIB
 }
 
 pub fn rss_mib() -> f64 {
-    status_kib("/proc/self/status", "VmRSS:") / 1024.0
+    proc_field("/proc/self/status", "VmRSS:") / 1024.0
 }
 
 /// Peak resident set (VmHWM).
 pub fn peak_rss_mib() -> f64 {
-    status_kib("/proc/self/status", "VmHWM:") / 1024.0
+    proc_field("/proc/self/status", "VmHWM:") / 1024.0
 }
 
 pub fn available_mib() -> f64 {
-    status_kib("/proc/meminfo", "MemAvailable:") / 1024.0
-}
-
-fn status_kib(file: &str, field: &str) -> f64 {
-    std::fs::read_to_string(file)
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with(field))?
-                .split_whitespace()
-                .nth(1)?
-                .parse::<f64>()
-                .ok()
-        })
-        .unwrap_or(f64::NAN)
+    proc_field("/proc/meminfo", "MemAvailable:") / 1024.0
 }
 
 /// Cheap deterministic noise, so watermarks move irregularly (bursts) and

@@ -18,6 +18,7 @@ pub mod fake_kafka;
 pub mod kafka_cluster;
 pub mod kibana_queries;
 pub mod opensearch;
+pub mod proc_status;
 pub mod replay_checks;
 pub mod servers;
 
